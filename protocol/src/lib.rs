@@ -1,1 +1,12 @@
-//! placeholder
+//! Sans-I/O RTMP: handshake, chunk stream, AMF0, messages and commands, sessions for both
+//! ends, FLV tag parsing and request routing. Nothing here touches a socket, a runtime or
+//! the clock: state machines take bytes and return bytes to send and events to act on, so the
+//! server, the load tool, the tests and the fuzzers all drive the same code.
+
+pub mod amf0;
+pub mod chunk;
+pub mod flv;
+pub mod handshake;
+pub mod message;
+pub mod request;
+pub mod session;
