@@ -1,0 +1,697 @@
+//! Live sources: one per stream (vhost/app/stream), one publisher, any number of players.
+//!
+//! A source keeps a log of recent messages with sequence numbers, the newest metadata and
+//! sequence headers aside, and the position of the newest keyframe (the GOP cache). Players
+//! do not get a queue each: every player holds a cursor into the shared log, and copies out
+//! reference-counted messages when woken. That is the shape of the shared-memory ring that
+//! carries streams between processes (DESIGN.md), so a reader of that ring can take the place
+//! of [`Player`] without changing the players' side.
+//!
+//! Bounds: the log holds at most `queue_length` of stream time beyond the current GOP and at
+//! most [`MAX_LOG_BYTES`]; a player whose cursor falls off the log, or lags by more than
+//! `queue_length`, skips to the newest keyframe — it drops whole GOPs, never memory.
+
+use crate::jitter::Jitter;
+use bytes::Bytes;
+use srs_protocol::flv::{self, FrameInfo};
+use srs_protocol::message::type_id;
+use std::collections::{HashMap, VecDeque};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+use tokio::sync::watch;
+
+/// Most bytes of messages a source keeps for its players, whatever `queue_length` says.
+pub const MAX_LOG_BYTES: usize = 64 * 1024 * 1024;
+/// Most messages a source keeps.
+pub const MAX_LOG_MESSAGES: usize = 64 * 1024;
+
+const HEADER_METADATA: usize = 0;
+const HEADER_VIDEO: usize = 1;
+const HEADER_AUDIO: usize = 2;
+
+/// Which stream: vhost, app, stream name.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct StreamKey {
+    /// Vhost name as configured (`__defaultVhost__` for the default).
+    pub vhost: String,
+    /// Application.
+    pub app: String,
+    /// Stream name.
+    pub stream: String,
+}
+
+impl std::fmt::Display for StreamKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}/{}/{}", self.vhost, self.app, self.stream)
+    }
+}
+
+/// One message of a stream, shared by every player.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Media {
+    /// RTMP message type: 8 audio, 9 video, 18 data.
+    pub type_id: u8,
+    /// Corrected timestamp.
+    pub timestamp: u32,
+    /// Body (an FLV tag body, or an AMF0 data body).
+    pub payload: Bytes,
+    /// Keyframe / sequence header flags.
+    pub info: FrameInfo,
+}
+
+/// Per-source settings (from the vhost).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SourceConfig {
+    /// Keep the last GOP for new players.
+    pub gop_cache: bool,
+    /// How far (stream time) a player may lag before it skips to the newest keyframe.
+    pub queue_length: Duration,
+}
+
+impl Default for SourceConfig {
+    fn default() -> Self {
+        Self {
+            gop_cache: true,
+            queue_length: Duration::from_secs(30),
+        }
+    }
+}
+
+#[derive(Debug)]
+struct State {
+    config: SourceConfig,
+    /// Bumps at every publish; players compare it to notice a republish.
+    generation: u64,
+    publishing: bool,
+    publisher_cid: Option<String>,
+    /// Metadata, video and audio sequence headers of the current publish, with the
+    /// sequence number they were pushed at.
+    headers: [Option<(u64, Arc<Media>)>; 3],
+    log: VecDeque<Arc<Media>>,
+    log_bytes: usize,
+    /// Sequence number of `log[0]`.
+    base_seq: u64,
+    /// Sequence number of the newest keyframe of the current publish, if still in the log.
+    keyframe_seq: Option<u64>,
+    jitter: Jitter,
+    players: usize,
+}
+
+impl State {
+    fn next_seq(&self) -> u64 {
+        self.base_seq + self.log.len() as u64
+    }
+
+    fn at(&self, seq: u64) -> Option<&Arc<Media>> {
+        seq.checked_sub(self.base_seq)
+            .and_then(|i| self.log.get(i as usize))
+    }
+
+    /// Where a new (or lagging) reader starts: the newest keyframe when the GOP cache is on,
+    /// else the live point.
+    fn start_seq(&self) -> u64 {
+        match (self.config.gop_cache, self.keyframe_seq) {
+            (true, Some(k)) => k,
+            _ => self.next_seq(),
+        }
+    }
+
+    fn newest_ts(&self) -> Option<u32> {
+        self.log.back().map(|m| m.timestamp)
+    }
+
+    /// Drop old messages: beyond `queue_length` of stream time (keeping the current GOP), or
+    /// beyond the hard byte and count limits (even inside the GOP).
+    fn trim(&mut self) {
+        let limit_ms = self.config.queue_length.as_millis().min(u32::MAX as u128) as u32;
+        let newest = self.newest_ts().unwrap_or(0);
+        while let Some(front) = self.log.front() {
+            let age = newest.wrapping_sub(front.timestamp);
+            let in_gop = self.keyframe_seq.is_some_and(|k| self.base_seq >= k);
+            let too_old = age > limit_ms && age < u32::MAX / 2 && !in_gop;
+            let too_big = self.log_bytes > MAX_LOG_BYTES || self.log.len() > MAX_LOG_MESSAGES;
+            if !(too_old || too_big) {
+                break;
+            }
+            if let Some(m) = self.log.pop_front() {
+                self.log_bytes -= m.payload.len();
+            }
+            if self.keyframe_seq == Some(self.base_seq) {
+                self.keyframe_seq = None;
+            }
+            self.base_seq += 1;
+        }
+    }
+}
+
+/// One stream's shared state.
+#[derive(Debug)]
+pub struct Source {
+    key: StreamKey,
+    state: Mutex<State>,
+    /// Bumped on every change; players wait on it.
+    changed: watch::Sender<u64>,
+}
+
+impl Source {
+    fn new(key: StreamKey, config: SourceConfig) -> Self {
+        Self {
+            key,
+            state: Mutex::new(State {
+                config,
+                generation: 0,
+                publishing: false,
+                publisher_cid: None,
+                headers: [None, None, None],
+                log: VecDeque::new(),
+                log_bytes: 0,
+                base_seq: 0,
+                keyframe_seq: None,
+                jitter: Jitter::new(),
+                players: 0,
+            }),
+            changed: watch::channel(0).0,
+        }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, State> {
+        // A panic while holding the lock cannot leave the state half-updated in a way that
+        // matters more than losing the stream, so recover from poisoning.
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn bump(&self) {
+        self.changed.send_modify(|v| *v = v.wrapping_add(1));
+    }
+
+    /// The stream key.
+    pub fn key(&self) -> &StreamKey {
+        &self.key
+    }
+
+    /// Whether a publisher is on.
+    pub fn is_publishing(&self) -> bool {
+        self.lock().publishing
+    }
+}
+
+/// Why a publish was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PublishError {
+    /// Another client is publishing this stream.
+    #[error("stream {0} is already publishing (by client {1})")]
+    Busy(StreamKey, String),
+}
+
+/// Every live source of the node, by key.
+#[derive(Debug, Default)]
+pub struct Hub {
+    sources: Mutex<HashMap<StreamKey, Arc<Source>>>,
+}
+
+impl Hub {
+    /// An empty hub.
+    pub fn new() -> Arc<Self> {
+        Arc::new(Self::default())
+    }
+
+    fn sources(&self) -> MutexGuard<'_, HashMap<StreamKey, Arc<Source>>> {
+        self.sources.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn get_or_create(&self, key: &StreamKey, config: SourceConfig) -> Arc<Source> {
+        self.sources()
+            .entry(key.clone())
+            .or_insert_with(|| Arc::new(Source::new(key.clone(), config)))
+            .clone()
+    }
+
+    /// Number of sources (publishing or waited for by players).
+    pub fn len(&self) -> usize {
+        self.sources().len()
+    }
+
+    /// Whether there are no sources.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Keys of the sources that have a publisher.
+    pub fn publishing(&self) -> Vec<StreamKey> {
+        let mut v: Vec<StreamKey> = self
+            .sources()
+            .values()
+            .filter(|s| s.is_publishing())
+            .map(|s| s.key.clone())
+            .collect();
+        v.sort();
+        v
+    }
+
+    /// Start publishing `key` for client `cid`.
+    pub fn publish(
+        self: &Arc<Self>,
+        key: &StreamKey,
+        cid: &str,
+        config: SourceConfig,
+    ) -> Result<Publisher, PublishError> {
+        let source = self.get_or_create(key, config);
+        {
+            let mut st = source.lock();
+            if st.publishing {
+                return Err(PublishError::Busy(
+                    key.clone(),
+                    st.publisher_cid.clone().unwrap_or_default(),
+                ));
+            }
+            st.config = config;
+            st.publishing = true;
+            st.publisher_cid = Some(cid.to_string());
+            st.generation += 1;
+            st.jitter.new_session();
+        }
+        source.bump();
+        Ok(Publisher {
+            hub: self.clone(),
+            source,
+        })
+    }
+
+    /// Start playing `key`; the player waits if nobody publishes yet.
+    pub fn play(self: &Arc<Self>, key: &StreamKey, config: SourceConfig) -> Player {
+        let source = self.get_or_create(key, config);
+        let rx = source.changed.subscribe();
+        source.lock().players += 1;
+        Player {
+            hub: self.clone(),
+            source,
+            rx,
+            cursor: None,
+            generation: 0,
+            was_publishing: false,
+            sent: [None, None, None],
+            dropped: 0,
+        }
+    }
+
+    /// Remove a source nobody uses any more.
+    fn release(&self, source: &Arc<Source>) {
+        let mut map = self.sources();
+        let st = source.lock();
+        if !st.publishing && st.players == 0 {
+            drop(st);
+            if map.get(&source.key).is_some_and(|s| Arc::ptr_eq(s, source)) {
+                map.remove(&source.key);
+            }
+        }
+    }
+}
+
+/// The publishing side of a source. Dropping it unpublishes.
+#[derive(Debug)]
+pub struct Publisher {
+    hub: Arc<Hub>,
+    source: Arc<Source>,
+}
+
+impl Publisher {
+    /// The stream key.
+    pub fn key(&self) -> &StreamKey {
+        &self.source.key
+    }
+
+    /// Add a message from the publisher. Audio 8, video 9 or data 18; data messages are
+    /// kept only when they are metadata (others are passed through to players in order).
+    pub fn push(&self, ty: u8, timestamp: u32, payload: Bytes) {
+        let info = match ty {
+            type_id::VIDEO => flv::video_info(&payload),
+            type_id::AUDIO => flv::audio_info(&payload),
+            _ => FrameInfo::default(),
+        };
+        // Empty audio/video bodies carry nothing a player can use.
+        if payload.is_empty() {
+            return;
+        }
+        let (payload, is_meta) = if ty == type_id::DATA_AMF0 {
+            match flv::metadata_for_players(&payload) {
+                Some(m) => (m, true),
+                None => (flv::strip_set_data_frame(&payload), false),
+            }
+        } else {
+            (payload, false)
+        };
+        {
+            let mut st = self.source.lock();
+            let timestamp = st.jitter.correct(timestamp);
+            let media = Arc::new(Media {
+                type_id: ty,
+                timestamp,
+                payload,
+                info,
+            });
+            let seq = st.next_seq();
+            let header = if is_meta {
+                Some(HEADER_METADATA)
+            } else if info.sequence_header && ty == type_id::VIDEO {
+                Some(HEADER_VIDEO)
+            } else if info.sequence_header {
+                Some(HEADER_AUDIO)
+            } else {
+                None
+            };
+            if let Some(h) = header {
+                st.headers[h] = Some((seq, media.clone()));
+            } else if info.keyframe {
+                st.keyframe_seq = Some(st.next_seq());
+            }
+            st.log_bytes += media.payload.len();
+            st.log.push_back(media);
+            st.trim();
+        }
+        self.source.bump();
+    }
+}
+
+impl Drop for Publisher {
+    fn drop(&mut self) {
+        {
+            let mut st = self.source.lock();
+            st.publishing = false;
+            st.publisher_cid = None;
+            // As SRS: the GOP cache and the headers belong to the publish that ended; a
+            // player arriving now waits for the next publish.
+            st.keyframe_seq = None;
+            st.headers = [None, None, None];
+        }
+        self.source.bump();
+        self.hub.release(&self.source);
+    }
+}
+
+/// What a player should do next.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PlayEvent {
+    /// A publisher started (first publish or republish): tell the player.
+    Published,
+    /// The publisher left.
+    Unpublished,
+    /// Messages to send, in order.
+    Media(Vec<Arc<Media>>),
+}
+
+/// The playing side of a source: a cursor into its log.
+#[derive(Debug)]
+pub struct Player {
+    hub: Arc<Hub>,
+    source: Arc<Source>,
+    rx: watch::Receiver<u64>,
+    /// Next sequence number to read; `None` until positioned.
+    cursor: Option<u64>,
+    generation: u64,
+    was_publishing: bool,
+    /// The headers (same order as `State::headers`) this player last received.
+    sent: [Option<Arc<Media>>; 3],
+    dropped: u64,
+}
+
+impl Player {
+    /// The stream key.
+    pub fn key(&self) -> &StreamKey {
+        &self.source.key
+    }
+
+    /// Messages skipped because this player lagged.
+    pub fn dropped(&self) -> u64 {
+        self.dropped
+    }
+
+    /// Wait until the source changed since the last [`poll`](Self::poll).
+    pub async fn changed(&mut self) {
+        // The sender lives in the source, which we hold: this cannot fail.
+        let _ = self.rx.changed().await;
+    }
+
+    /// Take what is new: a publish that started, then up to `max` messages, then a publish
+    /// that ended once its messages are all taken. Returns an empty vector when there is
+    /// nothing to do.
+    pub fn poll(&mut self, max: usize) -> Vec<PlayEvent> {
+        self.rx.borrow_and_update();
+        let mut events = Vec::new();
+        let st = self.source.lock();
+        if st.publishing && st.generation != self.generation {
+            if self.was_publishing {
+                // A republish happened while this player was still behind on the old one.
+                events.push(PlayEvent::Unpublished);
+            }
+            events.push(PlayEvent::Published);
+            self.generation = st.generation;
+            self.was_publishing = true;
+            // Start this publish at its GOP (or the live point).
+            self.cursor = Some(st.start_seq());
+        }
+        let Some(mut cursor) = self.cursor else {
+            return events;
+        };
+        // Lapped (fell off the log) or lagging more than queue_length: skip whole GOPs.
+        let limit_ms = st.config.queue_length.as_millis().min(u32::MAX as u128) as u32;
+        let lag_ms = match (st.at(cursor), st.newest_ts()) {
+            (Some(m), Some(n)) => n.wrapping_sub(m.timestamp),
+            _ => 0,
+        };
+        if cursor < st.base_seq || (lag_ms > limit_ms && lag_ms < u32::MAX / 2) {
+            let target = if st.publishing { st.start_seq() } else { st.next_seq() };
+            let target = target.max(st.base_seq);
+            self.dropped += target.saturating_sub(cursor);
+            cursor = target.max(cursor);
+        }
+        let mut out = Vec::new();
+        // A player that starts (or restarts after skipping) needs the current metadata and
+        // sequence headers before any frame, unless it already has exactly those. Headers
+        // still ahead of the cursor arrive in order with the other messages.
+        if st.publishing {
+            for (sent, cur) in self.sent.iter_mut().zip(&st.headers) {
+                if let Some((seq, h)) = cur {
+                    if *seq < cursor && !sent.as_ref().is_some_and(|s| Arc::ptr_eq(s, h)) {
+                        out.push(h.clone());
+                        *sent = Some(h.clone());
+                    }
+                }
+            }
+        }
+        while out.len() < max {
+            let Some(m) = st.at(cursor) else { break };
+            for (sent, cur) in self.sent.iter_mut().zip(&st.headers) {
+                if matches!(cur, Some((seq, _)) if *seq == cursor) {
+                    *sent = Some(m.clone());
+                }
+            }
+            cursor += 1;
+            out.push(m.clone());
+        }
+        self.cursor = Some(cursor);
+        if !out.is_empty() {
+            events.push(PlayEvent::Media(out));
+        }
+        let drained = st.at(cursor).is_none();
+        if !st.publishing && self.was_publishing && drained {
+            events.push(PlayEvent::Unpublished);
+            self.was_publishing = false;
+        }
+        if !drained {
+            // More left than `max`: make sure the next `changed()` returns at once.
+            self.rx.mark_changed();
+        }
+        events
+    }
+
+    /// Skip to the newest keyframe (after a pause).
+    pub fn seek_live(&mut self) {
+        let st = self.source.lock();
+        self.cursor = Some(st.start_seq());
+        self.sent = [None, None, None];
+        drop(st);
+        self.rx.mark_changed();
+    }
+}
+
+impl Drop for Player {
+    fn drop(&mut self) {
+        self.source.lock().players -= 1;
+        self.hub.release(&self.source);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn key(s: &str) -> StreamKey {
+        StreamKey {
+            vhost: "__defaultVhost__".into(),
+            app: "live".into(),
+            stream: s.into(),
+        }
+    }
+
+    const META: &[u8] = b"\x02\x00\x0d@setDataFrame\x02\x00\x0aonMetaData\x08\x00\x00\x00\x00\x00\x00\x09";
+    const VSH: &[u8] = &[0x17, 0, 0, 0, 0, 1, 0x64];
+    const ASH: &[u8] = &[0xaf, 0, 0x12, 0x10];
+
+    fn key_frame(n: u8) -> Bytes {
+        Bytes::from(vec![0x17, 1, 0, 0, 0, n])
+    }
+    fn inter(n: u8) -> Bytes {
+        Bytes::from(vec![0x27, 1, 0, 0, 0, n])
+    }
+
+    fn start(p: &Publisher) {
+        p.push(type_id::DATA_AMF0, 0, Bytes::from_static(META));
+        p.push(type_id::VIDEO, 0, Bytes::from_static(VSH));
+        p.push(type_id::AUDIO, 0, Bytes::from_static(ASH));
+    }
+
+    fn media(events: &[PlayEvent]) -> Vec<Arc<Media>> {
+        events
+            .iter()
+            .flat_map(|e| match e {
+                PlayEvent::Media(m) => m.clone(),
+                _ => vec![],
+            })
+            .collect()
+    }
+
+    #[test]
+    fn late_player_gets_headers_then_last_gop() {
+        let hub = Hub::new();
+        let p = hub.publish(&key("a"), "c1", SourceConfig::default()).unwrap();
+        start(&p);
+        let mut ts = 0;
+        for g in 0..3u8 {
+            p.push(type_id::VIDEO, ts, key_frame(g));
+            ts += 40;
+            for i in 0..5 {
+                p.push(type_id::VIDEO, ts, inter(i));
+                p.push(type_id::AUDIO, ts, Bytes::from_static(&[0xaf, 1, 9]));
+                ts += 40;
+            }
+        }
+        let mut pl = hub.play(&key("a"), SourceConfig::default());
+        let ev = pl.poll(1000);
+        assert_eq!(ev[0], PlayEvent::Published);
+        let m = media(&ev);
+        // metadata (as onMetaData), video sh, audio sh, then the third GOP from its keyframe.
+        assert_eq!(m[0].type_id, type_id::DATA_AMF0);
+        assert!(m[0].payload.starts_with(b"\x02\x00\x0aonMetaData"));
+        assert!(m[1].info.sequence_header && m[1].type_id == type_id::VIDEO);
+        assert!(m[2].info.sequence_header && m[2].type_id == type_id::AUDIO);
+        assert!(m[3].info.keyframe);
+        assert_eq!(&m[3].payload[..], &key_frame(2)[..]);
+        assert_eq!(m.len(), 3 + 1 + 10);
+        // Nothing more until the publisher sends.
+        assert!(pl.poll(1000).is_empty());
+        p.push(type_id::VIDEO, ts, inter(9));
+        assert_eq!(media(&pl.poll(1000)).len(), 1);
+    }
+
+    #[test]
+    fn gop_cache_off_starts_at_live_point() {
+        let hub = Hub::new();
+        let cfg = SourceConfig {
+            gop_cache: false,
+            ..Default::default()
+        };
+        let p = hub.publish(&key("a"), "c1", cfg).unwrap();
+        start(&p);
+        p.push(type_id::VIDEO, 0, key_frame(0));
+        p.push(type_id::VIDEO, 40, inter(0));
+        let mut pl = hub.play(&key("a"), cfg);
+        let m = media(&pl.poll(100));
+        // Only the headers.
+        assert_eq!(m.len(), 3);
+        p.push(type_id::VIDEO, 80, inter(1));
+        assert_eq!(media(&pl.poll(100)).len(), 1);
+    }
+
+    #[test]
+    fn player_before_publisher_then_unpublish_and_republish() {
+        let hub = Hub::new();
+        let mut pl = hub.play(&key("a"), SourceConfig::default());
+        assert!(pl.poll(100).is_empty());
+        let p = hub.publish(&key("a"), "c1", SourceConfig::default()).unwrap();
+        start(&p);
+        p.push(type_id::VIDEO, 1000, key_frame(0));
+        let ev = pl.poll(100);
+        assert_eq!(ev[0], PlayEvent::Published);
+        assert_eq!(media(&ev).len(), 4);
+        p.push(type_id::VIDEO, 1040, inter(1));
+        drop(p);
+        let ev = pl.poll(100);
+        // The last frame first, then the unpublish.
+        assert_eq!(media(&ev).len(), 1);
+        assert_eq!(ev.last(), Some(&PlayEvent::Unpublished));
+        assert_eq!(hub.len(), 1, "the waiting player keeps the source");
+        // Republish with a clock that restarts at 0: timestamps continue.
+        let p2 = hub.publish(&key("a"), "c2", SourceConfig::default()).unwrap();
+        start(&p2);
+        p2.push(type_id::VIDEO, 0, key_frame(5));
+        let ev = pl.poll(100);
+        assert_eq!(ev[0], PlayEvent::Published);
+        let m = media(&ev);
+        assert_eq!(m.len(), 4);
+        assert!(m.iter().all(|m| m.timestamp > 1040), "{m:?}");
+        drop(pl);
+        drop(p2);
+        assert!(hub.is_empty());
+    }
+
+    #[test]
+    fn second_publisher_is_busy() {
+        let hub = Hub::new();
+        let _p = hub.publish(&key("a"), "c1", SourceConfig::default()).unwrap();
+        let e = hub.publish(&key("a"), "c2", SourceConfig::default()).unwrap_err();
+        assert_eq!(e, PublishError::Busy(key("a"), "c1".into()));
+        assert!(hub.publish(&key("b"), "c2", SourceConfig::default()).is_ok());
+    }
+
+    #[test]
+    fn slow_player_skips_whole_gops_and_log_is_bounded() {
+        let hub = Hub::new();
+        let cfg = SourceConfig {
+            gop_cache: true,
+            queue_length: Duration::from_secs(2),
+        };
+        let p = hub.publish(&key("a"), "c1", cfg).unwrap();
+        start(&p);
+        let mut pl = hub.play(&key("a"), cfg);
+        pl.poll(10); // positioned, got the headers
+        // 60 seconds of 25 fps video with a keyframe every second; the player never reads.
+        for i in 0..1500u32 {
+            let f = if i % 25 == 0 { key_frame(i as u8) } else { inter(i as u8) };
+            p.push(type_id::VIDEO, i * 40, f);
+        }
+        {
+            let st = p.source.lock();
+            // At most queue_length (2 s) plus the current GOP of 1 s of frames is kept.
+            assert!(st.log.len() <= 3 * 25 + 1, "log len {}", st.log.len());
+        }
+        let m = media(&pl.poll(10_000));
+        assert!(m[0].info.keyframe, "resumes on a keyframe");
+        assert!(m.len() <= 25, "got {}", m.len());
+        assert!(pl.dropped() > 1000);
+    }
+
+    #[test]
+    fn max_batch_and_mark_changed() {
+        let hub = Hub::new();
+        let p = hub.publish(&key("a"), "c1", SourceConfig::default()).unwrap();
+        let mut pl = hub.play(&key("a"), SourceConfig::default());
+        pl.poll(10);
+        p.push(type_id::VIDEO, 0, key_frame(0));
+        for i in 1..10 {
+            p.push(type_id::VIDEO, i * 40, inter(i as u8));
+        }
+        assert_eq!(media(&pl.poll(4)).len(), 4);
+        assert!(pl.rx.has_changed().unwrap());
+        assert_eq!(media(&pl.poll(100)).len(), 6);
+    }
+}
