@@ -1,1 +1,152 @@
-//! placeholder
+//! master: reads and validates the config, binds every listening socket, and runs the
+//! server. Today the whole server runs in this one process (the stream worker's accept loops
+//! over an in-process backsource hub); the process-tree issue turns this into the supervisor
+//! of DESIGN.md, which hands the same sockets to its children.
+
+pub mod listen;
+pub mod logging;
+pub mod pidfile;
+
+use anyhow::Context;
+use clap::Parser;
+use srs_backsource::Hub;
+use srs_conf::Config;
+use srs_stream_worker::WorkerContext;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+use tracing::{error, info, warn};
+
+/// Command line of `srs-master`, in the style of SRS and nginx.
+#[derive(Debug, Parser)]
+#[command(name = "srs-master", disable_version_flag = true, about = "srs-rs live streaming server")]
+pub struct Args {
+    /// Config file; without it the built-in default (equal to conf/srs.conf) is used.
+    #[arg(short = 'c', value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Test the config and exit, like `nginx -t`.
+    #[arg(short = 't')]
+    pub test: bool,
+    /// Print the version and exit.
+    #[arg(short = 'v', short_alias = 'V', long = "version")]
+    pub version: bool,
+}
+
+/// The version users see.
+pub const VERSION: &str = env!("CARGO_PKG_VERSION");
+
+fn load(args: &Args) -> Result<(Config, String), srs_conf::ConfError> {
+    match &args.config {
+        Some(p) => Ok((Config::load(p)?, p.display().to_string())),
+        None => Ok((Config::builtin()?, "(built-in conf/srs.conf)".to_string())),
+    }
+}
+
+/// Entry point of the `srs-master` binary.
+pub fn main_with_args(args: Args) -> ExitCode {
+    if args.version {
+        println!("{VERSION}");
+        return ExitCode::SUCCESS;
+    }
+    let (config, name) = match load(&args) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("srs-master: [emerg] {e}");
+            if args.test {
+                eprintln!("srs-master: configuration file test failed");
+            }
+            return ExitCode::FAILURE;
+        }
+    };
+    if args.test {
+        for w in &config.warnings {
+            eprintln!("srs-master: [warn] {w}");
+        }
+        eprintln!("srs-master: the configuration file {name} syntax is ok");
+        eprintln!("srs-master: configuration file {name} test is successful");
+        return ExitCode::SUCCESS;
+    }
+    match run(config, name, args.config) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            // Logging may not be up (or may go to a file): say it on stderr too.
+            error!("{e:#}");
+            eprintln!("srs-master: [emerg] {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Run the server until a stop signal.
+fn run(config: Config, name: String, path: Option<PathBuf>) -> anyhow::Result<()> {
+    // Bind before daemonizing, so that a port in use is reported on the terminal.
+    let listeners = listen::bind_all(&config.listen)?;
+    if config.daemon {
+        // Fork before any thread exists (the runtime starts below).
+        nix::unistd::daemon(true, false).context("daemon: fork failed")?;
+    }
+    let _log_guard = logging::init(&config).context("log setup")?;
+    for w in &config.warnings {
+        warn!("config {w}");
+    }
+    listen::raise_nofile_limit();
+    let pid = pidfile::PidFile::create(&config.pid)
+        .with_context(|| format!("pid file {}", config.pid.display()))?;
+    info!(version = VERSION, config = %name, pid = std::process::id(), "srs-rs starting");
+
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .thread_name("srs-worker")
+        .build()
+        .context("tokio runtime")?;
+    let result = runtime.block_on(serve(config, listeners, path));
+    drop(pid);
+    result
+}
+
+async fn serve(
+    config: Config,
+    listeners: Vec<std::net::TcpListener>,
+    path: Option<PathBuf>,
+) -> anyhow::Result<()> {
+    use tokio::signal::unix::{signal, SignalKind};
+    let ctx = WorkerContext::new(Arc::new(config), Hub::new());
+    let server = tokio::spawn(srs_stream_worker::run(listeners, ctx.clone()));
+    let mut term = signal(SignalKind::terminate())?;
+    let mut int = signal(SignalKind::interrupt())?;
+    let mut quit = signal(SignalKind::quit())?;
+    let mut hup = signal(SignalKind::hangup())?;
+    loop {
+        tokio::select! {
+            _ = term.recv() => { info!("SIGTERM: fast stop"); break; }
+            _ = int.recv() => { info!("SIGINT: fast stop"); break; }
+            _ = quit.recv() => { info!("SIGQUIT: stop"); break; }
+            _ = hup.recv() => reload(&ctx, path.as_ref()),
+        }
+    }
+    server.abort();
+    info!("stopped");
+    Ok(())
+}
+
+/// SIGHUP: load the config again; new connections use it. A broken config is logged with
+/// file:line and the running one is kept.
+fn reload(ctx: &Arc<WorkerContext>, path: Option<&PathBuf>) {
+    let Some(path) = path else {
+        info!("SIGHUP: running on the built-in config, nothing to reload");
+        return;
+    };
+    match Config::load(path) {
+        Ok(c) => {
+            for w in &c.warnings {
+                warn!("config {w}");
+            }
+            if c.listen != ctx.config().listen {
+                warn!("SIGHUP: listen changed; new ports need a restart for now");
+            }
+            ctx.set_config(Arc::new(c));
+            info!(config = %path.display(), "SIGHUP: config reloaded");
+        }
+        Err(e) => error!("SIGHUP: reload failed, keeping the running config: {e}"),
+    }
+}
