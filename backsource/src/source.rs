@@ -459,7 +459,11 @@ impl Player {
             _ => 0,
         };
         if cursor < st.base_seq || (lag_ms > limit_ms && lag_ms < u32::MAX / 2) {
-            let target = if st.publishing { st.start_seq() } else { st.next_seq() };
+            let target = if st.publishing {
+                st.start_seq()
+            } else {
+                st.next_seq()
+            };
             let target = target.max(st.base_seq);
             self.dropped += target.saturating_sub(cursor);
             cursor = target.max(cursor);
@@ -469,10 +473,22 @@ impl Player {
         // sequence headers before any frame, unless it already has exactly those. Headers
         // still ahead of the cursor arrive in order with the other messages.
         if st.publishing {
+            // Stamp them with the time of the frame that follows, so the player's clock does
+            // not jump from the headers' old time to the GOP's (players such as ffprobe measure
+            // from the first timestamp they see).
+            let now = st.at(cursor).map(|m| m.timestamp).or(st.newest_ts());
             for (sent, cur) in self.sent.iter_mut().zip(&st.headers) {
                 if let Some((seq, h)) = cur {
                     if *seq < cursor && !sent.as_ref().is_some_and(|s| Arc::ptr_eq(s, h)) {
-                        out.push(h.clone());
+                        let timestamp = now.unwrap_or(h.timestamp);
+                        out.push(if timestamp == h.timestamp {
+                            h.clone()
+                        } else {
+                            Arc::new(Media {
+                                timestamp,
+                                ..Media::clone(h)
+                            })
+                        });
                         *sent = Some(h.clone());
                     }
                 }
@@ -533,7 +549,8 @@ mod tests {
         }
     }
 
-    const META: &[u8] = b"\x02\x00\x0d@setDataFrame\x02\x00\x0aonMetaData\x08\x00\x00\x00\x00\x00\x00\x09";
+    const META: &[u8] =
+        b"\x02\x00\x0d@setDataFrame\x02\x00\x0aonMetaData\x08\x00\x00\x00\x00\x00\x00\x09";
     const VSH: &[u8] = &[0x17, 0, 0, 0, 0, 1, 0x64];
     const ASH: &[u8] = &[0xaf, 0, 0x12, 0x10];
 
@@ -563,7 +580,9 @@ mod tests {
     #[test]
     fn late_player_gets_headers_then_last_gop() {
         let hub = Hub::new();
-        let p = hub.publish(&key("a"), "c1", SourceConfig::default()).unwrap();
+        let p = hub
+            .publish(&key("a"), "c1", SourceConfig::default())
+            .unwrap();
         start(&p);
         let mut ts = 0;
         for g in 0..3u8 {
@@ -586,6 +605,11 @@ mod tests {
         assert!(m[2].info.sequence_header && m[2].type_id == type_id::AUDIO);
         assert!(m[3].info.keyframe);
         assert_eq!(&m[3].payload[..], &key_frame(2)[..]);
+        // The headers carry the keyframe's time, not the time they were published at.
+        assert!(
+            m[..3].iter().all(|h| h.timestamp == m[3].timestamp),
+            "{m:?}"
+        );
         assert_eq!(m.len(), 3 + 1 + 10);
         // Nothing more until the publisher sends.
         assert!(pl.poll(1000).is_empty());
@@ -617,7 +641,9 @@ mod tests {
         let hub = Hub::new();
         let mut pl = hub.play(&key("a"), SourceConfig::default());
         assert!(pl.poll(100).is_empty());
-        let p = hub.publish(&key("a"), "c1", SourceConfig::default()).unwrap();
+        let p = hub
+            .publish(&key("a"), "c1", SourceConfig::default())
+            .unwrap();
         start(&p);
         p.push(type_id::VIDEO, 1000, key_frame(0));
         let ev = pl.poll(100);
@@ -631,7 +657,9 @@ mod tests {
         assert_eq!(ev.last(), Some(&PlayEvent::Unpublished));
         assert_eq!(hub.len(), 1, "the waiting player keeps the source");
         // Republish with a clock that restarts at 0: timestamps continue.
-        let p2 = hub.publish(&key("a"), "c2", SourceConfig::default()).unwrap();
+        let p2 = hub
+            .publish(&key("a"), "c2", SourceConfig::default())
+            .unwrap();
         start(&p2);
         p2.push(type_id::VIDEO, 0, key_frame(5));
         let ev = pl.poll(100);
@@ -647,10 +675,16 @@ mod tests {
     #[test]
     fn second_publisher_is_busy() {
         let hub = Hub::new();
-        let _p = hub.publish(&key("a"), "c1", SourceConfig::default()).unwrap();
-        let e = hub.publish(&key("a"), "c2", SourceConfig::default()).unwrap_err();
+        let _p = hub
+            .publish(&key("a"), "c1", SourceConfig::default())
+            .unwrap();
+        let e = hub
+            .publish(&key("a"), "c2", SourceConfig::default())
+            .unwrap_err();
         assert_eq!(e, PublishError::Busy(key("a"), "c1".into()));
-        assert!(hub.publish(&key("b"), "c2", SourceConfig::default()).is_ok());
+        assert!(hub
+            .publish(&key("b"), "c2", SourceConfig::default())
+            .is_ok());
     }
 
     #[test]
@@ -664,9 +698,13 @@ mod tests {
         start(&p);
         let mut pl = hub.play(&key("a"), cfg);
         pl.poll(10); // positioned, got the headers
-        // 60 seconds of 25 fps video with a keyframe every second; the player never reads.
+                     // 60 seconds of 25 fps video with a keyframe every second; the player never reads.
         for i in 0..1500u32 {
-            let f = if i % 25 == 0 { key_frame(i as u8) } else { inter(i as u8) };
+            let f = if i % 25 == 0 {
+                key_frame(i as u8)
+            } else {
+                inter(i as u8)
+            };
             p.push(type_id::VIDEO, i * 40, f);
         }
         {
@@ -683,7 +721,9 @@ mod tests {
     #[test]
     fn max_batch_and_mark_changed() {
         let hub = Hub::new();
-        let p = hub.publish(&key("a"), "c1", SourceConfig::default()).unwrap();
+        let p = hub
+            .publish(&key("a"), "c1", SourceConfig::default())
+            .unwrap();
         let mut pl = hub.play(&key("a"), SourceConfig::default());
         pl.poll(10);
         p.push(type_id::VIDEO, 0, key_frame(0));

@@ -19,7 +19,11 @@ use tracing::{error, info, warn};
 
 /// Command line of `srs-master`, in the style of SRS and nginx.
 #[derive(Debug, Parser)]
-#[command(name = "srs-master", disable_version_flag = true, about = "srs-rs live streaming server")]
+#[command(
+    name = "srs-master",
+    disable_version_flag = true,
+    about = "srs-rs live streaming server"
+)]
 pub struct Args {
     /// Config file; without it the built-in default (equal to conf/srs.conf) is used.
     #[arg(short = 'c', value_name = "FILE")]

@@ -38,8 +38,13 @@ pub fn init(config: &Config) -> anyhow::Result<LogGuard> {
             builder.with_ansi(ansi).with_writer(std::io::stdout).init()
         }
         LogTank::File => {
-            if let Some(dir) = config.log_file.parent().filter(|d| !d.as_os_str().is_empty()) {
-                std::fs::create_dir_all(dir).with_context(|| format!("create {}", dir.display()))?;
+            if let Some(dir) = config
+                .log_file
+                .parent()
+                .filter(|d| !d.as_os_str().is_empty())
+            {
+                std::fs::create_dir_all(dir)
+                    .with_context(|| format!("create {}", dir.display()))?;
             }
             let f = OpenOptions::new()
                 .create(true)

@@ -30,7 +30,10 @@ impl PidFile {
             Ok(l) => l,
             Err((_, e)) => {
                 let other = std::fs::read_to_string(path).unwrap_or_default();
-                bail!("locked by another running server (pid {}): {e}", other.trim());
+                bail!(
+                    "locked by another running server (pid {}): {e}",
+                    other.trim()
+                );
             }
         };
         lock.set_len(0).context("truncate")?;

@@ -64,7 +64,10 @@ pub enum Amf0Value {
     /// XML document (a long string).
     XmlDocument(String),
     /// Typed object: class name and properties.
-    TypedObject { class: String, properties: Vec<(String, Amf0Value)> },
+    TypedObject {
+        class: String,
+        properties: Vec<(String, Amf0Value)>,
+    },
 }
 
 /// Why AMF0 bytes could not be decoded.
@@ -150,7 +153,10 @@ impl Amf0Value {
     /// Number of bytes `encode` writes.
     pub fn encoded_len(&self) -> usize {
         fn props_len(p: &[(String, Amf0Value)]) -> usize {
-            p.iter().map(|(k, v)| 2 + k.len() + v.encoded_len()).sum::<usize>() + 3
+            p.iter()
+                .map(|(k, v)| 2 + k.len() + v.encoded_len())
+                .sum::<usize>()
+                + 3
         }
         match self {
             Amf0Value::Number(_) => 9,
@@ -165,9 +171,7 @@ impl Amf0Value {
             Amf0Value::EcmaArray(p) => 5 + props_len(p),
             Amf0Value::StrictArray(v) => 5 + v.iter().map(Amf0Value::encoded_len).sum::<usize>(),
             Amf0Value::Date { .. } => 11,
-            Amf0Value::TypedObject { class, properties } => {
-                3 + class.len() + props_len(properties)
-            }
+            Amf0Value::TypedObject { class, properties } => 3 + class.len() + props_len(properties),
         }
     }
 
@@ -430,7 +434,10 @@ pub fn decode_all(buf: &[u8]) -> Result<Vec<Amf0Value>, Amf0Error> {
 pub fn fuzz_decode(data: &[u8]) {
     if let Ok(values) = decode_all(data) {
         let bytes = encode_all(&values);
-        assert_eq!(bytes.len(), values.iter().map(Amf0Value::encoded_len).sum::<usize>());
+        assert_eq!(
+            bytes.len(),
+            values.iter().map(Amf0Value::encoded_len).sum::<usize>()
+        );
         let again = decode_all(&bytes).expect("re-encoded AMF0 must decode");
         // NaN != NaN: compare encodings instead of values.
         assert_eq!(encode_all(&again), bytes);
@@ -504,10 +511,7 @@ mod tests {
     #[test]
     fn ecma_array_exact_bytes() {
         let v = Amf0Value::EcmaArray(vec![("a".into(), Amf0Value::Boolean(false))]);
-        assert_eq!(
-            enc(&v),
-            [8, 0, 0, 0, 1, 0, 1, b'a', 1, 0, 0, 0, 9].to_vec()
-        );
+        assert_eq!(enc(&v), [8, 0, 0, 0, 1, 0, 1, b'a', 1, 0, 0, 0, 9].to_vec());
     }
 
     #[test]

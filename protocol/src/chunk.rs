@@ -304,7 +304,9 @@ impl ChunkDecoder {
             };
             let is_new = !self.streams.contains_key(&h.csid);
             if is_new && self.streams.len() >= self.limits.max_chunk_streams {
-                return Err(ChunkError::TooManyChunkStreams(self.limits.max_chunk_streams));
+                return Err(ChunkError::TooManyChunkStreams(
+                    self.limits.max_chunk_streams,
+                ));
             }
             let limits = self.limits;
             let chunk_size = self.chunk_size;
@@ -402,8 +404,18 @@ fn put_basic_header(out: &mut BytesMut, fmt: u8, csid: u32) {
 
 /// Size in bytes of the chunked form of a `len`-byte message.
 pub fn chunked_len(csid: u32, timestamp: u32, len: usize, chunk_size: u32) -> usize {
-    let basic = if csid < 64 { 1 } else if csid < 320 { 2 } else { 3 };
-    let ext = if timestamp >= EXTENDED_TIMESTAMP { 4 } else { 0 };
+    let basic = if csid < 64 {
+        1
+    } else if csid < 320 {
+        2
+    } else {
+        3
+    };
+    let ext = if timestamp >= EXTENDED_TIMESTAMP {
+        4
+    } else {
+        0
+    };
     let chunks = len.div_ceil(chunk_size as usize).max(1);
     basic + 11 + ext + (chunks - 1) * (basic + ext) + len
 }
@@ -428,7 +440,11 @@ pub fn write_message(
     out.reserve(chunked_len(csid, timestamp, payload.len(), chunk_size));
     let extended = timestamp >= EXTENDED_TIMESTAMP;
     put_basic_header(out, 0, csid);
-    let ts_field = if extended { EXTENDED_TIMESTAMP } else { timestamp };
+    let ts_field = if extended {
+        EXTENDED_TIMESTAMP
+    } else {
+        timestamp
+    };
     out.put_uint(ts_field as u64, 3);
     out.put_uint(payload.len() as u64, 3);
     out.put_u8(type_id);
@@ -515,7 +531,9 @@ mod tests {
         let mut out = BytesMut::new();
         write_message(&mut out, 4, 4, 0x0100_0000, 9, 1, &payload);
         let expected: Vec<u8> = [
-            &[0x04, 0xff, 0xff, 0xff, 0, 0, 10, 9, 1, 0, 0, 0, 0x01, 0, 0, 0][..],
+            &[
+                0x04, 0xff, 0xff, 0xff, 0, 0, 10, 9, 1, 0, 0, 0, 0x01, 0, 0, 0,
+            ][..],
             &[0, 1, 2, 3],
             &[0xc4, 0x01, 0, 0, 0, 4, 5, 6, 7],
             &[0xc4, 0x01, 0, 0, 0, 8, 9],
@@ -535,7 +553,9 @@ mod tests {
     fn type3_continuation_without_extended_timestamp_is_tolerated() {
         // Some encoders do not repeat the extended timestamp on fmt 3 chunks.
         let bytes: Vec<u8> = [
-            &[0x04, 0xff, 0xff, 0xff, 0, 0, 6, 9, 1, 0, 0, 0, 0x01, 0, 0, 0][..],
+            &[
+                0x04, 0xff, 0xff, 0xff, 0, 0, 6, 9, 1, 0, 0, 0, 0x01, 0, 0, 0,
+            ][..],
             &[10, 11, 12, 13],
             &[0xc4, 14, 15],
         ]
@@ -622,7 +642,13 @@ mod tests {
         let bytes = [0x04, 0, 0, 0, 0xff, 0xff, 0xff, 9, 1, 0, 0, 0];
         let mut dec = ChunkDecoder::default();
         let err = dec.decode(&mut BytesMut::from(&bytes[..])).unwrap_err();
-        assert!(matches!(err, ChunkError::MessageTooLarge { length: 0xff_ffff, .. }));
+        assert!(matches!(
+            err,
+            ChunkError::MessageTooLarge {
+                length: 0xff_ffff,
+                ..
+            }
+        ));
     }
 
     #[test]
@@ -634,7 +660,9 @@ mod tests {
         assert_eq!(err, ChunkError::NoPreviousHeader { csid: 5, fmt: 1 });
         let mut dec = ChunkDecoder::default();
         let m = dec
-            .decode(&mut BytesMut::from(&[0x42u8, 0, 0, 0, 0, 0, 4, 1, 0, 0, 16, 0][..]))
+            .decode(&mut BytesMut::from(
+                &[0x42u8, 0, 0, 0, 0, 0, 4, 1, 0, 0, 16, 0][..],
+            ))
             .unwrap()
             .unwrap();
         assert_eq!(m.type_id, 1);

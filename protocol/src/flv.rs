@@ -187,8 +187,8 @@ impl FlvReader {
             if &self.buf[..3] != b"FLV" {
                 return Err(FlvError::BadSignature);
             }
-            let header_len = u32::from_be_bytes([self.buf[5], self.buf[6], self.buf[7], self.buf[8]])
-                as usize;
+            let header_len =
+                u32::from_be_bytes([self.buf[5], self.buf[6], self.buf[7], self.buf[8]]) as usize;
             // Header plus PreviousTagSize0.
             let skip = header_len.max(9) + 4;
             if self.buf.len() < skip {
@@ -279,16 +279,25 @@ mod tests {
         out.extend_from_slice(&file_header(true, true));
         write_tag(&mut out, 9, 0x0123_4567, b"video");
         write_tag(&mut out, 8, 5, b"au");
-        assert_eq!(&out[..13], &[b'F', b'L', b'V', 1, 5, 0, 0, 0, 9, 0, 0, 0, 0]);
+        assert_eq!(
+            &out[..13],
+            &[b'F', b'L', b'V', 1, 5, 0, 0, 0, 9, 0, 0, 0, 0]
+        );
         assert_eq!(&out[13..24], &[9, 0, 0, 5, 0x23, 0x45, 0x67, 0x01, 0, 0, 0]);
         let mut r = FlvReader::new();
         for b in out.iter() {
             r.push(&[*b]);
         }
         let t1 = r.next_tag().unwrap().unwrap();
-        assert_eq!((t1.tag_type, t1.timestamp, &t1.body[..]), (9, 0x0123_4567, &b"video"[..]));
+        assert_eq!(
+            (t1.tag_type, t1.timestamp, &t1.body[..]),
+            (9, 0x0123_4567, &b"video"[..])
+        );
         let t2 = r.next_tag().unwrap().unwrap();
-        assert_eq!((t2.tag_type, t2.timestamp, &t2.body[..]), (8, 5, &b"au"[..]));
+        assert_eq!(
+            (t2.tag_type, t2.timestamp, &t2.body[..]),
+            (8, 5, &b"au"[..])
+        );
         assert_eq!(r.next_tag().unwrap(), None);
     }
 

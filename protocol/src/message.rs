@@ -184,7 +184,11 @@ pub fn decode_command(body: &[u8]) -> Result<Command, MessageError> {
     } else {
         match d.decode().map_err(amf)? {
             Amf0Value::Number(n) => n,
-            _ => return Err(MessageError::MalformedCommand("transaction id is not a number")),
+            _ => {
+                return Err(MessageError::MalformedCommand(
+                    "transaction id is not a number",
+                ))
+            }
         }
     };
     let object = if d.is_empty() {
@@ -339,28 +343,30 @@ pub struct AggregatePart {
 /// Split an aggregate message (spec 7.1.6) into its parts. Each part is an FLV tag: type (1),
 /// size (3), timestamp (3 + 1 extended high byte), stream id (3), body, back pointer (4). The
 /// parts' timestamps are rebased so the first part carries the aggregate's own timestamp.
-pub fn split_aggregate(aggregate_ts: u32, body: &Bytes) -> Result<Vec<AggregatePart>, MessageError> {
+pub fn split_aggregate(
+    aggregate_ts: u32,
+    body: &Bytes,
+) -> Result<Vec<AggregatePart>, MessageError> {
     let mut parts = Vec::new();
     let mut pos = 0usize;
     let mut base: Option<u32> = None;
     while pos < body.len() {
-        let h = body
-            .get(pos..pos + 11)
-            .ok_or(MessageError::TooShort {
-                type_id: type_id::AGGREGATE,
-                len: body.len(),
-            })?;
+        let h = body.get(pos..pos + 11).ok_or(MessageError::TooShort {
+            type_id: type_id::AGGREGATE,
+            len: body.len(),
+        })?;
         let ty = h[0] & 0x1f;
         let size = (h[1] as usize) << 16 | (h[2] as usize) << 8 | h[3] as usize;
         let ts = (h[7] as u32) << 24 | (h[4] as u32) << 16 | (h[5] as u32) << 8 | h[6] as u32;
         let start = pos + 11;
-        let end = start
-            .checked_add(size)
-            .filter(|&e| e <= body.len())
-            .ok_or(MessageError::TooShort {
-                type_id: type_id::AGGREGATE,
-                len: body.len(),
-            })?;
+        let end =
+            start
+                .checked_add(size)
+                .filter(|&e| e <= body.len())
+                .ok_or(MessageError::TooShort {
+                    type_id: type_id::AGGREGATE,
+                    len: body.len(),
+                })?;
         let first = *base.get_or_insert(ts);
         parts.push(AggregatePart {
             type_id: ty,

@@ -105,7 +105,13 @@ impl StreamRequest {
         let u = parse_tc_url(tc_url)?;
         let mut app = if u.app.is_empty() {
             app_field
-                .map(|a| a.split('?').next().unwrap_or("").trim_matches('/').to_string())
+                .map(|a| {
+                    a.split('?')
+                        .next()
+                        .unwrap_or("")
+                        .trim_matches('/')
+                        .to_string()
+                })
                 .unwrap_or_default()
         } else {
             u.app.clone()
@@ -164,9 +170,15 @@ mod tests {
     #[test]
     fn tc_url_forms() {
         let u = parse_tc_url("rtmp://127.0.0.1:1936/live").unwrap();
-        assert_eq!((u.host.as_str(), u.port, u.app.as_str()), ("127.0.0.1", 1936, "live"));
+        assert_eq!(
+            (u.host.as_str(), u.port, u.app.as_str()),
+            ("127.0.0.1", 1936, "live")
+        );
         let u = parse_tc_url("rtmp://example.com/live/sub?vhost=v.com&a=1").unwrap();
-        assert_eq!((u.port, u.app.as_str(), u.query.as_str()), (1935, "live/sub", "vhost=v.com&a=1"));
+        assert_eq!(
+            (u.port, u.app.as_str(), u.query.as_str()),
+            (1935, "live/sub", "vhost=v.com&a=1")
+        );
         let u = parse_tc_url("rtmp://[::1]:19350/app").unwrap();
         assert_eq!((u.host.as_str(), u.port), ("::1", 19350));
         assert!(parse_tc_url("rtmp://h:x/app").is_err());

@@ -67,6 +67,7 @@ enum Role {
         paused: bool,
         name: String,
         unpublished: bool,
+        data_started: bool,
     },
 }
 
@@ -119,8 +120,18 @@ pub async fn serve(mut socket: TcpStream, ctx: Arc<WorkerContext>) -> Result<(),
         let deadline = match &role {
             _ if !admitted => Some(handshake_deadline),
             Role::Publishing { got_media, .. } => {
-                let v = vhost.as_ref().map(|v| v.publish.clone()).unwrap_or_default();
-                Some(last_media + if *got_media { v.normal_timeout } else { v.firstpkt_timeout })
+                let v = vhost
+                    .as_ref()
+                    .map(|v| v.publish.clone())
+                    .unwrap_or_default();
+                Some(
+                    last_media
+                        + if *got_media {
+                            v.normal_timeout
+                        } else {
+                            v.firstpkt_timeout
+                        },
+                )
             }
             _ => None,
         };
@@ -137,7 +148,7 @@ pub async fn serve(mut socket: TcpStream, ctx: Arc<WorkerContext>) -> Result<(),
             _ = async {
                 if let Role::Playing { player, .. } = &mut role { player.changed().await }
             }, if playing => {
-                if let Role::Playing { player, stream_id, name, unpublished, .. } = &mut role {
+                if let Role::Playing { player, stream_id, name, unpublished, data_started, .. } = &mut role {
                     for ev in player.poll(PLAY_BATCH) {
                         match ev {
                             PlayEvent::Published => {
@@ -155,6 +166,12 @@ pub async fn serve(mut socket: TcpStream, ctx: Arc<WorkerContext>) -> Result<(),
                                 info!(stream = %player.key(), "publisher left, waiting for a republish");
                             }
                             PlayEvent::Media(msgs) => {
+                                if !*data_started {
+                                    if let Some(first) = msgs.first() {
+                                        session.send_play_data_start(*stream_id, first.timestamp);
+                                        *data_started = true;
+                                    }
+                                }
                                 for m in msgs {
                                     session.send_media(*stream_id, m.type_id, m.timestamp, &m.payload);
                                 }
@@ -186,7 +203,12 @@ pub async fn serve(mut socket: TcpStream, ctx: Arc<WorkerContext>) -> Result<(),
                         Ok(r) => r,
                         Err(e) => {
                             session.reject_connect(&format!("bad tcUrl: {e}"));
-                            return reject(&mut socket, &mut session, format!("bad tcUrl {:?}: {e}", c.tc_url)).await;
+                            return reject(
+                                &mut socket,
+                                &mut session,
+                                format!("bad tcUrl {:?}: {e}", c.tc_url),
+                            )
+                            .await;
                         }
                     };
                     let v = match resolve_vhost(&config, &req.vhost) {
@@ -208,9 +230,15 @@ pub async fn serve(mut socket: TcpStream, ctx: Arc<WorkerContext>) -> Result<(),
                     request = Some(req);
                     vhost = Some(v);
                 }
-                ServerEvent::Publish { stream_id, name, publish_type } => {
+                ServerEvent::Publish {
+                    stream_id,
+                    name,
+                    publish_type,
+                } => {
                     if !matches!(role, Role::Idle) {
-                        return Err(ConnError::Rejected("publish while already publishing or playing".into()));
+                        return Err(ConnError::Rejected(
+                            "publish while already publishing or playing".into(),
+                        ));
                     }
                     let (key, v) = match admit(&config, request.as_ref(), &page_url, &name, true) {
                         Ok(x) => x,
@@ -223,20 +251,36 @@ pub async fn serve(mut socket: TcpStream, ctx: Arc<WorkerContext>) -> Result<(),
                         Ok(publisher) => {
                             info!(stream = %key, publish_type = %publish_type, "publish start");
                             session.accept_publish(stream_id, &name);
-                            role = Role::Publishing { publisher, stream_id, got_media: false };
+                            role = Role::Publishing {
+                                publisher,
+                                stream_id,
+                                got_media: false,
+                            };
                             last_media = Instant::now();
                             admitted = true;
                             vhost = Some(v);
                         }
                         Err(e @ PublishError::Busy(..)) => {
-                            session.reject_publish(stream_id, "NetStream.Publish.BadName", "Stream already publishing");
+                            session.reject_publish(
+                                stream_id,
+                                "NetStream.Publish.BadName",
+                                "Stream already publishing",
+                            );
                             return reject(&mut socket, &mut session, e.to_string()).await;
                         }
                     }
                 }
-                ServerEvent::Play { stream_id, name, start, duration, reset } => {
+                ServerEvent::Play {
+                    stream_id,
+                    name,
+                    start,
+                    duration,
+                    reset,
+                } => {
                     if !matches!(role, Role::Idle) {
-                        return Err(ConnError::Rejected("play while already publishing or playing".into()));
+                        return Err(ConnError::Rejected(
+                            "play while already publishing or playing".into(),
+                        ));
                     }
                     let (key, v) = match admit(&config, request.as_ref(), &page_url, &name, false) {
                         Ok(x) => x,
@@ -248,13 +292,26 @@ pub async fn serve(mut socket: TcpStream, ctx: Arc<WorkerContext>) -> Result<(),
                     info!(stream = %key, start, duration, reset, "play start");
                     let player = ctx.hub.play(&key, source_config(&v));
                     session.accept_play(stream_id, &name, reset);
-                    role = Role::Playing { player, stream_id, paused: false, name, unpublished: false };
+                    role = Role::Playing {
+                        player,
+                        stream_id,
+                        paused: false,
+                        name,
+                        unpublished: false,
+                        data_started: false,
+                    };
                     admitted = true;
                     vhost = Some(v);
                 }
-                ServerEvent::Audio { timestamp, payload, .. } => on_media(&mut role, &mut last_media, 8, timestamp, payload),
-                ServerEvent::Video { timestamp, payload, .. } => on_media(&mut role, &mut last_media, 9, timestamp, payload),
-                ServerEvent::Data { timestamp, payload, .. } => on_media(&mut role, &mut last_media, 18, timestamp, payload),
+                ServerEvent::Audio {
+                    timestamp, payload, ..
+                } => on_media(&mut role, &mut last_media, 8, timestamp, payload),
+                ServerEvent::Video {
+                    timestamp, payload, ..
+                } => on_media(&mut role, &mut last_media, 9, timestamp, payload),
+                ServerEvent::Data {
+                    timestamp, payload, ..
+                } => on_media(&mut role, &mut last_media, 18, timestamp, payload),
                 ServerEvent::Pause { pause, .. } => {
                     if let Role::Playing { player, paused, .. } = &mut role {
                         info!(pause, "pause");
@@ -266,7 +323,11 @@ pub async fn serve(mut socket: TcpStream, ctx: Arc<WorkerContext>) -> Result<(),
                 }
                 ServerEvent::Unpublish { stream_id: sid } => {
                     match &role {
-                        Role::Publishing { publisher, stream_id, .. } if *stream_id == sid => {
+                        Role::Publishing {
+                            publisher,
+                            stream_id,
+                            ..
+                        } if *stream_id == sid => {
                             info!(stream = %publisher.key(), "unpublish");
                         }
                         _ => continue,
@@ -277,7 +338,9 @@ pub async fn serve(mut socket: TcpStream, ctx: Arc<WorkerContext>) -> Result<(),
                 }
                 ServerEvent::StopPlay { stream_id: sid } => {
                     match &role {
-                        Role::Playing { player, stream_id, .. } if *stream_id == sid => {
+                        Role::Playing {
+                            player, stream_id, ..
+                        } if *stream_id == sid => {
                             info!(stream = %player.key(), dropped = player.dropped(), "stop playing");
                         }
                         _ => continue,
@@ -292,7 +355,12 @@ pub async fn serve(mut socket: TcpStream, ctx: Arc<WorkerContext>) -> Result<(),
 }
 
 fn on_media(role: &mut Role, last_media: &mut Instant, ty: u8, ts: u32, payload: bytes::Bytes) {
-    if let Role::Publishing { publisher, got_media, .. } = role {
+    if let Role::Publishing {
+        publisher,
+        got_media,
+        ..
+    } = role
+    {
         publisher.push(ty, ts, payload);
         *got_media = true;
         *last_media = Instant::now();
@@ -301,7 +369,9 @@ fn on_media(role: &mut Role, last_media: &mut Instant, ty: u8, ts: u32, payload:
 
 /// The connection id of the current task's span, for the source's bookkeeping.
 fn ctx_cid() -> String {
-    crate::server::CID.try_with(|c| c.clone()).unwrap_or_default()
+    crate::server::CID
+        .try_with(|c| c.clone())
+        .unwrap_or_default()
 }
 
 /// Work out the stream key for a publish/play and check vhost and refer again (the stream
@@ -323,7 +393,11 @@ fn admit(
     let v = resolve_vhost(config, &req.vhost)?;
     // The page URL was checked against `all` at connect; publish and play have lists of
     // their own.
-    let list = if publish { &v.refer.publish } else { &v.refer.play };
+    let list = if publish {
+        &v.refer.publish
+    } else {
+        &v.refer.play
+    };
     if v.refer.enabled && !refer::allowed(page_url, list) {
         return Err(format!("refer check failed for pageUrl {page_url:?}"));
     }

@@ -47,7 +47,10 @@ impl WorkerContext {
 
     /// The current config (new connections pick up a reload; existing ones keep theirs).
     pub fn config(&self) -> Arc<Config> {
-        self.config.lock().unwrap_or_else(|e| e.into_inner()).clone()
+        self.config
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
     }
 
     /// Replace the config (reload).
@@ -71,7 +74,10 @@ impl Drop for ConnectionSlot {
 }
 
 /// Accept on every listener until the process ends.
-pub async fn run(listeners: Vec<std::net::TcpListener>, ctx: Arc<WorkerContext>) -> std::io::Result<()> {
+pub async fn run(
+    listeners: Vec<std::net::TcpListener>,
+    ctx: Arc<WorkerContext>,
+) -> std::io::Result<()> {
     let mut tasks = Vec::new();
     for l in listeners {
         l.set_nonblocking(true)?;
@@ -111,18 +117,20 @@ async fn accept_loop(listener: TcpListener, ctx: Arc<WorkerContext>) {
         let cid = new_cid();
         let span = info_span!("conn", cid = %cid);
         let ctx = ctx.clone();
-        tokio::spawn(CID.scope(
-            cid,
-            async move {
-                let _slot = slot;
-                info!(%peer, "accepted");
-                match conn::serve(socket, ctx).await {
-                    Ok(()) => info!("closed"),
-                    Err(conn::ConnError::Rejected(why)) => warn!("closed: rejected: {why}"),
-                    Err(e) => warn!("closed: {e}"),
+        tokio::spawn(
+            CID.scope(
+                cid,
+                async move {
+                    let _slot = slot;
+                    info!(%peer, "accepted");
+                    match conn::serve(socket, ctx).await {
+                        Ok(()) => info!("closed"),
+                        Err(conn::ConnError::Rejected(why)) => warn!("closed: rejected: {why}"),
+                        Err(e) => warn!("closed: {e}"),
+                    }
                 }
-            }
-            .instrument(span),
-        ));
+                .instrument(span),
+            ),
+        );
     }
 }

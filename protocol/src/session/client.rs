@@ -312,7 +312,12 @@ impl ClientSession {
         self.t.send_command(
             csid::OVER_CONNECTION,
             0,
-            Command::new("FCUnpublish", tid, Amf0Value::Null, vec![Amf0Value::string(name)]),
+            Command::new(
+                "FCUnpublish",
+                tid,
+                Amf0Value::Null,
+                vec![Amf0Value::string(name)],
+            ),
         );
         self.delete_stream(stream_id);
     }
@@ -382,7 +387,9 @@ mod tests {
         pump(&mut pc, &mut ps);
         assert!(pc.server_digest_verified());
         let ev = server_events(&mut ps);
-        assert!(matches!(&ev[0], ServerEvent::Connect(r) if r.app == "live" && r.tc_url == "rtmp://localhost/live"));
+        assert!(
+            matches!(&ev[0], ServerEvent::Connect(r) if r.app == "live" && r.tc_url == "rtmp://localhost/live")
+        );
         ps.accept_connect();
         pump(&mut pc, &mut ps);
         assert_eq!(client_events(&mut pc)[0], ClientEvent::Connected);
@@ -425,7 +432,10 @@ mod tests {
                 _ => None,
             })
             .collect();
-        assert_eq!(ts, vec![0, 0x00ff_fffe, 0x00ff_ffff, 0x0100_0000, u32::MAX, 5]);
+        assert_eq!(
+            ts,
+            vec![0, 0x00ff_fffe, 0x00ff_ffff, 0x0100_0000, u32::MAX, 5]
+        );
         pc.unpublish(1, "cam");
         pump(&mut pc, &mut ps);
         assert_eq!(
@@ -447,7 +457,9 @@ mod tests {
         client_events(&mut c);
         c.play(1, "cam");
         pump(&mut c, &mut s);
-        assert!(matches!(&server_events(&mut s)[0], ServerEvent::Play { name, .. } if name == "cam"));
+        assert!(
+            matches!(&server_events(&mut s)[0], ServerEvent::Play { name, .. } if name == "cam")
+        );
         s.accept_play(1, "cam", true);
         s.send_media(1, type_id::AUDIO, 70_000, &[0xaf, 0, 0x12, 0x10]);
         pump(&mut c, &mut s);
@@ -460,7 +472,14 @@ mod tests {
             })
             .collect();
         assert_eq!(codes, vec!["NetStream.Play.Reset", "NetStream.Play.Start"]);
-        assert!(ev.iter().any(|e| matches!(e, ClientEvent::Media { type_id: 8, timestamp: 70_000, .. })));
+        assert!(ev.iter().any(|e| matches!(
+            e,
+            ClientEvent::Media {
+                type_id: 8,
+                timestamp: 70_000,
+                ..
+            }
+        )));
         c.pause(1, true, 0.0);
         pump(&mut c, &mut s);
         assert_eq!(
@@ -471,7 +490,9 @@ mod tests {
             }]
         );
         let ev = client_events(&mut c);
-        assert!(ev.iter().any(|e| matches!(e, ClientEvent::Status { code, .. } if code == "NetStream.Pause.Notify")));
+        assert!(ev.iter().any(
+            |e| matches!(e, ClientEvent::Status { code, .. } if code == "NetStream.Pause.Notify")
+        ));
     }
 
     #[test]

@@ -115,7 +115,10 @@ enum StreamRole {
 enum Phase {
     Handshake(Box<ServerHandshake>),
     WaitConnect,
-    ConnectRequested { transaction_id: f64, object_encoding: f64 },
+    ConnectRequested {
+        transaction_id: f64,
+        object_encoding: f64,
+    },
     Connected,
 }
 
@@ -260,14 +263,20 @@ impl ServerSession {
     }
 
     fn reply(&mut self, tid: f64, name: &str, object: Amf0Value, args: Vec<Amf0Value>) {
-        self.t
-            .send_command(csid::OVER_CONNECTION, 0, Command::new(name, tid, object, args));
+        self.t.send_command(
+            csid::OVER_CONNECTION,
+            0,
+            Command::new(name, tid, object, args),
+        );
     }
 
     fn on_command(&mut self, msg_stream: u32, cmd: Command) -> Result<(), SessionError> {
         let tid = cmd.transaction_id;
         let first_str = |args: &[Amf0Value]| -> String {
-            args.first().and_then(Amf0Value::as_str).unwrap_or("").to_string()
+            args.first()
+                .and_then(Amf0Value::as_str)
+                .unwrap_or("")
+                .to_string()
         };
         match (&self.phase, cmd.name.as_str()) {
             (Phase::WaitConnect, "connect") => {
@@ -304,7 +313,12 @@ impl ServerSession {
                     let id = self.next_stream_id;
                     self.next_stream_id += 1;
                     self.streams.insert(id, StreamRole::Created);
-                    self.reply(tid, "_result", Amf0Value::Null, vec![Amf0Value::Number(id as f64)]);
+                    self.reply(
+                        tid,
+                        "_result",
+                        Amf0Value::Null,
+                        vec![Amf0Value::Number(id as f64)],
+                    );
                     Ok(())
                 }
                 "releaseStream" | "_checkbw" => {
@@ -345,20 +359,30 @@ impl ServerSession {
                         .collect();
                     for id in publishing {
                         self.streams.insert(id, StreamRole::Created);
-                        self.events.push_back(ServerEvent::Unpublish { stream_id: id });
+                        self.events
+                            .push_back(ServerEvent::Unpublish { stream_id: id });
                     }
                     Ok(())
                 }
                 "FCSubscribe" => {
                     let name = first_str(&cmd.args);
-                    let info = status_object("status", "NetStream.Play.Start", &format!("FCSubscribe to {name}."));
+                    let info = status_object(
+                        "status",
+                        "NetStream.Play.Start",
+                        &format!("FCSubscribe to {name}."),
+                    );
                     self.reply(0.0, "onFCSubscribe", Amf0Value::Null, vec![info]);
                     Ok(())
                 }
                 "getStreamLength" => {
                     // Live streams have no length; ffmpeg reads 0 as "live".
                     if tid > 0.0 {
-                        self.reply(tid, "_result", Amf0Value::Null, vec![Amf0Value::Number(0.0)]);
+                        self.reply(
+                            tid,
+                            "_result",
+                            Amf0Value::Null,
+                            vec![Amf0Value::Number(0.0)],
+                        );
                     }
                     Ok(())
                 }
@@ -399,11 +423,23 @@ impl ServerSession {
                 }
                 "pause" => {
                     if self.streams.get(&msg_stream) == Some(&StreamRole::Playing) {
-                        let pause = cmd.args.first().and_then(Amf0Value::as_bool).unwrap_or(true);
+                        let pause = cmd
+                            .args
+                            .first()
+                            .and_then(Amf0Value::as_bool)
+                            .unwrap_or(true);
                         let (code, desc, uc) = if pause {
-                            ("NetStream.Pause.Notify", "Paused stream.", UserControl::StreamEof(msg_stream))
+                            (
+                                "NetStream.Pause.Notify",
+                                "Paused stream.",
+                                UserControl::StreamEof(msg_stream),
+                            )
                         } else {
-                            ("NetStream.Unpause.Notify", "Unpaused stream.", UserControl::StreamBegin(msg_stream))
+                            (
+                                "NetStream.Unpause.Notify",
+                                "Unpaused stream.",
+                                UserControl::StreamBegin(msg_stream),
+                            )
                         };
                         self.send_status(msg_stream, "status", code, desc);
                         self.t
@@ -460,10 +496,12 @@ impl ServerSession {
             self.streams.insert(id, StreamRole::Created)
         };
         match role {
-            Some(StreamRole::Publishing) => self.events.push_back(ServerEvent::Unpublish { stream_id: id }),
-            Some(StreamRole::Playing | StreamRole::PlayRequested) => {
-                self.events.push_back(ServerEvent::StopPlay { stream_id: id })
-            }
+            Some(StreamRole::Publishing) => self
+                .events
+                .push_back(ServerEvent::Unpublish { stream_id: id }),
+            Some(StreamRole::Playing | StreamRole::PlayRequested) => self
+                .events
+                .push_back(ServerEvent::StopPlay { stream_id: id }),
             _ => {}
         }
     }
@@ -479,7 +517,8 @@ impl ServerSession {
             return;
         };
         let w = self.config.window_ack_size;
-        self.t.send(csid::PROTOCOL_CONTROL, 0, 0, &Message::WindowAckSize(w));
+        self.t
+            .send(csid::PROTOCOL_CONTROL, 0, 0, &Message::WindowAckSize(w));
         self.t.send(
             csid::PROTOCOL_CONTROL,
             0,
@@ -506,7 +545,10 @@ impl ServerSession {
                 "data",
                 Amf0Value::EcmaArray(vec![
                     ("version".into(), Amf0Value::string("3,5,3,888")),
-                    ("srs_server".into(), Amf0Value::string(format!("srs-rs/{}", self.config.server_version))),
+                    (
+                        "srs_server".into(),
+                        Amf0Value::string(format!("srs-rs/{}", self.config.server_version)),
+                    ),
                 ]),
             ),
         ]);
@@ -565,8 +607,8 @@ impl ServerSession {
         self.send_status(stream_id, "error", code, description);
     }
 
-    /// Accept a play: Stream Begin, `Play.Reset` (when asked), `Play.Start`,
-    /// `|RtmpSampleAccess` and `NetStream.Data.Start`, as FMS and SRS send them.
+    /// Accept a play: Stream Begin, `Play.Reset` (when asked) and `Play.Start`, as FMS and
+    /// SRS send them; see also [`send_play_data_start`](Self::send_play_data_start).
     pub fn accept_play(&mut self, stream_id: u32, name: &str, reset: bool) {
         if self.streams.get(&stream_id) != Some(&StreamRole::PlayRequested) {
             return;
@@ -587,19 +629,36 @@ impl ServerSession {
             "NetStream.Play.Start",
             &format!("Started playing stream {name}."),
         );
+    }
+
+    /// Send `|RtmpSampleAccess` and `NetStream.Data.Start`, the data messages that follow
+    /// `Play.Start`. Call it just before the first media, with that media's timestamp:
+    /// players like ffmpeg turn data messages into packets of a data track, and one stamped
+    /// 0 ahead of a stream that is hours in would make them wait hours for the next frame.
+    pub fn send_play_data_start(&mut self, stream_id: u32, timestamp: u32) {
         let access = amf0::encode_all(&[
             Amf0Value::string("|RtmpSampleAccess"),
             Amf0Value::Boolean(true),
             Amf0Value::Boolean(true),
         ]);
-        self.t
-            .send_raw(csid::OVER_STREAM, 0, type_id::DATA_AMF0, stream_id, &access);
+        self.t.send_raw(
+            csid::OVER_STREAM,
+            timestamp,
+            type_id::DATA_AMF0,
+            stream_id,
+            &access,
+        );
         let data_start = amf0::encode_all(&[
             Amf0Value::string("onStatus"),
             Amf0Value::object([("code", Amf0Value::string("NetStream.Data.Start"))]),
         ]);
-        self.t
-            .send_raw(csid::OVER_STREAM, 0, type_id::DATA_AMF0, stream_id, &data_start);
+        self.t.send_raw(
+            csid::OVER_STREAM,
+            timestamp,
+            type_id::DATA_AMF0,
+            stream_id,
+            &data_start,
+        );
     }
 
     /// Refuse a play.
@@ -667,8 +726,15 @@ pub fn fuzz_session(data: &[u8]) {
         while let Some(ev) = s.poll_event() {
             match ev {
                 ServerEvent::Connect(_) => s.accept_connect(),
-                ServerEvent::Publish { stream_id, name, .. } => s.accept_publish(stream_id, &name),
-                ServerEvent::Play { stream_id, name, reset, .. } => s.accept_play(stream_id, &name, reset),
+                ServerEvent::Publish {
+                    stream_id, name, ..
+                } => s.accept_publish(stream_id, &name),
+                ServerEvent::Play {
+                    stream_id,
+                    name,
+                    reset,
+                    ..
+                } => s.accept_play(stream_id, &name, reset),
                 _ => {}
             }
         }

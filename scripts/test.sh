@@ -1,0 +1,14 @@
+#!/usr/bin/env bash
+# Run every test: unit and property tests of each crate, and the end-to-end tests that start
+# the real server binaries and drive them with ffmpeg, ffprobe, rtmpdump and our own client.
+# Needs ffmpeg and rtmpdump on PATH (.ci/run installs them on Debian).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+for tool in ffmpeg ffprobe rtmpdump; do
+    command -v "$tool" >/dev/null || { echo "missing $tool: apt-get install -y ffmpeg rtmpdump" >&2; exit 1; }
+done
+# The end-to-end tests run the release binaries, so build them first.
+cargo build --release --workspace --bins
+# Each end-to-end test runs its own server and encoders; on a 2-core machine more than a
+# few at a time would only measure CPU starvation.
+cargo test --release --workspace -- --test-threads="${SRS_TEST_THREADS:-3}"
