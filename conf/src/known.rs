@@ -10,6 +10,11 @@
 //!
 //! A directive that SRS knows but this server does not implement is accepted with a
 //! [`crate::Warning`]; a name that is in none of these lists is a typo, and an error.
+//!
+//! Two tests keep these lists and [`crate::Config`] in step: `tests/known_directives.rs`
+//! generates a config per context with every name in it, and
+//! `tests/fixtures/srs-style/everything.conf` (our own, like every config there) uses every
+//! name where an operator would write it.
 
 /// Top-level directives of SRS.
 pub const ROOT: &[&str] = &[
@@ -406,22 +411,29 @@ pub const OTHER_CONTEXTS: &[(&str, &[&str])] = &[
     ("vhost.rtsp", &["enabled", "rtmp_to_rtsp"]),
 ];
 
+/// Every context SRS checks, with the names it knows there, in this order: the top level
+/// (`""`, twice: [`ROOT`], then [`LEGACY_ROOT`]), `rtmp`, `vhost`, `vhost.play`,
+/// `vhost.publish`, `vhost.refer`, then [`OTHER_CONTEXTS`]. A context is the dotted path of
+/// the blocks around a directive, so a name `n` in context `c` whose path `c.n` (or `n` at
+/// the top level) is itself a context is written as a block.
+pub fn contexts() -> impl Iterator<Item = (&'static str, &'static [&'static str])> {
+    [
+        ("", ROOT),
+        ("", LEGACY_ROOT),
+        ("rtmp", RTMP),
+        ("vhost", VHOST),
+        ("vhost.play", VHOST_PLAY),
+        ("vhost.publish", VHOST_PUBLISH),
+        ("vhost.refer", VHOST_REFER),
+    ]
+    .into_iter()
+    .chain(OTHER_CONTEXTS.iter().copied())
+}
+
 /// Whether SRS knows the directive `name` in `context`, a dotted path such as `""` (top
 /// level), `"vhost"`, `"vhost.play"` or `"http_api.auth"`. Unknown contexts know nothing.
 pub fn srs_knows(context: &str, name: &str) -> bool {
-    let list: &[&str] = match context {
-        "" => return ROOT.contains(&name) || LEGACY_ROOT.contains(&name),
-        "rtmp" => RTMP,
-        "vhost" => VHOST,
-        "vhost.play" => VHOST_PLAY,
-        "vhost.publish" => VHOST_PUBLISH,
-        "vhost.refer" => VHOST_REFER,
-        other => match OTHER_CONTEXTS.iter().find(|(c, _)| *c == other) {
-            Some((_, names)) => names,
-            None => return false,
-        },
-    };
-    list.contains(&name)
+    contexts().any(|(c, names)| c == context && names.contains(&name))
 }
 
 #[cfg(test)]
@@ -439,5 +451,24 @@ mod tests {
         assert!(srs_knows("vhost.hls", "hls_fragment"));
         assert!(srs_knows("http_api.auth", "password"));
         assert!(!srs_knows("nowhere", "enabled"));
+    }
+
+    #[test]
+    fn contexts_are_listed_once_and_have_parents() {
+        let all: Vec<&str> = contexts().map(|(c, _)| c).collect();
+        for (i, c) in all.iter().enumerate() {
+            // The top level is listed twice (current and SRS 1.0 names); no other context is.
+            if !c.is_empty() {
+                assert!(!all[..i].contains(c), "{c} listed twice");
+            }
+            // Every context is a directive its parent context knows.
+            let (parent, name) = c.rsplit_once('.').unwrap_or(("", c));
+            assert!(c.is_empty() || srs_knows(parent, name), "{c}");
+        }
+        for (c, names) in contexts() {
+            for (i, n) in names.iter().enumerate() {
+                assert!(!names[..i].contains(n), "{n} twice in {c:?}");
+            }
+        }
     }
 }
