@@ -26,6 +26,12 @@ use tracing::{debug, info};
 /// or hopelessly slow.
 pub const SEND_TIMEOUT: Duration = Duration::from_secs(30);
 
+/// Initial read buffer of a connection.
+const READ_BUFFER_START: usize = 4 * 1024;
+
+/// Read buffer of a publishing connection.
+const PUBLISH_READ_BUFFER: usize = 64 * 1024;
+
 /// Most messages a player takes from its source per wake-up, so that one player cannot
 /// hold the source lock for long.
 const PLAY_BATCH: usize = 128;
@@ -99,7 +105,9 @@ pub async fn serve(mut socket: TcpStream, ctx: Arc<WorkerContext>) -> Result<(),
         out_chunk_size: config.chunk_size,
         ..Default::default()
     });
-    let mut buf = BytesMut::with_capacity(64 * 1024);
+    // Small at first: a thousand idle or handshaking clients must not cost 64 KiB each.
+    // `read_buf` grows it when a publisher sends more.
+    let mut buf = BytesMut::with_capacity(READ_BUFFER_START);
     let mut role = Role::Idle;
     let mut request: Option<StreamRequest> = None;
     let mut page_url = String::new();
@@ -256,6 +264,8 @@ pub async fn serve(mut socket: TcpStream, ctx: Arc<WorkerContext>) -> Result<(),
                                 stream_id,
                                 got_media: false,
                             };
+                            // A publisher streams megabits: read in large gulps.
+                            buf.reserve(PUBLISH_READ_BUFFER);
                             last_media = Instant::now();
                             admitted = true;
                             vhost = Some(v);
