@@ -1,0 +1,9 @@
+#![no_main]
+//! Fuzz target: see the invariant asserted by the function it calls.
+
+use libfuzzer_sys::fuzz_target;
+
+fuzz_target!(|data: &[u8]| {
+    srs_protocol::handshake::fuzz_server(data);
+    srs_protocol::handshake::fuzz_client(data);
+});
