@@ -83,7 +83,10 @@ pub fn main_with_args(args: Args) -> ExitCode {
 
 /// Run the server until a stop signal.
 fn run(config: Config, name: String, path: Option<PathBuf>) -> anyhow::Result<()> {
-    // Bind before daemonizing, so that a port in use is reported on the terminal.
+    // Lock the pid file and bind before daemonizing, so that a second server or a port in
+    // use is reported on the terminal.
+    let mut pid = pidfile::PidFile::lock(&config.pid)
+        .with_context(|| format!("pid file {}", config.pid.display()))?;
     let listeners = listen::bind_all(&config.listen)?;
     if config.daemon {
         // Fork before any thread exists (the runtime starts below).
@@ -94,7 +97,7 @@ fn run(config: Config, name: String, path: Option<PathBuf>) -> anyhow::Result<()
         warn!("config {w}");
     }
     listen::raise_nofile_limit();
-    let pid = pidfile::PidFile::create(&config.pid)
+    pid.write_pid()
         .with_context(|| format!("pid file {}", config.pid.display()))?;
     info!(version = VERSION, config = %name, pid = std::process::id(), "srs-rs starting");
 

@@ -10,12 +10,14 @@ use std::path::{Path, PathBuf};
 #[derive(Debug)]
 pub struct PidFile {
     path: PathBuf,
-    _lock: Flock<File>,
+    lock: Flock<File>,
 }
 
 impl PidFile {
-    /// Create (or take over) the pid file, lock it and write our pid.
-    pub fn create(path: &Path) -> anyhow::Result<PidFile> {
+    /// Create (or take over) the pid file and lock it. Call [`write_pid`](Self::write_pid)
+    /// once the process is the one that will run (after daemonizing: the lock is kept
+    /// across fork, the pid is not).
+    pub fn lock(path: &Path) -> anyhow::Result<PidFile> {
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
             std::fs::create_dir_all(dir).with_context(|| format!("create {}", dir.display()))?;
         }
@@ -26,7 +28,7 @@ impl PidFile {
             .truncate(false)
             .open(path)
             .context("open")?;
-        let mut lock = match Flock::lock(file, FlockArg::LockExclusiveNonblock) {
+        let lock = match Flock::lock(file, FlockArg::LockExclusiveNonblock) {
             Ok(l) => l,
             Err((_, e)) => {
                 let other = std::fs::read_to_string(path).unwrap_or_default();
@@ -36,12 +38,17 @@ impl PidFile {
                 );
             }
         };
-        lock.set_len(0).context("truncate")?;
-        writeln!(lock, "{}", std::process::id()).context("write")?;
         Ok(PidFile {
             path: path.to_path_buf(),
-            _lock: lock,
+            lock,
         })
+    }
+
+    /// Write this process's pid into the file.
+    pub fn write_pid(&mut self) -> anyhow::Result<()> {
+        self.lock.set_len(0).context("truncate")?;
+        writeln!(self.lock, "{}", std::process::id()).context("write")?;
+        self.lock.flush().context("flush")
     }
 }
 

@@ -1,0 +1,191 @@
+//! `srs-master` as an operator uses it: `-v`, `-t`, the built-in config, daemon mode with a
+//! log file and a pid file, SIGHUP reload, SIGTERM stop.
+
+use nix::sys::signal::Signal;
+use srs_tests::client::RtmpClient;
+use srs_tests::{bin, wait_until, Server};
+use std::process::Command;
+use std::time::Duration;
+
+const T: Duration = Duration::from_secs(30);
+
+fn master(args: &[&str], cwd: &std::path::Path) -> std::process::Output {
+    Command::new(bin("srs-master"))
+        .args(args)
+        .current_dir(cwd)
+        .output()
+        .expect("run srs-master")
+}
+
+#[test]
+fn version_and_config_test() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = master(&["-v"], dir.path());
+    assert!(out.status.success());
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout).trim(),
+        env!("CARGO_PKG_VERSION")
+    );
+
+    // The built-in config tests fine.
+    let out = master(&["-t"], dir.path());
+    assert!(out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("test is successful"));
+
+    // A feature we do not have yet: accepted with a warning naming file and line.
+    let good = dir.path().join("hls.conf");
+    std::fs::write(
+        &good,
+        "listen 1935;\nvhost __defaultVhost__ {\n    hls { enabled on; }\n}\n",
+    )
+    .unwrap();
+    let out = master(&["-t", "-c", good.to_str().unwrap()], dir.path());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{err}");
+    assert!(
+        err.contains("hls.conf:3: directive \"hls\" is not supported yet"),
+        "{err}"
+    );
+
+    // A misspelt directive: refused with file:line, exit 1.
+    let bad = dir.path().join("bad.conf");
+    std::fs::write(&bad, "listen 1935;\n\nlisen 1936;\n").unwrap();
+    let out = master(&["-t", "-c", bad.to_str().unwrap()], dir.path());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("bad.conf:3:") && err.contains("lisen"),
+        "{err}"
+    );
+    assert!(err.contains("test failed"), "{err}");
+
+    // Running with a broken config fails the same way instead of starting.
+    let out = master(&["-c", bad.to_str().unwrap()], dir.path());
+    assert_eq!(out.status.code(), Some(1));
+    // A missing file too.
+    let out = master(&["-c", "/nonexistent/srs.conf"], dir.path());
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("/nonexistent/srs.conf"));
+}
+
+#[test]
+fn builtin_default_runs_on_1935_with_its_pid_file() {
+    // The built-in config is conf/srs.conf: RTMP on 1935, pid in ./objs/srs.pid.
+    let dir = tempfile::tempdir().unwrap();
+    let mut child = Command::new(bin("srs-master"))
+        .current_dir(dir.path())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let pid_file = dir.path().join("objs/srs.pid");
+    let up = wait_until(T, || {
+        std::net::TcpStream::connect("127.0.0.1:1935").is_ok() && pid_file.exists()
+    });
+    let pid_text = std::fs::read_to_string(&pid_file).unwrap_or_default();
+    let _ = nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(child.id() as i32),
+        Signal::SIGTERM,
+    );
+    let stopped = wait_until(T, || matches!(child.try_wait(), Ok(Some(_))));
+    if !stopped {
+        let _ = child.kill();
+    }
+    let _ = child.wait();
+    assert!(up, "built-in config did not listen on 1935");
+    assert_eq!(pid_text.trim(), child.id().to_string());
+    assert!(stopped, "SIGTERM stops the server");
+    assert!(!pid_file.exists(), "pid file removed at stop");
+}
+
+#[test]
+fn daemon_with_log_file_and_locked_pid_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path().display();
+    let conf = dir.path().join("daemon.conf");
+    std::fs::write(
+        &conf,
+        format!(
+            "listen 127.0.0.1:0;\ndaemon on;\nsrs_log_tank file;\nsrs_log_file {d}/logs/srs.log;\npid {d}/run/srs.pid;\nvhost __defaultVhost__ {{ }}\n"
+        ),
+    )
+    .unwrap();
+    // The foreground process returns at once; the daemon keeps running.
+    let out = master(&["-c", conf.to_str().unwrap()], dir.path());
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let pid_file = dir.path().join("run/srs.pid");
+    let log_file = dir.path().join("logs/srs.log");
+    assert!(wait_until(T, || std::fs::read_to_string(&log_file)
+        .is_ok_and(|l| l.contains("RTMP listening"))));
+    let pid: i32 = std::fs::read_to_string(&pid_file)
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    let log = std::fs::read_to_string(&log_file).unwrap();
+    let addr = log
+        .lines()
+        .find(|l| l.contains("RTMP listening"))
+        .and_then(|l| l.split("addr=").nth(1))
+        .and_then(|a| a.split_whitespace().next())
+        .unwrap()
+        .to_string();
+    // A second server on the same pid file refuses to start.
+    // It says so on its terminal, before detaching.
+    let out = master(&["-c", conf.to_str().unwrap()], dir.path());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains(&format!("another running server (pid {pid})")),
+        "{err}"
+    );
+    // The daemon serves.
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(async {
+        let mut c = RtmpClient::connect(&format!("rtmp://{addr}/live/x"))
+            .await
+            .unwrap();
+        c.play().await.unwrap();
+    });
+    // SIGTERM stops it and removes the pid file.
+    let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), Signal::SIGTERM);
+    assert!(wait_until(T, || !pid_file.exists()), "pid file removed");
+    assert!(wait_until(T, || nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(pid),
+        None
+    )
+    .is_err()));
+}
+
+#[test]
+fn sighup_reloads_and_a_broken_config_keeps_the_running_one() {
+    let server = Server::start("vhost __defaultVhost__ { play { gop_cache on; } }\n");
+    let conf = server.dir.path().join("srs.conf");
+    let text = std::fs::read_to_string(&conf).unwrap();
+    std::fs::write(&conf, text.replace("gop_cache on", "gop_cache off")).unwrap();
+    server.signal(Signal::SIGHUP);
+    assert!(server.wait_log("config reloaded", T), "{}", server.log());
+    // Broken: logged with file:line, and the server keeps serving.
+    std::fs::write(&conf, format!("{text}\nbogus_directive 1;\n")).unwrap();
+    server.signal(Signal::SIGHUP);
+    assert!(server.wait_log("reload failed", T), "{}", server.log());
+    let line = server
+        .log()
+        .lines()
+        .find(|l| l.contains("reload failed"))
+        .unwrap()
+        .to_string();
+    assert!(
+        line.contains("srs.conf:") && line.contains("bogus_directive"),
+        "{line}"
+    );
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(async {
+        let mut c = RtmpClient::connect(&server.url("live/x")).await.unwrap();
+        c.play().await.unwrap();
+    });
+}
