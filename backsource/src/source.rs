@@ -219,11 +219,22 @@ impl Hub {
         self.sources.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    fn get_or_create(&self, key: &StreamKey, config: SourceConfig) -> Arc<Source> {
-        self.sources()
+    /// Find or create the source of `key` and update its state while the map is locked, so
+    /// that [`release`](Self::release) (which checks "unused" under the same lock) can never
+    /// remove a source between a lookup and the claim of a publisher or player on it.
+    fn claim<T>(
+        &self,
+        key: &StreamKey,
+        config: SourceConfig,
+        f: impl FnOnce(&mut State) -> T,
+    ) -> (Arc<Source>, T) {
+        let mut map = self.sources();
+        let source = map
             .entry(key.clone())
             .or_insert_with(|| Arc::new(Source::new(key.clone(), config)))
-            .clone()
+            .clone();
+        let r = f(&mut source.lock());
+        (source, r)
     }
 
     /// Number of sources (publishing or waited for by players).
@@ -255,9 +266,7 @@ impl Hub {
         cid: &str,
         config: SourceConfig,
     ) -> Result<Publisher, PublishError> {
-        let source = self.get_or_create(key, config);
-        {
-            let mut st = source.lock();
+        let (source, claimed) = self.claim(key, config, |st| {
             if st.publishing {
                 return Err(PublishError::Busy(
                     key.clone(),
@@ -269,7 +278,9 @@ impl Hub {
             st.publisher_cid = Some(cid.to_string());
             st.generation += 1;
             st.jitter.new_session();
-        }
+            Ok(())
+        });
+        claimed?;
         source.bump();
         Ok(Publisher {
             hub: self.clone(),
@@ -279,9 +290,10 @@ impl Hub {
 
     /// Start playing `key`; the player waits if nobody publishes yet.
     pub fn play(self: &Arc<Self>, key: &StreamKey, config: SourceConfig) -> Player {
-        let source = self.get_or_create(key, config);
-        let rx = source.changed.subscribe();
-        source.lock().players += 1;
+        let (source, ()) = self.claim(key, config, |st| st.players += 1);
+        let mut rx = source.changed.subscribe();
+        // Poll once at once: the GOP cache is there to be sent now, not at the next frame.
+        rx.mark_changed();
         Player {
             hub: self.clone(),
             source,

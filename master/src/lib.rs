@@ -97,38 +97,58 @@ fn run(config: Config, name: String, path: Option<PathBuf>) -> anyhow::Result<()
         warn!("config {w}");
     }
     listen::raise_nofile_limit();
-    pid.write_pid()
-        .with_context(|| format!("pid file {}", config.pid.display()))?;
-    info!(version = VERSION, config = %name, pid = std::process::id(), "srs-rs starting");
-
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .thread_name("srs-worker")
         .build()
         .context("tokio runtime")?;
-    let result = runtime.block_on(serve(config, listeners, path));
+    let result = runtime.block_on(async {
+        // Signal handlers first: once the pid file names us, a SIGTERM must mean a clean stop
+        // (pid file removed), not the default action.
+        let signals = Signals::install().context("signal handlers")?;
+        pid.write_pid()
+            .with_context(|| format!("pid file {}", config.pid.display()))?;
+        info!(version = VERSION, config = %name, pid = std::process::id(), "srs-rs starting");
+        serve(config, listeners, path, signals).await
+    });
     drop(pid);
     result
+}
+
+/// The signals the master acts on.
+struct Signals {
+    term: tokio::signal::unix::Signal,
+    int: tokio::signal::unix::Signal,
+    quit: tokio::signal::unix::Signal,
+    hup: tokio::signal::unix::Signal,
+}
+
+impl Signals {
+    fn install() -> std::io::Result<Signals> {
+        use tokio::signal::unix::{signal, SignalKind};
+        Ok(Signals {
+            term: signal(SignalKind::terminate())?,
+            int: signal(SignalKind::interrupt())?,
+            quit: signal(SignalKind::quit())?,
+            hup: signal(SignalKind::hangup())?,
+        })
+    }
 }
 
 async fn serve(
     config: Config,
     listeners: Vec<std::net::TcpListener>,
     path: Option<PathBuf>,
+    mut sig: Signals,
 ) -> anyhow::Result<()> {
-    use tokio::signal::unix::{signal, SignalKind};
     let ctx = WorkerContext::new(Arc::new(config), Hub::new());
     let server = tokio::spawn(srs_stream_worker::run(listeners, ctx.clone()));
-    let mut term = signal(SignalKind::terminate())?;
-    let mut int = signal(SignalKind::interrupt())?;
-    let mut quit = signal(SignalKind::quit())?;
-    let mut hup = signal(SignalKind::hangup())?;
     loop {
         tokio::select! {
-            _ = term.recv() => { info!("SIGTERM: fast stop"); break; }
-            _ = int.recv() => { info!("SIGINT: fast stop"); break; }
-            _ = quit.recv() => { info!("SIGQUIT: stop"); break; }
-            _ = hup.recv() => reload(&ctx, path.as_ref()),
+            _ = sig.term.recv() => { info!("SIGTERM: fast stop"); break; }
+            _ = sig.int.recv() => { info!("SIGINT: fast stop"); break; }
+            _ = sig.quit.recv() => { info!("SIGQUIT: stop"); break; }
+            _ = sig.hup.recv() => reload(&ctx, path.as_ref()),
         }
     }
     server.abort();

@@ -79,8 +79,10 @@ fn builtin_default_runs_on_1935_with_its_pid_file() {
         .spawn()
         .unwrap();
     let pid_file = dir.path().join("objs/srs.pid");
+    // The pid is written once the server is ready to stop cleanly.
     let up = wait_until(T, || {
-        std::net::TcpStream::connect("127.0.0.1:1935").is_ok() && pid_file.exists()
+        std::net::TcpStream::connect("127.0.0.1:1935").is_ok()
+            && std::fs::read_to_string(&pid_file).is_ok_and(|p| !p.trim().is_empty())
     });
     let pid_text = std::fs::read_to_string(&pid_file).unwrap_or_default();
     let _ = nix::sys::signal::kill(
