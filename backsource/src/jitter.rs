@@ -40,6 +40,11 @@ impl Jitter {
         self.last_in = None;
     }
 
+    /// The last corrected timestamp, if any.
+    pub fn current(&self) -> Option<u32> {
+        self.last_out.map(|t| t as u32)
+    }
+
     /// Correct one timestamp.
     pub fn correct(&mut self, ts: u32) -> u32 {
         let out = match (self.last_in, self.last_out) {

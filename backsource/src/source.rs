@@ -107,12 +107,22 @@ impl State {
             .and_then(|i| self.log.get(i as usize))
     }
 
-    /// Where a new (or lagging) reader starts: the newest keyframe when the GOP cache is on,
-    /// else the live point.
-    fn start_seq(&self) -> u64 {
+    /// Where a new reader starts: the newest keyframe when the GOP cache is on (and one is
+    /// kept), else the live point. The flag says whether that is a keyframe.
+    fn start_seq(&self) -> (u64, bool) {
         match (self.config.gop_cache, self.keyframe_seq) {
-            (true, Some(k)) => k,
-            _ => self.next_seq(),
+            (true, Some(k)) => (k, true),
+            _ => (self.next_seq(), false),
+        }
+    }
+
+    /// Where a lagging reader at `cursor` skips to: the newest keyframe if it is ahead of
+    /// the cursor (whatever `gop_cache` says: skipping is about dropping whole GOPs), else the
+    /// live point. The flag says whether that is a keyframe.
+    fn skip_seq(&self, cursor: u64) -> (u64, bool) {
+        match self.keyframe_seq {
+            Some(k) if k > cursor && k >= self.base_seq => (k, true),
+            _ => (self.next_seq(), false),
         }
     }
 
@@ -302,6 +312,7 @@ impl Hub {
             generation: 0,
             was_publishing: false,
             sent: [None, None, None],
+            need_keyframe: false,
             dropped: 0,
         }
     }
@@ -354,7 +365,15 @@ impl Publisher {
         };
         {
             let mut st = self.source.lock();
-            let timestamp = st.jitter.correct(timestamp);
+            // Data messages (metadata, cue points) often carry 0 or a stale time: they take
+            // the stream's current time and leave the jitter state alone.
+            let timestamp = if ty == type_id::DATA_AMF0 {
+                st.jitter
+                    .current()
+                    .unwrap_or_else(|| st.jitter.correct(timestamp))
+            } else {
+                st.jitter.correct(timestamp)
+            };
             let media = Arc::new(Media {
                 type_id: ty,
                 timestamp,
@@ -423,6 +442,8 @@ pub struct Player {
     was_publishing: bool,
     /// The headers (same order as `State::headers`) this player last received.
     sent: [Option<Arc<Media>>; 3],
+    /// Drop video until a keyframe (positioned at the live point, not at a keyframe).
+    need_keyframe: bool,
     dropped: u64,
 }
 
@@ -443,10 +464,11 @@ impl Player {
         let _ = self.rx.changed().await;
     }
 
-    /// Take what is new: a publish that started, then up to `max` messages, then a publish
+    /// Take what is new: a publish that started, then up to `max` messages (and about
+    /// `max_bytes` of them), then a publish
     /// that ended once its messages are all taken. Returns an empty vector when there is
     /// nothing to do.
-    pub fn poll(&mut self, max: usize) -> Vec<PlayEvent> {
+    pub fn poll(&mut self, max: usize, max_bytes: usize) -> Vec<PlayEvent> {
         self.rx.borrow_and_update();
         let mut events = Vec::new();
         let st = self.source.lock();
@@ -459,7 +481,9 @@ impl Player {
             self.generation = st.generation;
             self.was_publishing = true;
             // Start this publish at its GOP (or the live point).
-            self.cursor = Some(st.start_seq());
+            let (seq, key) = st.start_seq();
+            self.cursor = Some(seq);
+            self.need_keyframe = !key;
         }
         let Some(mut cursor) = self.cursor else {
             return events;
@@ -471,14 +495,10 @@ impl Player {
             _ => 0,
         };
         if cursor < st.base_seq || (lag_ms > limit_ms && lag_ms < u32::MAX / 2) {
-            let target = if st.publishing {
-                st.start_seq()
-            } else {
-                st.next_seq()
-            };
-            let target = target.max(st.base_seq);
+            let (target, key) = st.skip_seq(cursor);
             self.dropped += target.saturating_sub(cursor);
             cursor = target.max(cursor);
+            self.need_keyframe = !key;
         }
         let mut out = Vec::new();
         // A player that starts (or restarts after skipping) needs the current metadata and
@@ -506,14 +526,25 @@ impl Player {
                 }
             }
         }
-        while out.len() < max {
+        let mut bytes = 0;
+        while out.len() < max && bytes < max_bytes {
             let Some(m) = st.at(cursor) else { break };
+            cursor += 1;
             for (sent, cur) in self.sent.iter_mut().zip(&st.headers) {
-                if matches!(cur, Some((seq, _)) if *seq == cursor) {
+                if matches!(cur, Some((seq, _)) if *seq == cursor - 1) {
                     *sent = Some(m.clone());
                 }
             }
-            cursor += 1;
+            // After starting or skipping off a keyframe, video waits for the next keyframe
+            // (a decoder cannot start on a P-frame); audio and data go on.
+            if self.need_keyframe && m.type_id == type_id::VIDEO && !m.info.sequence_header {
+                if !m.info.keyframe {
+                    self.dropped += 1;
+                    continue;
+                }
+                self.need_keyframe = false;
+            }
+            bytes += m.payload.len();
             out.push(m.clone());
         }
         self.cursor = Some(cursor);
@@ -532,11 +563,17 @@ impl Player {
         events
     }
 
-    /// Skip to the newest keyframe (after a pause).
+    /// Skip ahead to the newest keyframe (after a pause), if it is ahead; never backwards:
+    /// a player resuming inside the GOP it paused in goes on where it stopped.
     pub fn seek_live(&mut self) {
         let st = self.source.lock();
-        self.cursor = Some(st.start_seq());
-        self.sent = [None, None, None];
+        if let Some(cursor) = self.cursor {
+            let (target, key) = st.skip_seq(cursor);
+            if key {
+                self.dropped += target - cursor;
+                self.cursor = Some(target);
+            }
+        }
         drop(st);
         self.rx.mark_changed();
     }
@@ -607,7 +644,7 @@ mod tests {
             }
         }
         let mut pl = hub.play(&key("a"), SourceConfig::default());
-        let ev = pl.poll(1000);
+        let ev = pl.poll(1000, usize::MAX);
         assert_eq!(ev[0], PlayEvent::Published);
         let m = media(&ev);
         // metadata (as onMetaData), video sh, audio sh, then the third GOP from its keyframe.
@@ -624,9 +661,9 @@ mod tests {
         );
         assert_eq!(m.len(), 3 + 1 + 10);
         // Nothing more until the publisher sends.
-        assert!(pl.poll(1000).is_empty());
+        assert!(pl.poll(1000, usize::MAX).is_empty());
         p.push(type_id::VIDEO, ts, inter(9));
-        assert_eq!(media(&pl.poll(1000)).len(), 1);
+        assert_eq!(media(&pl.poll(1000, usize::MAX)).len(), 1);
     }
 
     #[test]
@@ -641,29 +678,38 @@ mod tests {
         p.push(type_id::VIDEO, 0, key_frame(0));
         p.push(type_id::VIDEO, 40, inter(0));
         let mut pl = hub.play(&key("a"), cfg);
-        let m = media(&pl.poll(100));
+        let m = media(&pl.poll(100, usize::MAX));
         // Only the headers.
         assert_eq!(m.len(), 3);
+        // Video waits for the next keyframe; audio does not.
         p.push(type_id::VIDEO, 80, inter(1));
-        assert_eq!(media(&pl.poll(100)).len(), 1);
+        p.push(type_id::AUDIO, 80, Bytes::from_static(&[0xaf, 1, 7]));
+        let m = media(&pl.poll(100, usize::MAX));
+        assert_eq!(m.len(), 1);
+        assert_eq!(m[0].type_id, type_id::AUDIO);
+        p.push(type_id::VIDEO, 120, key_frame(1));
+        p.push(type_id::VIDEO, 160, inter(2));
+        let m = media(&pl.poll(100, usize::MAX));
+        assert_eq!(m.len(), 2);
+        assert!(m[0].info.keyframe);
     }
 
     #[test]
     fn player_before_publisher_then_unpublish_and_republish() {
         let hub = Hub::new();
         let mut pl = hub.play(&key("a"), SourceConfig::default());
-        assert!(pl.poll(100).is_empty());
+        assert!(pl.poll(100, usize::MAX).is_empty());
         let p = hub
             .publish(&key("a"), "c1", SourceConfig::default())
             .unwrap();
         start(&p);
         p.push(type_id::VIDEO, 1000, key_frame(0));
-        let ev = pl.poll(100);
+        let ev = pl.poll(100, usize::MAX);
         assert_eq!(ev[0], PlayEvent::Published);
         assert_eq!(media(&ev).len(), 4);
         p.push(type_id::VIDEO, 1040, inter(1));
         drop(p);
-        let ev = pl.poll(100);
+        let ev = pl.poll(100, usize::MAX);
         // The last frame first, then the unpublish.
         assert_eq!(media(&ev).len(), 1);
         assert_eq!(ev.last(), Some(&PlayEvent::Unpublished));
@@ -674,7 +720,7 @@ mod tests {
             .unwrap();
         start(&p2);
         p2.push(type_id::VIDEO, 0, key_frame(5));
-        let ev = pl.poll(100);
+        let ev = pl.poll(100, usize::MAX);
         assert_eq!(ev[0], PlayEvent::Published);
         let m = media(&ev);
         assert_eq!(m.len(), 4);
@@ -709,8 +755,8 @@ mod tests {
         let p = hub.publish(&key("a"), "c1", cfg).unwrap();
         start(&p);
         let mut pl = hub.play(&key("a"), cfg);
-        pl.poll(10); // positioned, got the headers
-                     // 60 seconds of 25 fps video with a keyframe every second; the player never reads.
+        pl.poll(10, usize::MAX); // positioned, got the headers
+                                 // 60 seconds of 25 fps video with a keyframe every second; the player never reads.
         for i in 0..1500u32 {
             let f = if i % 25 == 0 {
                 key_frame(i as u8)
@@ -724,10 +770,73 @@ mod tests {
             // At most queue_length (2 s) plus the current GOP of 1 s of frames is kept.
             assert!(st.log.len() <= 3 * 25 + 1, "log len {}", st.log.len());
         }
-        let m = media(&pl.poll(10_000));
+        let m = media(&pl.poll(10_000, usize::MAX));
         assert!(m[0].info.keyframe, "resumes on a keyframe");
         assert!(m.len() <= 25, "got {}", m.len());
         assert!(pl.dropped() > 1000);
+    }
+
+    #[test]
+    fn unpause_never_goes_backwards_and_skips_forward_to_a_new_gop() {
+        let hub = Hub::new();
+        let p = hub
+            .publish(&key("a"), "c1", SourceConfig::default())
+            .unwrap();
+        start(&p);
+        p.push(type_id::VIDEO, 0, key_frame(0));
+        let mut pl = hub.play(&key("a"), SourceConfig::default());
+        pl.poll(100, usize::MAX);
+        p.push(type_id::VIDEO, 40, inter(1));
+        pl.poll(100, usize::MAX);
+        // Pause and resume inside the same GOP: nothing is sent twice.
+        pl.seek_live();
+        assert!(pl.poll(100, usize::MAX).is_empty());
+        // Resume after a new GOP began: jump to its keyframe.
+        p.push(type_id::VIDEO, 80, inter(2));
+        p.push(type_id::VIDEO, 120, key_frame(3));
+        p.push(type_id::VIDEO, 160, inter(4));
+        pl.seek_live();
+        let m = media(&pl.poll(100, usize::MAX));
+        assert_eq!(m.len(), 2);
+        assert!(m[0].info.keyframe && m[0].timestamp == 120);
+    }
+
+    #[test]
+    fn batch_is_limited_by_bytes_too() {
+        let hub = Hub::new();
+        let p = hub
+            .publish(&key("a"), "c1", SourceConfig::default())
+            .unwrap();
+        let mut pl = hub.play(&key("a"), SourceConfig::default());
+        pl.poll(10, usize::MAX);
+        p.push(type_id::VIDEO, 0, key_frame(0));
+        for i in 1..10 {
+            p.push(type_id::VIDEO, i * 40, inter(i as u8));
+        }
+        // Each frame is 6 bytes: 13 bytes allow three (the third crosses the line).
+        assert_eq!(media(&pl.poll(100, 13)).len(), 3);
+        assert_eq!(media(&pl.poll(100, usize::MAX)).len(), 7);
+    }
+
+    #[test]
+    fn data_messages_take_the_stream_time() {
+        let hub = Hub::new();
+        let p = hub
+            .publish(&key("a"), "c1", SourceConfig::default())
+            .unwrap();
+        let mut pl = hub.play(&key("a"), SourceConfig::default());
+        p.push(type_id::VIDEO, 5000, key_frame(0));
+        p.push(
+            type_id::DATA_AMF0,
+            0,
+            Bytes::from_static(b"\x02\x00\x0aonCuePoint"),
+        );
+        p.push(type_id::VIDEO, 5040, inter(1));
+        let ts: Vec<u32> = media(&pl.poll(100, usize::MAX))
+            .iter()
+            .map(|m| m.timestamp)
+            .collect();
+        assert_eq!(ts, vec![5000, 5000, 5040]);
     }
 
     #[test]
@@ -737,13 +846,13 @@ mod tests {
             .publish(&key("a"), "c1", SourceConfig::default())
             .unwrap();
         let mut pl = hub.play(&key("a"), SourceConfig::default());
-        pl.poll(10);
+        pl.poll(10, usize::MAX);
         p.push(type_id::VIDEO, 0, key_frame(0));
         for i in 1..10 {
             p.push(type_id::VIDEO, i * 40, inter(i as u8));
         }
-        assert_eq!(media(&pl.poll(4)).len(), 4);
+        assert_eq!(media(&pl.poll(4, usize::MAX)).len(), 4);
         assert!(pl.rx.has_changed().unwrap());
-        assert_eq!(media(&pl.poll(100)).len(), 6);
+        assert_eq!(media(&pl.poll(100, usize::MAX)).len(), 6);
     }
 }

@@ -142,9 +142,17 @@ async fn serve(
     mut sig: Signals,
 ) -> anyhow::Result<()> {
     let ctx = WorkerContext::new(Arc::new(config), Hub::new());
-    let server = tokio::spawn(srs_stream_worker::run(listeners, ctx.clone()));
+    let mut server = tokio::spawn(srs_stream_worker::run(listeners, ctx.clone()));
     loop {
         tokio::select! {
+            r = &mut server => {
+                // The accept loops never end on their own: this is a failure to set them up.
+                return match r {
+                    Ok(Ok(())) => Err(anyhow::anyhow!("the RTMP listeners stopped")),
+                    Ok(Err(e)) => Err(anyhow::Error::new(e).context("RTMP listeners")),
+                    Err(e) => Err(anyhow::anyhow!("RTMP listeners task failed: {e}")),
+                };
+            }
             _ = sig.term.recv() => { info!("SIGTERM: fast stop"); break; }
             _ = sig.int.recv() => { info!("SIGINT: fast stop"); break; }
             _ = sig.quit.recv() => { info!("SIGQUIT: stop"); break; }

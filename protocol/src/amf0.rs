@@ -154,7 +154,7 @@ impl Amf0Value {
     pub fn encoded_len(&self) -> usize {
         fn props_len(p: &[(String, Amf0Value)]) -> usize {
             p.iter()
-                .map(|(k, v)| 2 + k.len() + v.encoded_len())
+                .map(|(k, v)| 2 + short_len(k) + v.encoded_len())
                 .sum::<usize>()
                 + 3
         }
@@ -171,7 +171,9 @@ impl Amf0Value {
             Amf0Value::EcmaArray(p) => 5 + props_len(p),
             Amf0Value::StrictArray(v) => 5 + v.iter().map(Amf0Value::encoded_len).sum::<usize>(),
             Amf0Value::Date { .. } => 11,
-            Amf0Value::TypedObject { class, properties } => 3 + class.len() + props_len(properties),
+            Amf0Value::TypedObject { class, properties } => {
+                3 + short_len(class) + props_len(properties)
+            }
         }
     }
 
@@ -235,13 +237,19 @@ impl Amf0Value {
     }
 }
 
-/// Encode `s` as an AMF0 "UTF-8" (u16 length + bytes). Longer strings are truncated at a
-/// char boundary: property names and class names have no long form in AMF0.
-fn put_utf8(out: &mut BytesMut, s: &str) {
+/// Bytes of `s` that fit a short AMF0 "UTF-8" (u16 length), cut at a char boundary.
+fn short_len(s: &str) -> usize {
     let mut end = s.len().min(u16::MAX as usize);
     while !s.is_char_boundary(end) {
         end -= 1;
     }
+    end
+}
+
+/// Encode `s` as an AMF0 "UTF-8" (u16 length + bytes). Longer strings are truncated at a
+/// char boundary: property names and class names have no long form in AMF0.
+fn put_utf8(out: &mut BytesMut, s: &str) {
+    let end = short_len(s);
     out.put_u16(end as u16);
     out.put_slice(&s.as_bytes()[..end]);
 }

@@ -106,6 +106,39 @@ pub struct ChunkStreamState {
     pub in_progress: bool,
 }
 
+/// The scalar header fields of a chunk stream (what fmt 1–3 inherit).
+#[derive(Debug, Clone, Copy, Default)]
+struct Header {
+    timestamp: u32,
+    delta: u32,
+    length: u32,
+    type_id: u8,
+    stream_id: u32,
+    extended: bool,
+}
+
+impl ChunkStreamState {
+    fn header(&self) -> Header {
+        Header {
+            timestamp: self.timestamp,
+            delta: self.delta,
+            length: self.length,
+            type_id: self.type_id,
+            stream_id: self.stream_id,
+            extended: self.extended,
+        }
+    }
+
+    fn set_header(&mut self, h: Header) {
+        self.timestamp = h.timestamp;
+        self.delta = h.delta;
+        self.length = h.length;
+        self.type_id = h.type_id;
+        self.stream_id = h.stream_id;
+        self.extended = h.extended;
+    }
+}
+
 /// Reassembles messages from the chunks a peer sends.
 #[derive(Debug, Clone)]
 pub struct ChunkDecoder {
@@ -310,75 +343,82 @@ impl ChunkDecoder {
             }
             let limits = self.limits;
             let chunk_size = self.chunk_size;
-            // Work out the message header this chunk gives, without committing it yet.
-            let prev = self.streams.get(&h.csid).cloned().unwrap_or_default();
-            let starts_message = !prev.in_progress;
-            let mut next = prev;
-            if starts_message {
+            // Work out the message header this chunk gives from a copy of the scalar fields
+            // (never of the partial payload), and commit only once the chunk is all here.
+            let (in_progress, have, mut hdr) = match self.streams.get(&h.csid) {
+                Some(s) => (s.in_progress, s.partial.len(), s.header()),
+                None => (false, 0, Header::default()),
+            };
+            if !in_progress {
                 if let Some(l) = h.length {
-                    next.length = l;
+                    hdr.length = l;
                 }
                 if let Some(t) = h.type_id {
-                    next.type_id = t;
+                    hdr.type_id = t;
                 }
                 if let Some(s) = h.stream_id {
-                    next.stream_id = s;
+                    hdr.stream_id = s;
                 }
                 match (h.fmt, h.ts_field) {
                     (0, Some(t)) => {
-                        next.timestamp = t;
-                        next.delta = t;
+                        hdr.timestamp = t;
+                        hdr.delta = t;
                     }
                     (_, Some(d)) => {
-                        next.delta = d;
-                        next.timestamp = next.timestamp.wrapping_add(d);
+                        hdr.delta = d;
+                        hdr.timestamp = hdr.timestamp.wrapping_add(d);
                     }
-                    (_, None) => next.timestamp = next.timestamp.wrapping_add(next.delta),
+                    (_, None) => hdr.timestamp = hdr.timestamp.wrapping_add(hdr.delta),
                 }
                 if h.fmt <= 2 || h.extended {
-                    next.extended = h.extended;
+                    hdr.extended = h.extended;
                 }
-                if next.length > limits.max_message_size {
+                if hdr.length > limits.max_message_size {
                     return Err(ChunkError::MessageTooLarge {
                         csid: h.csid,
-                        length: next.length,
+                        length: hdr.length,
                         limit: limits.max_message_size,
                     });
                 }
             }
-            let have = next.partial.len();
-            let want = (next.length as usize - have).min(chunk_size as usize);
+            let want = (hdr.length as usize - have).min(chunk_size as usize);
             if buf.len() < h.header_len + want {
                 return Ok(None);
             }
-            if self.pending + want > limits.max_pending_bytes {
+            let complete = have + want == hdr.length as usize;
+            if !complete && self.pending + want > limits.max_pending_bytes {
                 return Err(ChunkError::TooMuchPending(limits.max_pending_bytes));
             }
             buf.advance(h.header_len);
             let data = buf.split_to(want);
-            let complete = have + want == next.length as usize;
+            let st = self.streams.entry(h.csid).or_default();
+            st.set_header(hdr);
             let payload = if complete && have == 0 {
-                // Whole message in one chunk: hand the buffer over without copying.
-                Some(data.freeze())
+                // Whole message in one chunk. Copied, not sliced: a slice would keep the
+                // whole read buffer alive for as long as the message sits in a GOP cache.
+                Some(Bytes::copy_from_slice(&data))
             } else {
-                next.partial.extend_from_slice(&data);
+                if have == 0 {
+                    // Exactly the message's size, once: no growth slack kept around.
+                    st.partial = Vec::with_capacity(hdr.length as usize);
+                }
+                st.partial.extend_from_slice(&data);
                 self.pending += want;
                 if complete {
-                    self.pending -= next.partial.len();
-                    Some(Bytes::from(std::mem::take(&mut next.partial)))
+                    self.pending -= st.partial.len();
+                    Some(Bytes::from(std::mem::take(&mut st.partial)))
                 } else {
                     None
                 }
             };
-            next.in_progress = !complete;
+            st.in_progress = !complete;
             let msg = payload.map(|payload| RawMessage {
                 csid: h.csid,
-                timestamp: next.timestamp,
-                type_id: next.type_id,
-                stream_id: next.stream_id,
+                timestamp: hdr.timestamp,
+                type_id: hdr.type_id,
+                stream_id: hdr.stream_id,
                 payload,
             });
-            self.streams.insert(h.csid, next);
             if let Some(m) = msg {
                 return Ok(Some(m));
             }
@@ -734,6 +774,20 @@ mod tests {
         assert!(dec.set_chunk_size(0).is_err());
         assert!(dec.set_chunk_size(0x8000_0000).is_err());
         assert!(dec.set_chunk_size(MAX_CHUNK_SIZE).is_ok());
+    }
+
+    #[test]
+    fn chunk_size_one_large_message_is_linear() {
+        // 256 KiB in 1-byte chunks: copying the partial message per chunk (quadratic) would
+        // move 32 GiB here; appending in place moves 256 KiB.
+        let payload: Vec<u8> = (0..256 * 1024u32).map(|i| i as u8).collect();
+        let mut wire = BytesMut::new();
+        write_message(&mut wire, 1, 6, 0, 9, 1, &payload);
+        let mut dec = ChunkDecoder::default();
+        dec.set_chunk_size(1).unwrap();
+        let m = dec.decode(&mut wire).unwrap().unwrap();
+        assert_eq!(&m.payload[..], &payload[..]);
+        assert_eq!(dec.pending, 0);
     }
 
     #[test]

@@ -118,6 +118,9 @@ pub enum MessageError {
     /// AMF0 body could not be decoded.
     #[error("message type {type_id}: {source}")]
     Amf0 { type_id: u8, source: Amf0Error },
+    /// A command message larger than [`MAX_COMMAND_SIZE`].
+    #[error("command message of {0} bytes exceeds the limit of {MAX_COMMAND_SIZE}")]
+    CommandTooLarge(usize),
     /// A command whose first values are not a name and a transaction id.
     #[error("malformed command: {0}")]
     MalformedCommand(&'static str),
@@ -167,8 +170,16 @@ fn need(type_id: u8, p: &[u8], n: usize) -> Result<(), MessageError> {
     }
 }
 
+/// Largest command message we decode. Real commands (connect with its objects, publish,
+/// play, onStatus) are a few hundred bytes; decoding turns each wire byte into up to ~50
+/// bytes of values, so an 8 MiB "command" of nulls would cost hundreds of MiB.
+pub const MAX_COMMAND_SIZE: usize = 64 * 1024;
+
 /// Decode an AMF0 command body.
 pub fn decode_command(body: &[u8]) -> Result<Command, MessageError> {
+    if body.len() > MAX_COMMAND_SIZE {
+        return Err(MessageError::CommandTooLarge(body.len()));
+    }
     let mut d = amf0::Amf0Decoder::new(body);
     let amf = |e| MessageError::Amf0 {
         type_id: type_id::COMMAND_AMF0,
@@ -383,6 +394,10 @@ pub fn split_aggregate(
 mod tests {
     use super::*;
 
+    fn marker_null() -> u8 {
+        crate::amf0::marker::NULL
+    }
+
     fn raw(type_id: u8, payload: &[u8]) -> RawMessage {
         RawMessage {
             csid: 2,
@@ -467,6 +482,15 @@ mod tests {
             Message::Command(c)
         );
         assert!(decode_command(&[0x00, 0, 0, 0, 0, 0, 0, 0, 0]).is_err());
+        // A huge "command" is refused before any decoding.
+        let mut big = Command::new("connect", 1.0, Amf0Value::Null, vec![])
+            .encode()
+            .to_vec();
+        big.resize(MAX_COMMAND_SIZE + 1, marker_null());
+        assert_eq!(
+            decode_command(&big),
+            Err(MessageError::CommandTooLarge(MAX_COMMAND_SIZE + 1))
+        );
     }
 
     #[test]

@@ -26,6 +26,10 @@ use tracing::{debug, info};
 /// or hopelessly slow.
 pub const SEND_TIMEOUT: Duration = Duration::from_secs(30);
 
+/// About how many bytes a player takes per wake-up: one write must finish well within
+/// [`SEND_TIMEOUT`] even on a slow link.
+const PLAY_BATCH_BYTES: usize = 256 * 1024;
+
 /// Initial read buffer of a connection.
 const READ_BUFFER_START: usize = 4 * 1024;
 
@@ -157,7 +161,7 @@ pub async fn serve(mut socket: TcpStream, ctx: Arc<WorkerContext>) -> Result<(),
                 if let Role::Playing { player, .. } = &mut role { player.changed().await }
             }, if playing => {
                 if let Role::Playing { player, stream_id, name, unpublished, data_started, .. } = &mut role {
-                    for ev in player.poll(PLAY_BATCH) {
+                    for ev in player.poll(PLAY_BATCH, PLAY_BATCH_BYTES) {
                         match ev {
                             PlayEvent::Published => {
                                 if *unpublished {
@@ -204,7 +208,7 @@ pub async fn serve(mut socket: TcpStream, ctx: Arc<WorkerContext>) -> Result<(),
             }
         }
 
-        while let Some(ev) = session.poll_event() {
+        while let Some(ev) = session.poll_event()? {
             match ev {
                 ServerEvent::Connect(c) => {
                     let req = match StreamRequest::from_connect(&c.tc_url, Some(&c.app)) {

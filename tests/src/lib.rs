@@ -543,6 +543,26 @@ pub fn ffprobe(url: &str, seconds: f64, timeout: Duration) -> Result<Probe> {
     Ok(probe)
 }
 
+/// A small multi-threaded tokio runtime for a test's async parts.
+pub fn rt() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("tokio runtime")
+}
+
+/// Wait until the server logged `n` publish starts (panics with the log after 30 s).
+pub fn wait_publishing(server: &Server, n: usize) {
+    assert!(
+        wait_until(Duration::from_secs(30), || server
+            .count_log("publish start")
+            >= n),
+        "publisher did not start:\n{}",
+        server.log()
+    );
+}
+
 /// Wait until `f` is true, polling; false on timeout.
 pub fn wait_until(timeout: Duration, mut f: impl FnMut() -> bool) -> bool {
     let deadline = Instant::now() + timeout;

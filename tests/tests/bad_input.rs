@@ -6,20 +6,12 @@ use rand::{Rng, RngCore};
 use srs_protocol::amf0::{marker, Amf0Value};
 use srs_protocol::chunk;
 use srs_protocol::handshake::{ClientHandshake, Progress};
-use srs_tests::{ffmpeg_publish, ffprobe, wait_until, Server};
+use srs_tests::{ffmpeg_publish, ffprobe, rt, wait_publishing, wait_until, Server};
 use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
 const T: Duration = Duration::from_secs(30);
-
-fn rt() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap()
-}
 
 /// Connect and finish a simple handshake; returns the socket ready for chunks.
 async fn handshaken(server: &Server) -> TcpStream {
@@ -75,11 +67,7 @@ fn malformed_input_is_closed_and_logged() {
     let server = Server::start("handshake_timeout 3000;\n");
     let url = server.url("live/normal");
     let _publisher = ffmpeg_publish(&url, 90);
-    assert!(
-        wait_until(T, || server.count_log("publish start") >= 1),
-        "{}",
-        server.log()
-    );
+    wait_publishing(&server, 1);
     let rss_start = server.rss_kib();
     rt().block_on(async {
         // Random bytes where C0 is not 3.
@@ -186,11 +174,7 @@ fn a_thousand_idle_connections() {
     let server = Server::start("max_connections 3000;\nhandshake_timeout 5000;\n");
     let url = server.url("live/normal");
     let _publisher = ffmpeg_publish(&url, 90);
-    assert!(
-        wait_until(T, || server.count_log("publish start") >= 1),
-        "{}",
-        server.log()
-    );
+    wait_publishing(&server, 1);
     let rss_start = server.rss_kib();
     let rt = rt();
     let mut idle: Vec<TcpStream> = rt.block_on(async {

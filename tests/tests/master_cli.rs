@@ -146,7 +146,7 @@ fn daemon_with_log_file_and_locked_pid_file() {
         "{err}"
     );
     // The daemon serves.
-    let rt = tokio::runtime::Runtime::new().unwrap();
+    let rt = srs_tests::rt();
     rt.block_on(async {
         let mut c = RtmpClient::connect(&format!("rtmp://{addr}/live/x"))
             .await
@@ -185,7 +185,7 @@ fn sighup_reloads_and_a_broken_config_keeps_the_running_one() {
         line.contains("srs.conf:") && line.contains("bogus_directive"),
         "{line}"
     );
-    let rt = tokio::runtime::Runtime::new().unwrap();
+    let rt = srs_tests::rt();
     rt.block_on(async {
         let mut c = RtmpClient::connect(&server.url("live/x")).await.unwrap();
         c.play().await.unwrap();

@@ -5,19 +5,11 @@
 
 use srs_protocol::session::{ClientConfig, ClientEvent};
 use srs_tests::client::{parse_url, RtmpClient};
-use srs_tests::{ffmpeg_publish, ffprobe, wait_until, Server};
+use srs_tests::{ffmpeg_publish, ffprobe, rt, wait_until, Server};
 use std::time::Duration;
 use tokio::io::AsyncReadExt;
 
 const T: Duration = Duration::from_secs(30);
-
-fn rt() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap()
-}
 
 const AVC_SH: &[u8] = &[
     0x17, 0, 0, 0, 0, 1, 0x64, 0, 0x1f, 0xff, 0xe1, 0, 4, 0x67, 0x64, 0, 0x1f, 1, 0, 4, 0x68, 0xee,

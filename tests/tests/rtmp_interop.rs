@@ -3,18 +3,10 @@
 
 use srs_protocol::session::ClientEvent;
 use srs_tests::client::RtmpClient;
-use srs_tests::{ffmpeg_publish, ffmpeg_publish_sized, ffprobe, Proc, Server};
+use srs_tests::{ffmpeg_publish, ffmpeg_publish_sized, ffprobe, wait_publishing, Proc, Server};
 use std::time::Duration;
 
 const T: Duration = Duration::from_secs(30);
-
-fn wait_publishing(server: &Server, n: usize) {
-    assert!(
-        srs_tests::wait_until(T, || server.count_log("publish start") >= n),
-        "publisher did not start:\n{}",
-        server.log()
-    );
-}
 
 #[test]
 fn ffmpeg_publishes_and_ffprobe_ffmpeg_rtmpdump_play() {

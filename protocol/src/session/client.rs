@@ -366,13 +366,14 @@ mod tests {
                 return;
             }
             s.feed(&co).unwrap();
+            s.decode_pending().unwrap();
             c.feed(&so).unwrap();
         }
         panic!("no quiescence");
     }
 
     fn server_events(s: &mut ServerSession) -> Vec<ServerEvent> {
-        std::iter::from_fn(|| s.poll_event()).collect()
+        std::iter::from_fn(|| s.poll_event().unwrap()).collect()
     }
 
     fn client_events(c: &mut ClientSession) -> Vec<ClientEvent> {
@@ -496,14 +497,103 @@ mod tests {
     }
 
     #[test]
-    fn publish_before_connect_is_a_protocol_error() {
+    fn play_before_connect_is_a_protocol_error() {
+        let mut s = ServerSession::new(ServerConfig::default());
+        let mut wire = vec![3u8];
+        wire.extend_from_slice(&[0u8; 1536 * 2]);
+        let play = Command::new("play", 0.0, Amf0Value::Null, vec![Amf0Value::string("x")]);
+        let mut chunk = bytes::BytesMut::new();
+        crate::chunk::write_message(
+            &mut chunk,
+            128,
+            3,
+            0,
+            type_id::COMMAND_AMF0,
+            1,
+            &play.encode(),
+        );
+        wire.extend_from_slice(&chunk);
+        s.feed(&wire).unwrap();
+        assert!(s.poll_event().is_err());
+    }
+
+    #[test]
+    fn media_pipelined_behind_publish_is_kept() {
         let mut c = ClientSession::new(ClientConfig::new("rtmp://h/live", "live"));
         let mut s = ServerSession::new(ServerConfig::default());
-        // Handshake + connect, but never accept the connect.
+        pump(&mut c, &mut s);
+        server_events(&mut s);
+        s.accept_connect();
         pump(&mut c, &mut s);
         c.create_stream();
+        pump(&mut c, &mut s);
+        // publish and the sequence header in one write, before any answer.
+        c.publish(1, "cam");
+        c.send_media(1, type_id::VIDEO, 0, &[0x17, 0, 0, 0, 0]);
+        c.send_media(1, type_id::AUDIO, 0, &[0xaf, 0]);
+        let bytes = c.take_output();
+        s.feed(&bytes).unwrap();
+        let ev = s.poll_event().unwrap().unwrap();
+        assert!(matches!(ev, ServerEvent::Publish { stream_id: 1, .. }));
+        // Nothing more until the publish is answered...
+        assert_eq!(s.poll_event().unwrap(), None);
+        s.accept_publish(1, "cam");
+        // ...then the media that was waiting comes out.
+        let rest: Vec<ServerEvent> = std::iter::from_fn(|| s.poll_event().unwrap()).collect();
+        assert_eq!(rest.len(), 2, "{rest:?}");
+        assert!(matches!(rest[0], ServerEvent::Video { .. }));
+    }
+
+    #[test]
+    fn media_on_another_stream_id_goes_to_the_publishing_stream() {
+        let mut c = ClientSession::new(ClientConfig::new("rtmp://h/live", "live"));
+        let mut s = ServerSession::new(ServerConfig::default());
+        pump(&mut c, &mut s);
+        server_events(&mut s);
+        s.accept_connect();
+        pump(&mut c, &mut s);
+        c.create_stream();
+        pump(&mut c, &mut s);
+        c.publish(1, "cam");
+        pump(&mut c, &mut s);
+        server_events(&mut s);
+        s.accept_publish(1, "cam");
+        c.send_media(0, type_id::VIDEO, 40, &[0x27, 1, 0, 0, 0]);
+        pump(&mut c, &mut s);
+        assert!(matches!(
+            server_events(&mut s)[..],
+            [ServerEvent::Video {
+                stream_id: 1,
+                timestamp: 40,
+                ..
+            }]
+        ));
+    }
+
+    #[test]
+    fn close_stream_on_unknown_ids_creates_nothing() {
+        let mut c = ClientSession::new(ClientConfig::new("rtmp://h/live", "live"));
+        let mut s = ServerSession::new(ServerConfig::default());
+        pump(&mut c, &mut s);
+        server_events(&mut s);
+        s.accept_connect();
+        pump(&mut c, &mut s);
+        for id in 100..200u32 {
+            let cmd = Command::new("closeStream", 0.0, Amf0Value::Null, vec![]);
+            c.send_message(csid::OVER_STREAM, 0, id, &Message::Command(cmd));
+        }
+        // publish on one of those ids is refused: it was never created.
+        c.publish(150, "x");
         let out = c.take_output();
-        assert!(s.feed(&out).is_err());
+        s.feed(&out).unwrap();
+        let err = loop {
+            match s.poll_event() {
+                Ok(Some(_)) => {}
+                Ok(None) => panic!("publish on a closed-but-never-created stream accepted"),
+                Err(e) => break e,
+            }
+        };
+        assert!(err.to_string().contains("never created"), "{err}");
     }
 
     #[test]

@@ -185,17 +185,49 @@ impl ServerSession {
             data.to_vec()
         };
         self.t.push_input(&data);
-        while let Some((raw, msg)) = self.t.next_message()? {
-            self.on_message(raw, msg)?;
+        Ok(())
+    }
+
+    /// Next event, decoding buffered input as far as needed. Decoding pauses while a
+    /// `connect`, `publish` or `play` waits for the caller's answer, so that what the client
+    /// sent after it (say, media right behind `publish`) is handled in the state the answer
+    /// creates, as a server that answers at once would.
+    pub fn poll_event(&mut self) -> Result<Option<ServerEvent>, SessionError> {
+        loop {
+            if let Some(e) = self.events.pop_front() {
+                return Ok(Some(e));
+            }
+            if self.awaiting_decision() {
+                return Ok(None);
+            }
+            match self.t.next_message()? {
+                Some((raw, msg)) => self.on_message(raw, msg)?,
+                None => return Ok(None),
+            }
+        }
+    }
+
+    /// Decode buffered input into queued events (up to the next request that needs an
+    /// answer), without taking them: for harnesses that shuttle bytes first and look at
+    /// events later.
+    pub fn decode_pending(&mut self) -> Result<(), SessionError> {
+        while !self.awaiting_decision() {
+            match self.t.next_message()? {
+                Some((raw, msg)) => self.on_message(raw, msg)?,
+                None => break,
+            }
         }
         Ok(())
     }
 
-    /// Next event, if any.
-    pub fn poll_event(&mut self) -> Option<ServerEvent> {
-        self.events.pop_front()
+    /// Whether a request event is waiting for `accept_*` / `reject_*`.
+    pub fn awaiting_decision(&self) -> bool {
+        matches!(self.phase, Phase::ConnectRequested { .. })
+            || self
+                .streams
+                .values()
+                .any(|r| matches!(r, StreamRole::PublishRequested | StreamRole::PlayRequested))
     }
-
     /// Bytes to send to the client.
     pub fn take_output(&mut self) -> Bytes {
         self.t.take_output()
@@ -237,11 +269,22 @@ impl ServerSession {
     }
 
     fn media(&mut self, stream_id: u32, ty: u8, timestamp: u32, payload: Bytes) {
-        // Media on a stream that is not publishing is dropped (e.g. sent before the
-        // publish was accepted), as SRS does.
-        if self.streams.get(&stream_id) != Some(&StreamRole::Publishing) {
-            return;
-        }
+        // Some encoders send media on another message stream id (0, say) than the one they
+        // published on; like SRS and nginx-rtmp, take it for the publishing stream. Media
+        // with nothing publishing is dropped.
+        let stream_id = if self.streams.get(&stream_id) == Some(&StreamRole::Publishing) {
+            stream_id
+        } else {
+            let mut publishing = self
+                .streams
+                .iter()
+                .filter(|(_, r)| **r == StreamRole::Publishing)
+                .map(|(id, _)| *id);
+            match (publishing.next(), publishing.next()) {
+                (Some(id), None) => id,
+                _ => return,
+            }
+        };
         self.events.push_back(match ty {
             type_id::AUDIO => ServerEvent::Audio {
                 stream_id,
@@ -490,10 +533,14 @@ impl ServerSession {
     }
 
     fn end_stream(&mut self, id: u32, delete: bool) {
+        // Only streams this connection created: an id taken from the chunk header must not
+        // create map entries (a peer could grow the map, and get past MAX_STREAMS).
         let role = if delete {
             self.streams.remove(&id)
         } else {
-            self.streams.insert(id, StreamRole::Created)
+            self.streams
+                .get_mut(&id)
+                .map(|r| std::mem::replace(r, StreamRole::Created))
         };
         match role {
             Some(StreamRole::Publishing) => self
@@ -723,7 +770,12 @@ pub fn fuzz_session(data: &[u8]) {
         if s.feed(piece).is_err() {
             return;
         }
-        while let Some(ev) = s.poll_event() {
+        loop {
+            let ev = match s.poll_event() {
+                Ok(Some(ev)) => ev,
+                Ok(None) => break,
+                Err(_) => return,
+            };
             match ev {
                 ServerEvent::Connect(_) => s.accept_connect(),
                 ServerEvent::Publish {
