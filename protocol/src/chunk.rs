@@ -25,7 +25,7 @@ pub const MAX_CSID: u32 = 65599;
 pub const EXTENDED_TIMESTAMP: u32 = 0x00ff_ffff;
 
 /// Limits that bound what one peer can make us buffer.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct ChunkLimits {
     /// Largest message we accept. The wire allows 16 MiB − 1; real encoders' largest
     /// messages are keyframes of a few MiB at most.
@@ -85,7 +85,7 @@ pub struct RawMessage {
 }
 
 /// Header state kept per chunk stream between chunks (what fmt 1–3 inherit).
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct ChunkStreamState {
     /// Absolute timestamp of the current (or last) message.
     pub timestamp: u32,

@@ -73,7 +73,7 @@ pub enum HandshakeError {
 
 /// Which of the two complex-handshake layouts a C1/S1 uses. Bytes 0..8 are `time` and
 /// `version` in both; the 1528 bytes after them are two 764-byte blocks in the order below.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 pub enum Scheme {
     /// Key block at 8..772, digest block at 772..1536 (SRS's "schema0").
     Scheme0,
@@ -83,7 +83,7 @@ pub enum Scheme {
 }
 
 /// Which handshake the peers ended up doing.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 pub enum HandshakeKind {
     /// Spec section 5.2: random C1/S1, echoed C2/S2, no digests.
     Simple,

@@ -354,7 +354,7 @@ impl ClientSession {
 
 #[cfg(test)]
 mod tests {
-    use super::super::server::{ServerConfig, ServerEvent, ServerSession};
+    use super::super::server::{ServerConfig, ServerEvent, ServerSession, SessionState};
     use super::*;
 
     /// Shuttle bytes between an in-memory client and server until neither has output.
@@ -568,6 +568,62 @@ mod tests {
                 ..
             }]
         ));
+    }
+
+    #[test]
+    fn handover_mid_message_carries_on_in_the_new_session() {
+        let mut c = ClientSession::new(ClientConfig::new("rtmp://h/live", "live"));
+        let mut s = ServerSession::new(ServerConfig::default());
+        pump(&mut c, &mut s);
+        server_events(&mut s);
+        s.accept_connect();
+        pump(&mut c, &mut s);
+        c.create_stream();
+        pump(&mut c, &mut s);
+        // publish, then a 10 KB video message cut in half by the handover.
+        c.publish(1, "cam");
+        let frame: Vec<u8> = std::iter::once(0x17).chain((0..10_000u32).map(|i| i as u8)).collect();
+        c.send_media(1, type_id::VIDEO, 1234, &frame);
+        let bytes = c.take_output();
+        let half = bytes.len() - 5_000;
+        s.feed(&bytes[..half]).unwrap();
+        // The stream worker sees the publish request and hands the connection over.
+        let ev = s.poll_event().unwrap().unwrap();
+        assert!(matches!(ev, ServerEvent::Publish { stream_id: 1, .. }));
+        // (The worker flushes the replies to releaseStream/FCPublish first.)
+        let replies = s.take_output();
+        c.feed(&replies).unwrap();
+        let state = s.export().unwrap();
+        let wire = bincode::serialize(&state).unwrap();
+        drop(s);
+        // Backsource rebuilds it and decides the publish.
+        let state: SessionState = bincode::deserialize(&wire).unwrap();
+        let mut s2 = ServerSession::import(state).unwrap();
+        s2.accept_publish(1, "cam");
+        s2.feed(&bytes[half..]).unwrap();
+        let rest: Vec<ServerEvent> = std::iter::from_fn(|| s2.poll_event().unwrap()).collect();
+        assert_eq!(rest.len(), 1, "{rest:?}");
+        match &rest[0] {
+            ServerEvent::Video { timestamp, payload, .. } => {
+                assert_eq!(*timestamp, 1234);
+                assert_eq!(&payload[..], &frame[..]);
+            }
+            other => panic!("{other:?}"),
+        }
+        // And the client gets its Publish.Start from the new session.
+        pump(&mut c, &mut s2);
+        assert!(client_events(&mut c)
+            .iter()
+            .any(|e| matches!(e, ClientEvent::Status { code, .. } if code == "NetStream.Publish.Start")));
+    }
+
+    #[test]
+    fn export_refused_before_connect() {
+        let mut c = ClientSession::new(ClientConfig::new("rtmp://h/live", "live"));
+        let mut s = ServerSession::new(ServerConfig::default());
+        assert!(s.export().is_err());
+        pump(&mut c, &mut s);
+        assert!(s.export().is_err(), "connect not accepted yet");
     }
 
     #[test]

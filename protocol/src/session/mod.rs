@@ -17,7 +17,7 @@ use crate::message::{csid, Command, Message, MessageError, UserControl};
 use bytes::{Bytes, BytesMut};
 
 pub use client::{ClientConfig, ClientEvent, ClientSession};
-pub use server::{ConnectRequest, ServerConfig, ServerEvent, ServerSession};
+pub use server::{ConnectRequest, ServerConfig, ServerEvent, ServerSession, SessionState};
 
 /// Why a session cannot go on. The connection is closed after any of these.
 #[derive(Debug, thiserror::Error)]

@@ -12,10 +12,11 @@ use crate::chunk::{self, ChunkLimits, RawMessage};
 use crate::handshake::{HandshakeKind, Progress, ServerHandshake};
 use crate::message::{self, csid, type_id, Command, Message, UserControl};
 use bytes::Bytes;
+use serde::{Deserialize, Serialize};
 use std::collections::{HashMap, VecDeque};
 
 /// Settings of a server session.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct ServerConfig {
     /// Chunk size we send with (SRS `chunk_size`, default 60000).
     pub out_chunk_size: u32,
@@ -39,7 +40,7 @@ impl Default for ServerConfig {
 }
 
 /// The `connect` command's fields that matter for admission.
-#[derive(Debug, Clone, PartialEq, Default)]
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 pub struct ConnectRequest {
     /// `app` field.
     pub app: String,
@@ -56,7 +57,7 @@ pub struct ConnectRequest {
 }
 
 /// What happened on the connection.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub enum ServerEvent {
     /// The client sent `connect`; answer with `accept_connect` or `reject_connect`.
     Connect(ConnectRequest),
@@ -102,7 +103,7 @@ pub enum ServerEvent {
 }
 
 /// What a message stream is doing.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 enum StreamRole {
     Created,
     PublishRequested,
@@ -748,6 +749,91 @@ impl ServerSession {
     /// [`crate::chunk::write_message`]) straight to the output.
     pub fn send_prechunked(&mut self, bytes: &[u8]) {
         self.t.output.extend_from_slice(bytes);
+    }
+}
+
+/// Everything a connected session knows, to move it to another process with its socket
+/// (the publisher handover of DESIGN.md): chunk sizes, per-chunk-stream header state and
+/// partial messages, window sizes, message streams, bytes already read, unread input and
+/// events not yet taken.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct SessionState {
+    config: ServerConfig,
+    handshake_kind: Option<HandshakeKind>,
+    in_chunk_size: u32,
+    chunk_streams: Vec<(u32, crate::chunk::ChunkStreamState)>,
+    input: Vec<u8>,
+    out_chunk_size: u32,
+    bytes_received: u64,
+    last_ack: u64,
+    peer_window: u32,
+    events: Vec<ServerEvent>,
+    streams: Vec<(u32, StreamRole)>,
+    next_stream_id: u32,
+}
+
+impl ServerSession {
+    /// Export the state of a connected session. Pending output must have been sent first;
+    /// sessions still in the handshake or before `connect` was accepted cannot move.
+    pub fn export(&self) -> Result<SessionState, SessionError> {
+        if !matches!(self.phase, Phase::Connected) {
+            return Err(SessionError::Protocol("only a connected session can be handed over".into()));
+        }
+        if !self.t.output.is_empty() {
+            return Err(SessionError::Protocol("unsent output at handover".into()));
+        }
+        let mut chunk_streams: Vec<_> =
+            self.t.decoder.streams().iter().map(|(k, v)| (*k, v.clone())).collect();
+        chunk_streams.sort_by_key(|(k, _)| *k);
+        let mut streams: Vec<_> = self.streams.iter().map(|(k, v)| (*k, *v)).collect();
+        streams.sort_by_key(|(k, _)| *k);
+        Ok(SessionState {
+            config: self.config.clone(),
+            handshake_kind: self.handshake_kind,
+            in_chunk_size: self.t.decoder.chunk_size(),
+            chunk_streams,
+            input: self.t.input.to_vec(),
+            out_chunk_size: self.t.out_chunk_size,
+            bytes_received: self.t.bytes_received,
+            last_ack: self.t.last_ack,
+            peer_window: self.t.peer_window,
+            events: self.events.iter().cloned().collect(),
+            streams,
+            next_stream_id: self.next_stream_id,
+        })
+    }
+
+    /// Rebuild a session from exported state; it carries on exactly where the exporting
+    /// process stopped. State from another process is checked, not trusted.
+    pub fn import(state: SessionState) -> Result<ServerSession, SessionError> {
+        if state.in_chunk_size == 0 || state.in_chunk_size > crate::chunk::MAX_CHUNK_SIZE {
+            return Err(SessionError::Protocol("bad chunk size in handed-over state".into()));
+        }
+        if state.streams.len() > MAX_STREAMS
+            || state.chunk_streams.len() > state.config.limits.max_chunk_streams
+        {
+            return Err(SessionError::Protocol("oversized handed-over state".into()));
+        }
+        let mut t = Transport::new(state.config.limits);
+        t.decoder = crate::chunk::ChunkDecoder::from_state(
+            state.config.limits,
+            state.in_chunk_size,
+            state.chunk_streams.into_iter().collect(),
+        );
+        t.input.extend_from_slice(&state.input);
+        t.out_chunk_size = state.out_chunk_size.clamp(1, crate::chunk::MAX_CHUNK_SIZE);
+        t.bytes_received = state.bytes_received;
+        t.last_ack = state.last_ack;
+        t.peer_window = state.peer_window;
+        Ok(ServerSession {
+            config: state.config,
+            phase: Phase::Connected,
+            handshake_kind: state.handshake_kind,
+            t,
+            events: state.events.into_iter().collect(),
+            streams: state.streams.into_iter().collect(),
+            next_stream_id: state.next_stream_id,
+        })
     }
 }
 
