@@ -116,6 +116,18 @@ pub struct Config {
     pub handshake_timeout: Duration,
     /// Number of stream workers (`worker_processes auto|N`, ours). Default auto.
     pub worker_processes: WorkerProcesses,
+    /// Where the process tree keeps its control sockets (`run_dir`, ours).
+    /// Default `./objs/run`. Stream rings live in `/dev/shm`, named after this directory.
+    pub run_dir: PathBuf,
+    /// SIGQUIT (graceful stop): how long players may go on before the server quits
+    /// (`grace_final_wait`, ms, SRS). Default 3200 ms.
+    pub grace_final_wait: Duration,
+    /// SIGQUIT: how long to wait before closing the listeners, so that a load balancer can
+    /// take the node out first (`grace_start_wait`, ms, SRS). Default 2300 ms.
+    pub grace_start_wait: Duration,
+    /// Treat SIGTERM as a graceful stop too (`force_grace_quit`, SRS; Kubernetes sends
+    /// SIGTERM). Default off.
+    pub force_grace_quit: bool,
     /// The vhosts, in file order.
     pub vhosts: Vec<Vhost>,
     /// Directives that were accepted but ignored, and other things to tell the operator.
@@ -136,6 +148,10 @@ impl PartialEq for Config {
             daemon,
             handshake_timeout,
             worker_processes,
+            run_dir,
+            grace_final_wait,
+            grace_start_wait,
+            force_grace_quit,
             vhosts,
             warnings: _,
         } = self;
@@ -149,6 +165,10 @@ impl PartialEq for Config {
             && *daemon == other.daemon
             && *handshake_timeout == other.handshake_timeout
             && *worker_processes == other.worker_processes
+            && *run_dir == other.run_dir
+            && *grace_final_wait == other.grace_final_wait
+            && *grace_start_wait == other.grace_start_wait
+            && *force_grace_quit == other.force_grace_quit
             && *vhosts == other.vhosts
     }
 }
@@ -169,6 +189,10 @@ impl Default for Config {
             daemon: false,
             handshake_timeout: DEFAULT_HANDSHAKE_TIMEOUT,
             worker_processes: WorkerProcesses::Auto,
+            run_dir: PathBuf::from("./objs/run"),
+            grace_final_wait: Duration::from_millis(3200),
+            grace_start_wait: Duration::from_millis(2300),
+            force_grace_quit: false,
             vhosts: Vec::new(),
             warnings: Vec::new(),
         }
@@ -357,6 +381,10 @@ struct Builder<'a> {
     daemon: Slot<'a, bool>,
     handshake_timeout: Slot<'a, Duration>,
     worker_processes: Slot<'a, WorkerProcesses>,
+    run_dir: Slot<'a, PathBuf>,
+    grace_final_wait: Slot<'a, Duration>,
+    grace_start_wait: Slot<'a, Duration>,
+    force_grace_quit: Slot<'a, bool>,
     vhosts: Vec<VhostBuilder<'a>>,
     warnings: Vec<Warning>,
 }
@@ -405,6 +433,10 @@ impl<'a> Builder<'a> {
             daemon: self.daemon.get_or(defaults.daemon),
             handshake_timeout: self.handshake_timeout.get_or(defaults.handshake_timeout),
             worker_processes: self.worker_processes.get_or(defaults.worker_processes),
+            run_dir: self.run_dir.get_or(defaults.run_dir),
+            grace_final_wait: self.grace_final_wait.get_or(defaults.grace_final_wait),
+            grace_start_wait: self.grace_start_wait.get_or(defaults.grace_start_wait),
+            force_grace_quit: self.force_grace_quit.get_or(defaults.force_grace_quit),
             vhosts,
             warnings: self.warnings,
         })
@@ -461,6 +493,10 @@ impl<'a> Builder<'a> {
                 };
                 self.worker_processes.set(d, workers)
             }
+            "run_dir" => self.run_dir.set(d, path(d)?),
+            "grace_final_wait" => self.grace_final_wait.set(d, millis(d, 0)?),
+            "grace_start_wait" => self.grace_start_wait.set(d, millis(d, 0)?),
+            "force_grace_quit" => self.force_grace_quit.set(d, on_off(d)?),
             "vhost" => self.vhost(d),
             name if srs_knows("", name) => {
                 self.ignore(d);
