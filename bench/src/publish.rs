@@ -1,0 +1,317 @@
+//! `srs-bench publish`: M RTMP publishers replaying one FLV file in a loop, paced in real
+//! time by the tags' timestamps, with the wall clock stamped into each stream.
+//!
+//! Each publisher sends the metadata and the sequence headers once, then the file's audio
+//! and video tags as they are (no transcoding), timestamps continuing across passes (see
+//! [`crate::replay`]), and every `--clock-ms` an `onSrsBenchClock` data message
+//! ([`crate::clock`]) for the players' lag measurement.
+
+use crate::clock;
+use crate::conn::{connect, ConnError, Reasons};
+use crate::replay::Replay;
+use crate::stats::{self, RateWindow};
+use crate::url::{Scheme, StreamUrl};
+use crate::{resolve, stop_signal, BenchError, PublishArgs};
+use serde_json::json;
+use srs_protocol::message::type_id;
+use srs_protocol::session::{ClientConfig, ClientEvent, ClientSession};
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, AtomicU8, Ordering::Relaxed};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tokio::time::{timeout, timeout_at, Instant};
+
+/// How long one write may block before the server counts as stuck.
+pub const SEND_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Most bytes queued in the session before they are written, when the publisher is
+/// catching up (e.g. after a stall): bounds the output buffer.
+const MAX_UNFLUSHED: u64 = 256 * 1024;
+
+/// Read buffer of a publisher: the server only sends a few small messages back.
+const READ_BUFFER: usize = 16 * 1024;
+
+const CONNECTING: u8 = 0;
+const PUBLISHING: u8 = 1;
+const FAILED: u8 = 2;
+const DISCONNECTED: u8 = 3;
+
+/// What one publisher shares with the reporter.
+#[derive(Debug)]
+struct PublisherStats {
+    /// Tag body bytes sent (media and data).
+    bytes: AtomicU64,
+    /// CONNECTING, PUBLISHING, FAILED or DISCONNECTED.
+    state: AtomicU8,
+    /// Completed passes over the file.
+    passes: AtomicU64,
+}
+
+/// Settings every publisher shares.
+#[derive(Debug)]
+struct Shared {
+    replay: Replay,
+    connect_timeout: Duration,
+    clock_interval: Duration,
+    reasons: Reasons,
+}
+
+async fn publisher(
+    url: StreamUrl,
+    addr: SocketAddr,
+    stats: Arc<PublisherStats>,
+    shared: Arc<Shared>,
+) {
+    let r = publish_rtmp(&url, addr, &stats, &shared).await;
+    let e = match r {
+        Ok(never) => match never {},
+        Err(e) => e,
+    };
+    let (state, what) = if stats.state.load(Relaxed) == PUBLISHING {
+        (DISCONNECTED, "disconnected")
+    } else {
+        (FAILED, "failed")
+    };
+    stats.state.store(state, Relaxed);
+    let reason = format!("{what}: {}", e.reason());
+    if shared.reasons.count(reason.clone()) {
+        eprintln!("srs-bench: publisher {} {reason}", url.rtmp_stream());
+    }
+}
+
+async fn write(sock: &mut TcpStream, session: &mut ClientSession) -> Result<(), ConnError> {
+    let out = session.take_output();
+    if !out.is_empty() {
+        timeout(SEND_TIMEOUT, sock.write_all(&out))
+            .await
+            .map_err(|_| ConnError::Timeout("server not reading"))??;
+    }
+    Ok(())
+}
+
+/// Handle what the server sent while we publish: only an error status matters.
+fn on_events(session: &mut ClientSession) -> Result<(), ConnError> {
+    while let Some(ev) = session.poll_event() {
+        if let ClientEvent::Status { level, code, .. } = ev {
+            if level == "error" {
+                return Err(ConnError::Refused(code));
+            }
+        }
+    }
+    Ok(())
+}
+
+async fn publish_rtmp(
+    url: &StreamUrl,
+    addr: SocketAddr,
+    stats: &PublisherStats,
+    shared: &Shared,
+) -> Result<Infallible, ConnError> {
+    let deadline = Instant::now() + shared.connect_timeout;
+    let mut sock = connect(addr, deadline).await?;
+    let mut session = ClientSession::new(ClientConfig::new(&url.tc_url(), &url.app));
+    let name = url.rtmp_stream();
+    let mut buf = vec![0u8; READ_BUFFER];
+    // connect, createStream, publish, until NetStream.Publish.Start.
+    let sid = 'negotiate: loop {
+        timeout_at(deadline, write(&mut sock, &mut session))
+            .await
+            .map_err(|_| ConnError::Timeout("write to the server"))??;
+        let n = timeout_at(deadline, sock.read(&mut buf))
+            .await
+            .map_err(|_| ConnError::Timeout("no NetStream.Publish.Start"))??;
+        if n == 0 {
+            return Err(ConnError::Closed);
+        }
+        session.feed(&buf[..n])?;
+        while let Some(ev) = session.poll_event() {
+            match ev {
+                ClientEvent::Connected => session.create_stream(),
+                ClientEvent::StreamCreated { stream_id } => session.publish(stream_id, &name),
+                ClientEvent::ConnectFailed { code, .. } => return Err(ConnError::Refused(code)),
+                ClientEvent::Status {
+                    stream_id,
+                    level,
+                    code,
+                    ..
+                } => {
+                    if code == "NetStream.Publish.Start" {
+                        break 'negotiate stream_id;
+                    } else if level == "error" {
+                        return Err(ConnError::Refused(code));
+                    }
+                }
+                _ => {}
+            }
+        }
+    };
+    stats.state.store(PUBLISHING, Relaxed);
+    let replay = &shared.replay;
+    let mut sent = 0u64;
+    if let Some(meta) = replay.set_data_frame() {
+        session.send_media(sid, type_id::DATA_AMF0, 0, &meta);
+        sent += meta.len() as u64;
+    }
+    for h in &replay.headers {
+        session.send_media(sid, h.tag_type, 0, &h.body);
+        sent += h.body.len() as u64;
+    }
+    let t0 = Instant::now();
+    let mut cursor = replay.cursor();
+    let mut next_clock = t0;
+    loop {
+        let now = Instant::now();
+        if now >= next_clock {
+            let ts = (now - t0).as_millis() as u32;
+            let body = clock::encode(clock::wall_ms());
+            session.send_media(sid, type_id::DATA_AMF0, ts, &body);
+            sent += body.len() as u64;
+            next_clock += shared.clock_interval;
+            if next_clock < now {
+                // We were stalled: stamp at the interval from now on, no burst.
+                next_clock = now + shared.clock_interval;
+            }
+        }
+        let (ts, tag) = cursor.peek(replay);
+        let due = t0 + Duration::from_millis(ts);
+        if due <= now && sent < MAX_UNFLUSHED {
+            // RTMP timestamps are 32-bit milliseconds and wrap after 49 days, as on the wire.
+            session.send_media(sid, tag.tag_type, ts as u32, &tag.body);
+            sent += tag.body.len() as u64;
+            let pass = cursor.passes();
+            cursor.advance(replay);
+            if cursor.passes() != pass {
+                stats.passes.fetch_add(1, Relaxed);
+            }
+            continue;
+        }
+        write(&mut sock, &mut session).await?;
+        stats.bytes.fetch_add(sent, Relaxed);
+        sent = 0;
+        if due <= Instant::now() {
+            continue;
+        }
+        // Wait for the next tag or clock stamp, reading what the server says meanwhile
+        // (acknowledgement windows, pings, an error status).
+        tokio::select! {
+            _ = tokio::time::sleep_until(due.min(next_clock)) => {}
+            r = sock.read(&mut buf) => {
+                let n = r?;
+                if n == 0 {
+                    return Err(ConnError::Closed);
+                }
+                session.feed(&buf[..n])?;
+                on_events(&mut session)?;
+            }
+        }
+    }
+}
+
+/// Run `publish` to the end (duration or signal) and return the final report.
+pub async fn run(args: PublishArgs) -> Result<serde_json::Value, BenchError> {
+    let base = StreamUrl::parse(&args.url)?;
+    if base.scheme != Scheme::Rtmp {
+        return Err(BenchError::Args("publish needs an rtmp:// URL".into()));
+    }
+    let addr = resolve(&base.addr)?;
+    let replay = Replay::load(&args.file)?;
+    eprintln!(
+        "srs-bench: {}: {} tags, {} ms per pass, {} kbps",
+        args.file.display(),
+        replay.tags.len(),
+        replay.loop_ms,
+        replay.kbps()
+    );
+    let file_kbps = replay.kbps();
+    let shared = Arc::new(Shared {
+        replay,
+        connect_timeout: Duration::from_secs_f64(args.timeout),
+        clock_interval: Duration::from_millis(args.clock_ms.max(1)),
+        reasons: Reasons::default(),
+    });
+    let start = Instant::now();
+    let streams = args.streams.max(1);
+    let mut publishers = Vec::with_capacity(streams);
+    let mut tasks = Vec::with_capacity(streams);
+    for i in 0..streams {
+        let stats = Arc::new(PublisherStats {
+            bytes: AtomicU64::new(0),
+            state: AtomicU8::new(CONNECTING),
+            passes: AtomicU64::new(0),
+        });
+        let url = base.indexed(i, streams);
+        tasks.push(tokio::spawn(publisher(
+            url,
+            addr,
+            stats.clone(),
+            shared.clone(),
+        )));
+        publishers.push(stats);
+    }
+    let reporter = {
+        let publishers = publishers.clone();
+        tokio::spawn(async move {
+            let mut total = RateWindow::default();
+            for k in 1u64.. {
+                tokio::time::sleep_until(start + Duration::from_secs(k)).await;
+                let c = Counts::of(&publishers);
+                let now_ms = start.elapsed().as_millis() as u64;
+                let kbps = total.tick(now_ms, c.bytes);
+                println!(
+                    "t={k}s publishing={} failed={} disconnects={} kbps_total={kbps}",
+                    c.publishing, c.failed, c.disconnects
+                );
+            }
+        })
+    };
+    let stopped_by = stop_signal(Duration::from_secs_f64(args.duration)).await;
+    reporter.abort();
+    for t in &tasks {
+        t.abort();
+    }
+    let end_ms = start.elapsed().as_millis() as u64;
+    let c = Counts::of(&publishers);
+    Ok(json!({
+        "mode": "publish",
+        "url": args.url,
+        "streams": streams,
+        "connected": c.publishing + c.disconnects,
+        "failed": c.failed,
+        "disconnects": c.disconnects,
+        "file_kbps": file_kbps,
+        "kbps_total_avg": stats::kbps(c.bytes, end_ms),
+        "passes": c.passes,
+        "duration_s": end_ms as f64 / 1000.0,
+        "stopped_by": stopped_by,
+        "errors": shared.reasons.to_json(),
+    }))
+}
+
+#[derive(Debug, Default)]
+struct Counts {
+    publishing: u64,
+    failed: u64,
+    disconnects: u64,
+    bytes: u64,
+    passes: u64,
+}
+
+impl Counts {
+    fn of(publishers: &[Arc<PublisherStats>]) -> Self {
+        let mut c = Counts::default();
+        for p in publishers {
+            c.bytes += p.bytes.load(Relaxed);
+            c.passes += p.passes.load(Relaxed);
+            match p.state.load(Relaxed) {
+                PUBLISHING => c.publishing += 1,
+                FAILED => c.failed += 1,
+                DISCONNECTED => c.disconnects += 1,
+                _ => {}
+            }
+        }
+        c
+    }
+}
