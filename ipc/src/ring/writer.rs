@@ -1,0 +1,287 @@
+//! The single writer of a ring (backsource).
+
+use super::layout::*;
+use super::shm::{futex_wake_all, Shared};
+use super::{flags, RingConfig, RingError, TYPE_AUDIO, TYPE_VIDEO};
+use memmap2::MmapOptions;
+use std::fs::{self, OpenOptions};
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{fence, Ordering::*};
+
+/// Index of a header kept aside.
+const ASIDE_METADATA: usize = 0;
+const ASIDE_VIDEO: usize = 1;
+const ASIDE_AUDIO: usize = 2;
+
+/// The writing side of a ring. There is one per ring; it never waits for a reader.
+///
+/// Dropping it marks the ring closed, wakes the readers, and removes the file unless
+/// [`persist`](Self::persist) was called (readers that have it mapped keep reading).
+#[derive(Debug)]
+pub struct RingWriter {
+    shm: Shared,
+    path: PathBuf,
+    persist: bool,
+    // Private copies of what the writer publishes: it never reads its decisions back from
+    // shared memory, which any process mapping the file could scribble on.
+    next_seq: u64,
+    reserved: u64,
+    oldest: u64,
+    keyframe: u64,
+    state: u64,
+    /// Absolute data position of each message still in the index, by slot.
+    positions: Vec<u64>,
+}
+
+impl RingWriter {
+    /// Create the ring file at `path`, replacing any stale one, sized and initialised.
+    ///
+    /// The file is built under a temporary name in the same directory and renamed into place,
+    /// so a reader never opens a half-initialised ring, and a reader still mapping a stale
+    /// ring keeps its (now unlinked) file instead of seeing it truncated under it.
+    pub fn create(path: &Path, cfg: RingConfig) -> Result<RingWriter, RingError> {
+        let layout = Layout::from_config(&cfg)?;
+        let io = |op| {
+            let path = path.to_path_buf();
+            move |source| RingError::Io { path, op, source }
+        };
+        let mut tmp = path.as_os_str().to_owned();
+        tmp.push(format!(".tmp-{}", std::process::id()));
+        let tmp = PathBuf::from(tmp);
+        // A leftover of a crashed create by a process that had our pid.
+        let _ = fs::remove_file(&tmp);
+        let file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(&tmp)
+            .map_err(io("create"))?;
+        let built = (|| {
+            file.set_len(layout.file_bytes).map_err(io("set size"))?;
+            let map = MmapOptions::new()
+                .len(layout.file_bytes as usize)
+                .map_raw(&file)
+                .map_err(io("map"))?;
+            let shm = Shared::new(map, layout);
+            init_header(&shm);
+            fs::rename(&tmp, path).map_err(io("rename into place"))?;
+            Ok(shm)
+        })();
+        let shm = match built {
+            Ok(shm) => shm,
+            Err(e) => {
+                let _ = fs::remove_file(&tmp);
+                return Err(e);
+            }
+        };
+        Ok(RingWriter {
+            shm,
+            path: path.to_path_buf(),
+            persist: false,
+            next_seq: 0,
+            reserved: 0,
+            oldest: 0,
+            keyframe: NONE,
+            state: 0,
+            positions: vec![0; layout.index_slots as usize],
+        })
+    }
+
+    /// The ring file.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Keep the file when this writer is dropped (it is still marked closed).
+    pub fn persist(&mut self) {
+        self.persist = true;
+    }
+
+    /// Sequence number the next push gets.
+    pub fn next_seq(&self) -> u64 {
+        self.next_seq
+    }
+
+    /// Largest payload [`push`](Self::push) takes: half the data area.
+    pub fn max_payload(&self) -> usize {
+        self.shm.layout.max_payload() as usize
+    }
+
+    /// Append a message and return its sequence number. Never waits for a reader: the oldest
+    /// messages are overwritten. Metadata ([`flags::METADATA`]) and video / audio sequence
+    /// headers ([`flags::SEQUENCE_HEADER`] on type 9 / 8) are also kept aside, replacing the
+    /// previous ones; any other message flagged [`flags::KEYFRAME`] becomes the newest
+    /// keyframe. Wakes sleeping readers.
+    ///
+    /// Fails only for a payload larger than [`max_payload`](Self::max_payload).
+    pub fn push(
+        &mut self,
+        timestamp: u32,
+        type_id: u8,
+        flags: u8,
+        payload: &[u8],
+    ) -> Result<u64, RingError> {
+        let l = self.shm.layout;
+        let len = payload.len() as u64;
+        if len > l.max_payload() {
+            return Err(RingError::PayloadTooLarge {
+                len: payload.len(),
+                max: l.max_payload() as usize,
+            });
+        }
+        let seq = self.next_seq;
+        // Where the payload goes: right after the previous one, or at the start of the next
+        // lap of the data area if it would cross the end (the rest of this lap is padding).
+        let mut pos = self.reserved;
+        let off = pos % l.data_bytes;
+        let bytes = words_for(len) * 8;
+        if off + bytes > l.data_bytes {
+            pos += l.data_bytes - off;
+        }
+        let end = pos + bytes;
+        // Messages whose data or slot this push overwrites leave the ring.
+        while self.oldest < seq
+            && (seq - self.oldest >= l.index_slots
+                || end > self.positions[(self.oldest & l.slot_mask()) as usize] + l.data_bytes)
+        {
+            self.oldest += 1;
+        }
+        let w = self.shm.words();
+        w[W_OLDEST].store(self.oldest, Relaxed);
+        if self.keyframe != NONE && self.keyframe < self.oldest {
+            self.keyframe = NONE;
+            w[W_KEYFRAME].store(NONE, Relaxed);
+        }
+        // Seqlock, write side: announce what is about to be overwritten (the data up to
+        // `end`, the slot), then a Release fence so that a reader that observes any of the
+        // writes below also observes these announcements once it fences (Acquire) and
+        // re-checks them.
+        let slot = l.slot_word(seq);
+        w[W_RESERVED].store(end, Relaxed);
+        w[slot].store(NONE, Relaxed);
+        fence(Release);
+        self.reserved = end;
+        self.shm.copy_in(l.data_pos_word(pos), payload);
+        w[slot + 1].store(pos, Relaxed);
+        w[slot + 2].store(len | u64::from(timestamp) << 32, Relaxed);
+        w[slot + 3].store(u64::from(type_id) | u64::from(flags) << 8, Relaxed);
+        // Release: a reader that sees `seq` in the slot sees the payload and fields above.
+        w[slot].store(seq, Release);
+        self.positions[(seq & l.slot_mask()) as usize] = pos;
+
+        let aside = if flags & flags::METADATA != 0 {
+            Some(ASIDE_METADATA)
+        } else if flags & flags::SEQUENCE_HEADER != 0 && type_id == TYPE_VIDEO {
+            Some(ASIDE_VIDEO)
+        } else if flags & flags::SEQUENCE_HEADER != 0 && type_id == TYPE_AUDIO {
+            Some(ASIDE_AUDIO)
+        } else {
+            None
+        };
+        if let Some(h) = aside {
+            self.write_aside(|shm| {
+                let d = W_ASIDE_DESC + h * ASIDE_DESC_WORDS;
+                if len <= shm.layout.aside_bytes {
+                    shm.copy_in(shm.layout.aside_payload_word(h), payload);
+                    w[d].store(seq, Relaxed);
+                } else {
+                    // Too large to keep aside: better none than a stale one.
+                    w[d].store(NONE, Relaxed);
+                }
+                w[d + 1].store(len | u64::from(timestamp) << 32, Relaxed);
+                w[d + 2].store(u64::from(type_id) | u64::from(flags) << 8, Relaxed);
+            });
+        } else if flags & flags::KEYFRAME != 0 {
+            self.keyframe = seq;
+            w[W_KEYFRAME].store(seq, Release);
+        }
+        self.next_seq = seq + 1;
+        // Release: a reader that sees `next_seq` > seq sees the slot written.
+        w[W_NEXT_SEQ].store(self.next_seq, Release);
+        self.notify();
+        Ok(seq)
+    }
+
+    /// Publish the stream's state: whether a publisher is on, and a generation number that
+    /// changes on each (re)publish (below 2^63). When publishing stops or the generation
+    /// changes, the headers kept aside and the keyframe are cleared: they belong to the
+    /// publish that ended, and a reader must not start the next one with them. Wakes readers.
+    pub fn set_publishing(&mut self, publishing: bool, generation: u64) {
+        let generation = generation & !PUBLISHING_BIT;
+        let state = generation | if publishing { PUBLISHING_BIT } else { 0 };
+        if state == self.state {
+            return;
+        }
+        let w = self.shm.words();
+        if !publishing || generation != self.state & !PUBLISHING_BIT {
+            self.keyframe = NONE;
+            w[W_KEYFRAME].store(NONE, Relaxed);
+            self.write_aside(|_| {
+                for h in 0..ASIDE_COUNT {
+                    w[W_ASIDE_DESC + h * ASIDE_DESC_WORDS].store(NONE, Relaxed);
+                }
+            });
+        }
+        self.state = state;
+        w[W_STATE].store(state, Release);
+        self.notify();
+    }
+
+    /// Update the headers kept aside under their seqlock.
+    fn write_aside(&self, f: impl FnOnce(&Shared)) {
+        let lock = self.shm.word(W_ASIDE_SEQ);
+        let s = lock.load(Relaxed);
+        // Odd: being written. The fence orders this before the writes `f` makes, for a
+        // reader that observes one of them (it then sees the odd or a later count).
+        lock.store(s.wrapping_add(1), Relaxed);
+        fence(Release);
+        f(&self.shm);
+        lock.store(s.wrapping_add(2), Release);
+    }
+
+    /// Bump the futex word, and wake sleepers if there are any.
+    fn notify(&self) {
+        // SeqCst on both sides (here: bump, then read `waiters`; in `wait`: count in, then
+        // read the word) so that either we see the sleeper and wake it, or it sees the new
+        // value and does not sleep. And if it is between reading and sleeping, FUTEX_WAIT
+        // compares the word again in the kernel.
+        self.shm.wake().fetch_add(1, SeqCst);
+        if self.shm.waiters().load(SeqCst) != 0 {
+            futex_wake_all(self.shm.wake());
+        }
+    }
+}
+
+impl Drop for RingWriter {
+    fn drop(&mut self) {
+        self.shm.word(W_CLOSED).store(1, Release);
+        self.notify();
+        if !self.persist {
+            let _ = fs::remove_file(&self.path);
+        }
+    }
+}
+
+/// Fill in a fresh (all-zero) ring.
+fn init_header(shm: &Shared) {
+    let l = shm.layout;
+    let w = shm.words();
+    w[W_VERSION].store(LAYOUT_VERSION, Relaxed);
+    w[W_INDEX_SLOTS].store(l.index_slots, Relaxed);
+    w[W_DATA_BYTES].store(l.data_bytes, Relaxed);
+    w[W_ASIDE_BYTES].store(l.aside_bytes, Relaxed);
+    w[W_FILE_BYTES].store(l.file_bytes, Relaxed);
+    w[W_WRITER_PID].store(u64::from(std::process::id()), Relaxed);
+    w[W_KEYFRAME].store(NONE, Relaxed);
+    for h in 0..ASIDE_COUNT {
+        w[W_ASIDE_DESC + h * ASIDE_DESC_WORDS].store(NONE, Relaxed);
+    }
+    for s in 0..l.index_slots {
+        w[l.slot_word(s)].store(NONE, Relaxed);
+    }
+    // The magic last: a file with the magic is a complete ring (the rename that publishes it
+    // comes after anyway).
+    w[W_MAGIC].store(MAGIC, Release);
+}
