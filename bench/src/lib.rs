@@ -191,6 +191,29 @@ pub(crate) async fn stop_signal(duration: Duration) -> &'static str {
     }
 }
 
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn report_keeps_field_order() {
+        let r = Report::default()
+            .field("mode", "play")
+            .field("n", 3)
+            .field("p", serde_json::json!({"p50": null}))
+            .field("url", "rtmp://h/a/\"b\"");
+        let line = r.to_line();
+        assert_eq!(
+            line,
+            r#"{"mode":"play","n":3,"p":{"p50":null},"url":"rtmp://h/a/\"b\""}"#
+        );
+        let v: serde_json::Value = serde_json::from_str(&line).unwrap();
+        assert_eq!(v["n"], 3);
+        assert_eq!(r["n"], 3);
+        assert!(r["missing"].is_null());
+    }
+}
+
 fn check_seconds(name: &str, v: f64) -> Result<(), BenchError> {
     if v.is_finite() && v > 0.0 && v < 1e9 {
         Ok(())
@@ -212,9 +235,45 @@ fn runtime(threads: usize) -> Result<tokio::runtime::Runtime, BenchError> {
         })
 }
 
+/// The final summary of a run: JSON fields in a fixed order (`mode` first), printed as one
+/// line.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Report(Vec<(&'static str, serde_json::Value)>);
+
+impl Report {
+    /// Add a field.
+    pub fn field(mut self, key: &'static str, value: impl Into<serde_json::Value>) -> Self {
+        self.0.push((key, value.into()));
+        self
+    }
+
+    /// The JSON object on one line.
+    pub fn to_line(&self) -> String {
+        let fields: Vec<String> = self
+            .0
+            .iter()
+            .map(|(k, v)| format!("{}:{v}", serde_json::Value::from(*k)))
+            .collect();
+        format!("{{{}}}", fields.join(","))
+    }
+}
+
+impl std::ops::Index<&str> for Report {
+    type Output = serde_json::Value;
+
+    /// A field's value (`null` when absent).
+    fn index(&self, key: &str) -> &serde_json::Value {
+        static NULL: serde_json::Value = serde_json::Value::Null;
+        self.0
+            .iter()
+            .find(|(k, _)| *k == key)
+            .map_or(&NULL, |(_, v)| v)
+    }
+}
+
 /// Print the final JSON line, and write it to `path` when asked.
-fn finish(report: serde_json::Value, path: Option<&PathBuf>) -> Result<(), BenchError> {
-    let line = report.to_string();
+fn finish(report: Report, path: Option<&PathBuf>) -> Result<(), BenchError> {
+    let line = report.to_line();
     println!("{line}");
     if let Some(p) = path {
         std::fs::write(p, format!("{line}\n")).map_err(|source| BenchError::Io {

@@ -13,7 +13,7 @@ use crate::conn::{connect, ConnError, Reasons};
 use crate::scan::{self, Dechunker, FlvScan};
 use crate::stats::{self, Histogram, RateWindow};
 use crate::url::{Scheme, StreamUrl};
-use crate::{resolve, stop_signal, BenchError, PlayArgs};
+use crate::{resolve, stop_signal, BenchError, PlayArgs, Report};
 use serde_json::json;
 use srs_protocol::message::type_id;
 use srs_protocol::session::{ClientConfig, ClientEvent, ClientSession};
@@ -291,7 +291,7 @@ struct Registry {
 }
 
 /// Run `play` to the end (duration or signal) and return the final report.
-pub async fn run(args: PlayArgs) -> Result<serde_json::Value, BenchError> {
+pub async fn run(args: PlayArgs) -> Result<Report, BenchError> {
     let base = StreamUrl::parse(&args.url)?;
     let addr = resolve(&base.addr)?;
     let streams = args.streams.max(1);
@@ -324,12 +324,12 @@ pub async fn run(args: PlayArgs) -> Result<serde_json::Value, BenchError> {
     let reporter = {
         let (shared, registry) = (shared.clone(), registry.clone());
         tokio::spawn(async move {
-            let mut report = Report::default();
+            let mut ticker = Ticker::default();
             for k in 1u64.. {
                 tokio::time::sleep_until(shared.start + Duration::from_secs(k)).await;
                 let line = {
                     let r = registry.lock().unwrap_or_else(|e| e.into_inner());
-                    report.tick(shared.now_ms(), &r.players)
+                    ticker.tick(shared.now_ms(), &r.players)
                 };
                 println!("t={k}s {line}");
             }
@@ -348,13 +348,13 @@ pub async fn run(args: PlayArgs) -> Result<serde_json::Value, BenchError> {
 
 /// The once-a-second line: state counts and rates over the last interval.
 #[derive(Debug, Default)]
-struct Report {
+struct Ticker {
     last_ms: u64,
     last_bytes: Vec<u64>,
     total: RateWindow,
 }
 
-impl Report {
+impl Ticker {
     fn tick(&mut self, now_ms: u64, players: &[Arc<PlayerStats>]) -> String {
         let interval = now_ms.saturating_sub(self.last_ms);
         self.last_bytes.resize(players.len(), 0);
@@ -395,7 +395,7 @@ fn summary(
     players: &[Arc<PlayerStats>],
     end_ms: u64,
     stopped_by: &str,
-) -> serde_json::Value {
+) -> Report {
     let mut connected = 0u64;
     let mut failed = 0u64;
     let mut disconnects = 0u64;
@@ -437,27 +437,29 @@ fn summary(
         // Nobody got a frame: everyone judged is starved.
         None => judged.len(),
     };
-    let ff = &shared.first_frame;
-    let lag = &shared.lag;
-    json!({
-        "mode": "play",
-        "url": args.url,
-        "players": args.players,
-        "started": players.len(),
-        "connected": connected,
-        "failed": failed,
-        "disconnects": disconnects,
-        "first_frame_ms": {"p50": ff.percentile(50.0), "p99": ff.percentile(99.0), "max": ff.max(), "samples": ff.count()},
-        "lag_ms": {"p50": lag.percentile(50.0), "p99": lag.percentile(99.0), "max": lag.max(), "samples": lag.count()},
-        "stream_kbps": stream_kbps,
-        "stream_kbps_source": source,
-        "below_90pct": below,
-        "judged": judged.len(),
-        "kbps_total_avg": stats::kbps(total_bytes, end_ms),
-        "duration_s": end_ms as f64 / 1000.0,
-        "stopped_by": stopped_by,
-        "errors": shared.reasons.to_json(),
-    })
+    Report::default()
+        .field("mode", "play")
+        .field("url", args.url.as_str())
+        .field("players", args.players)
+        .field("started", players.len())
+        .field("connected", connected)
+        .field("failed", failed)
+        .field("disconnects", disconnects)
+        .field("first_frame_ms", latency(&shared.first_frame))
+        .field("lag_ms", latency(&shared.lag))
+        .field("stream_kbps", stream_kbps)
+        .field("stream_kbps_source", source)
+        .field("below_90pct", below)
+        .field("judged", judged.len())
+        .field("kbps_total_avg", stats::kbps(total_bytes, end_ms))
+        .field("duration_s", end_ms as f64 / 1000.0)
+        .field("stopped_by", stopped_by)
+        .field("errors", shared.reasons.to_json())
+}
+
+/// p50, p99, max and the sample count of a latency histogram (nulls when empty).
+fn latency(h: &Histogram) -> serde_json::Value {
+    json!({"p50": h.percentile(50.0), "p99": h.percentile(99.0), "max": h.max(), "samples": h.count()})
 }
 
 #[cfg(test)]
@@ -532,7 +534,7 @@ mod tests {
             player(0, PLAYING, 0, 0),
             player(0, FAILED, NEVER, NEVER),
         ];
-        let mut r = Report::default();
+        let mut r = Ticker::default();
         let line = r.tick(1000, &players);
         assert_eq!(
             line,

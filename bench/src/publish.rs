@@ -11,8 +11,7 @@ use crate::conn::{connect, ConnError, Reasons};
 use crate::replay::Replay;
 use crate::stats::{self, RateWindow};
 use crate::url::{Scheme, StreamUrl};
-use crate::{resolve, stop_signal, BenchError, PublishArgs};
-use serde_json::json;
+use crate::{resolve, stop_signal, BenchError, PublishArgs, Report};
 use srs_protocol::message::type_id;
 use srs_protocol::session::{ClientConfig, ClientEvent, ClientSession};
 use std::convert::Infallible;
@@ -211,7 +210,7 @@ async fn publish_rtmp(
 }
 
 /// Run `publish` to the end (duration or signal) and return the final report.
-pub async fn run(args: PublishArgs) -> Result<serde_json::Value, BenchError> {
+pub async fn run(args: PublishArgs) -> Result<Report, BenchError> {
     let base = StreamUrl::parse(&args.url)?;
     if base.scheme != Scheme::Rtmp {
         return Err(BenchError::Args("publish needs an rtmp:// URL".into()));
@@ -274,20 +273,19 @@ pub async fn run(args: PublishArgs) -> Result<serde_json::Value, BenchError> {
     }
     let end_ms = start.elapsed().as_millis() as u64;
     let c = Counts::of(&publishers);
-    Ok(json!({
-        "mode": "publish",
-        "url": args.url,
-        "streams": streams,
-        "connected": c.publishing + c.disconnects,
-        "failed": c.failed,
-        "disconnects": c.disconnects,
-        "file_kbps": file_kbps,
-        "kbps_total_avg": stats::kbps(c.bytes, end_ms),
-        "passes": c.passes,
-        "duration_s": end_ms as f64 / 1000.0,
-        "stopped_by": stopped_by,
-        "errors": shared.reasons.to_json(),
-    }))
+    Ok(Report::default()
+        .field("mode", "publish")
+        .field("url", args.url.as_str())
+        .field("streams", streams)
+        .field("connected", c.publishing + c.disconnects)
+        .field("failed", c.failed)
+        .field("disconnects", c.disconnects)
+        .field("file_kbps", file_kbps)
+        .field("kbps_total_avg", stats::kbps(c.bytes, end_ms))
+        .field("passes", c.passes)
+        .field("duration_s", end_ms as f64 / 1000.0)
+        .field("stopped_by", stopped_by)
+        .field("errors", shared.reasons.to_json()))
 }
 
 #[derive(Debug, Default)]
