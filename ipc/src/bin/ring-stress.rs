@@ -8,6 +8,8 @@
 //! ring-stress latency [--messages N] [--dir DIR]
 //!     the CPU time of a reader waiting on an idle ring for 2 s, then the push-to-read latency
 //!     of a reader asleep in the futex, one message per millisecond.
+//! ring-stress throughput [--size BYTES] [--mib TOTAL] [--dir DIR]
+//!     push and read speed of one thread (push, then read the same message back), no waits.
 //! ```
 //!
 //! The driver re-executes this binary for each role (`writer`, `reader`, `latency-writer`,
@@ -40,11 +42,12 @@ fn main() -> ExitCode {
     let r = match args.first().map(String::as_str) {
         Some("run") => drive_run(&args[1..]),
         Some("latency") => drive_latency(&args[1..]),
+        Some("throughput") => throughput(&args[1..]),
         Some("writer") => role_writer(&args[1..]),
         Some("reader") => role_reader(&args[1..]),
         Some("latency-writer") => role_latency_writer(&args[1..]),
         Some("latency-reader") => role_latency_reader(&args[1..]),
-        _ => Err("usage: ring-stress run|latency [--messages N] [--rate R] [--dir DIR]".into()),
+        _ => Err("usage: ring-stress run|latency|throughput [options] (see the source)".into()),
     };
     match r {
         Ok(()) => ExitCode::SUCCESS,
@@ -118,11 +121,11 @@ fn arg<T: std::str::FromStr>(args: &[String], i: usize, what: &str) -> Res<T> {
 }
 
 fn stress_config() -> RingConfig {
-    // About 1.3 s of the stream at the default rate: a fast reader has that long to be
-    // scheduled before it would be lapped.
+    // About 2.5 s of the stream at the default rate: a fast reader has that long to be
+    // scheduled before it would be lapped, even on a busy machine.
     RingConfig {
-        index_slots: 32768,
-        data_bytes: 128 << 20,
+        index_slots: 65536,
+        data_bytes: 256 << 20,
         aside_bytes: 64 << 10,
     }
 }
@@ -732,4 +735,39 @@ fn drive_latency(args: &[String]) -> Res<()> {
     } else {
         Err(failures.join("; "))
     }
+}
+
+fn throughput(args: &[String]) -> Res<()> {
+    let size: usize = opt(args, "--size", 64 << 10)?;
+    let total: u64 = opt::<u64>(args, "--mib", 4096)? << 20;
+    let dir = RingDir::new(args)?;
+    let path = PathBuf::from(dir.ring());
+    let mut w = RingWriter::create(&path, RingConfig::default()).map_err(|e| e.to_string())?;
+    let r = RingReader::open(&path).map_err(|e| e.to_string())?;
+    let payload = vec![0x5au8; size];
+    let mut out = Vec::new();
+    let (mut in_push, mut in_read) = (Duration::ZERO, Duration::ZERO);
+    let n = (total / size.max(1) as u64).max(1);
+    for _ in 0..n {
+        let t = Instant::now();
+        let seq = w
+            .push(0, TYPE_VIDEO, 0, &payload)
+            .map_err(|e| e.to_string())?;
+        let t2 = Instant::now();
+        let got = r.read(seq, &mut out);
+        in_read += t2.elapsed();
+        in_push += t2 - t;
+        if !matches!(got, ReadResult::Message { .. }) || out.len() != size {
+            return Err(format!("read back {got:?}"));
+        }
+    }
+    let mb = (n * size as u64) as f64 / 1e6;
+    println!(
+        "ring-stress throughput: {n} messages of {size} B: push {:.0} MB/s ({} ns each), read {:.0} MB/s ({} ns each)",
+        mb / in_push.as_secs_f64(),
+        in_push.as_nanos() / u128::from(n),
+        mb / in_read.as_secs_f64(),
+        in_read.as_nanos() / u128::from(n),
+    );
+    Ok(())
 }

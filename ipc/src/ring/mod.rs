@@ -8,6 +8,42 @@
 //! sequence number). The writer never waits for a reader: a reader that falls a whole ring
 //! behind is told so ([`ReadResult::Lapped`]) and jumps to [`RingReader::keyframe_seq`].
 //!
+//! # Using it
+//!
+//! ```
+//! use srs_ipc::ring::{flags, ReadResult, RingConfig, RingReader, RingWriter, TYPE_VIDEO};
+//! use std::time::Duration;
+//!
+//! let dir = tempfile::tempdir().unwrap();
+//! let path = dir.path().join(srs_ipc::ring::ring_file_name("__defaultVhost__/live/doc"));
+//! // backsource
+//! let mut w = RingWriter::create(&path, RingConfig::default()).unwrap();
+//! w.set_publishing(true, 1);
+//! w.push(0, TYPE_VIDEO, flags::KEYFRAME, b"frame").unwrap();
+//! // a stream worker: start at the GOP, copy each message out once, sleep when caught up
+//! let r = RingReader::open(&path).unwrap();
+//! let mut cursor = r.keyframe_seq().unwrap_or(r.next_seq());
+//! let mut buf = Vec::new();
+//! loop {
+//!     let seen = r.wake_counter(); // before looking, so no push is missed
+//!     match r.read(cursor, &mut buf) {
+//!         ReadResult::Message { timestamp, type_id, flags: _ } => {
+//!             cursor += 1; // hand (timestamp, type_id, buf) to the players, as shared bytes
+//!             # let _ = (timestamp, type_id);
+//!             # break;
+//!         }
+//!         ReadResult::NotYet => r.wait(seen, Some(Duration::from_secs(1))),
+//!         ReadResult::Lapped { .. } => {
+//!             cursor = r.keyframe_seq().filter(|&k| k > cursor).unwrap_or(r.next_seq());
+//!         }
+//!         ReadResult::Corrupt => break,
+//!     }
+//! }
+//! ```
+//!
+//! `wait` blocks the calling thread (in the kernel, using no CPU): an async process runs its
+//! ring readers on a thread of their own (or `spawn_blocking`) and forwards what they copy.
+//!
 //! # File and memory layout
 //!
 //! A ring is a regular file (in `/dev/shm`, or any directory the caller picks) mapped shared
@@ -68,7 +104,8 @@
 //! **Wake-ups.** Readers sleep in `FUTEX_WAIT` (shared, not `_PRIVATE`: the word is in a
 //! shared file mapping) on the `wake` word; the writer increments it on every change and calls
 //! `FUTEX_WAKE` only when `waiters` says somebody sleeps, so a push with no sleeping reader is
-//! no system call.
+//! no system call. (A reader killed inside `wait` leaves `waiters` counted: pushes then make
+//! a needless, harmless `FUTEX_WAKE` until the ring is recreated.)
 //!
 //! **Limits of trust.** A reader copies the geometry out of the header once, when it opens the
 //! ring, and checks it; values read later from shared memory (positions, lengths) are checked

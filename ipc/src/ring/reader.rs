@@ -229,6 +229,12 @@ impl RingReader {
         AsideHeaders::default()
     }
 
+    /// Readers of this ring asleep in `wait` right now (all processes).
+    #[cfg(test)]
+    pub(crate) fn sleeping(&self) -> u32 {
+        self.shm.waiters().load(SeqCst)
+    }
+
     /// Current value of the wake-up counter. Take it *before* looking for work, then pass it to
     /// [`wait`](Self::wait): a push in between makes `wait` return at once.
     pub fn wake_counter(&self) -> u32 {

@@ -72,8 +72,8 @@ impl Shared {
         let words = &self.words()[first..first + bytes.len().div_ceil(8)];
         let mut chunks = bytes.chunks_exact(8);
         for (w, c) in words.iter().zip(&mut chunks) {
-            let mut b = [0u8; 8];
-            b.copy_from_slice(c);
+            // `chunks_exact(8)` yields 8-byte slices: the conversion cannot fail.
+            let b: [u8; 8] = c.try_into().unwrap_or_default();
             w.store(u64::from_ne_bytes(b), Relaxed);
         }
         let tail = chunks.remainder();
@@ -89,9 +89,11 @@ impl Shared {
     pub fn copy_out(&self, first: usize, len: usize, out: &mut Vec<u8>) {
         let words = &self.words()[first..first + len.div_ceil(8)];
         out.clear();
-        out.reserve(words.len() * 8);
-        for w in words {
-            out.extend_from_slice(&w.load(Relaxed).to_ne_bytes());
+        // Zero-filling first costs a memset but lets the loop below compile to plain moves
+        // (no capacity check per word).
+        out.resize(words.len() * 8, 0);
+        for (w, dst) in words.iter().zip(out.chunks_exact_mut(8)) {
+            dst.copy_from_slice(&w.load(Relaxed).to_ne_bytes());
         }
         out.truncate(len);
     }

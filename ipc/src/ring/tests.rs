@@ -479,9 +479,12 @@ fn wait_sleeps_until_push_or_timeout() {
     };
     std::thread::sleep(Duration::from_millis(100));
     assert!(!woke.load(Ordering::SeqCst));
+    assert_eq!(r.sleeping(), 1);
     w.push(0, TYPE_AUDIO, 0, b"b").unwrap();
     let slept = t.join().unwrap();
     assert!(slept < Duration::from_secs(5), "{slept:?}");
+    // Nobody asleep: the next push makes no FUTEX_WAKE.
+    assert_eq!(r.sleeping(), 0);
     // State changes wake too.
     let seen = r.wake_counter();
     w.set_publishing(true, 9);
