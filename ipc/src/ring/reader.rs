@@ -6,7 +6,7 @@ use super::shm::{futex_wait, Shared};
 use super::{AsideHeaders, AsideMessage, ReadResult, RingError};
 use memmap2::MmapOptions;
 use std::fs::OpenOptions;
-use std::os::unix::fs::FileExt;
+use std::os::unix::fs::{FileExt, MetadataExt};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{fence, Ordering::*};
 use std::time::Duration;
@@ -21,6 +21,8 @@ const ASIDE_TRIES: u32 = 1000;
 pub struct RingReader {
     shm: Shared,
     path: PathBuf,
+    /// Device and inode of the file mapped, to tell when the path names another one.
+    file_id: (u64, u64),
 }
 
 impl RingReader {
@@ -71,6 +73,7 @@ impl RingReader {
         Ok(RingReader {
             shm: Shared::new(map, layout),
             path: path.to_path_buf(),
+            file_id: (meta.dev(), meta.ino()),
         })
     }
 
@@ -108,6 +111,15 @@ impl RingReader {
     /// that crashed does not say so; see [`writer_pid`](Self::writer_pid).
     pub fn is_closed(&self) -> bool {
         self.shm.word(W_CLOSED).load(Acquire) != 0
+    }
+
+    /// Whether this ring is finished for good: its writer closed it, or the path now names
+    /// another file (a new writer replaced it, for example after backsource restarted). The
+    /// caller then reopens the path. Costs a `stat`: call it when a wait timed out, not per
+    /// message.
+    pub fn is_stale(&self) -> bool {
+        self.is_closed()
+            || std::fs::metadata(&self.path).map_or(true, |m| (m.dev(), m.ino()) != self.file_id)
     }
 
     /// Process id of the writer that created the ring.

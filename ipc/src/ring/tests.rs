@@ -402,10 +402,14 @@ fn writer_drop_removes_file_and_marks_closed() {
     let old = RingReader::open(&path).unwrap();
     let mut w = RingWriter::create(&path, SMALL).unwrap();
     w.push(0, TYPE_AUDIO, 0, b"new").unwrap();
-    assert!(old.is_closed());
+    assert!(old.is_closed() && old.is_stale());
     assert_eq!(old.next_seq(), 0);
     let new = RingReader::open(&path).unwrap();
-    assert!(!new.is_closed());
+    assert!(!new.is_closed() && !new.is_stale());
+    // A writer that crashed does not mark its ring closed; its replacement still shows.
+    std::mem::forget(w);
+    let _w2 = RingWriter::create(&path, SMALL).unwrap();
+    assert!(!new.is_closed() && new.is_stale());
     assert_eq!(new.next_seq(), 1);
     // No temporary file left beside it.
     let names: Vec<_> = std::fs::read_dir(dir.path()).unwrap().collect();
