@@ -6,6 +6,11 @@
 //! (DESIGN.md) and this crate into its own process; the players' side keeps the same shape.
 
 pub mod jitter;
+pub mod process;
+pub mod publish;
 pub mod source;
 
-pub use source::{Hub, Media, PlayEvent, Player, PublishError, Publisher, SourceConfig, StreamKey};
+pub use source::{
+    Hub, HubEvent, Media, PlayEvent, Player, PublishError, Publisher, RingSink, SourceConfig,
+    StreamKey,
+};

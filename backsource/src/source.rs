@@ -13,9 +13,11 @@
 
 use crate::jitter::Jitter;
 use bytes::Bytes;
+use srs_ipc::ring::{flags as ring_flags, ring_file_name, RingConfig, RingWriter};
 use srs_protocol::flv::{self, FrameInfo};
 use srs_protocol::message::type_id;
 use std::collections::{HashMap, VecDeque};
+use std::path::PathBuf;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 use tokio::sync::watch;
@@ -30,7 +32,9 @@ const HEADER_VIDEO: usize = 1;
 const HEADER_AUDIO: usize = 2;
 
 /// Which stream: vhost, app, stream name.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(
+    Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
+)]
 pub struct StreamKey {
     /// Vhost name as configured (`__defaultVhost__` for the default).
     pub vhost: String,
@@ -95,6 +99,8 @@ struct State {
     keyframe_seq: Option<u64>,
     jitter: Jitter,
     players: usize,
+    /// The stream's ring while published, in the process tree.
+    ring: Option<RingWriter>,
 }
 
 impl State {
@@ -179,6 +185,7 @@ impl Source {
                 keyframe_seq: None,
                 jitter: Jitter::new(),
                 players: 0,
+                ring: None,
             }),
             changed: watch::channel(0).0,
         }
@@ -211,18 +218,71 @@ pub enum PublishError {
     /// Another client is publishing this stream.
     #[error("stream {0} is already publishing (by client {1})")]
     Busy(StreamKey, String),
+    /// The stream's ring could not be created (shared memory full or not writable).
+    #[error("cannot create the stream's ring: {0}")]
+    Ring(String),
 }
 
 /// Every live source of the node, by key.
 #[derive(Debug, Default)]
 pub struct Hub {
     sources: Mutex<HashMap<StreamKey, Arc<Source>>>,
+    /// In the process tree: every published stream is also written to a ring.
+    rings: Option<RingSink>,
+}
+
+/// Where a backsource hub writes its streams for the other processes.
+#[derive(Debug)]
+pub struct RingSink {
+    /// Directory of the ring files (one per stream).
+    pub dir: PathBuf,
+    /// Size of each ring.
+    pub config: RingConfig,
+    /// Where stream up/down announcements go.
+    pub events: tokio::sync::mpsc::UnboundedSender<HubEvent>,
+}
+
+/// A stream started or stopped (announced to the other processes).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum HubEvent {
+    /// Published (or republished, with a new generation), readable at `ring`.
+    Up {
+        /// The stream.
+        key: StreamKey,
+        /// Its ring file.
+        ring: PathBuf,
+        /// Changes on every publish.
+        generation: u64,
+    },
+    /// The publisher left.
+    Down(StreamKey),
 }
 
 impl Hub {
     /// An empty hub.
     pub fn new() -> Arc<Self> {
         Arc::new(Self::default())
+    }
+
+    /// An empty hub that also writes every published stream into a ring file in
+    /// `sink.dir` (backsource in the process tree).
+    pub fn with_rings(sink: RingSink) -> Arc<Self> {
+        Arc::new(Self {
+            sources: Mutex::default(),
+            rings: Some(sink),
+        })
+    }
+
+    /// Keys of every source (published or waited for).
+    pub fn keys(&self) -> Vec<StreamKey> {
+        let mut v: Vec<StreamKey> = self.sources().keys().cloned().collect();
+        v.sort();
+        v
+    }
+
+    /// Players of `key` in this process.
+    pub fn players(&self, key: &StreamKey) -> usize {
+        self.sources().get(key).map_or(0, |s| s.lock().players)
     }
 
     fn sources(&self) -> MutexGuard<'_, HashMap<StreamKey, Arc<Source>>> {
@@ -291,11 +351,26 @@ impl Hub {
             Ok(())
         });
         claimed?;
-        source.bump();
-        Ok(Publisher {
+        let publisher = Publisher {
             hub: self.clone(),
             source,
-        })
+        };
+        if let Some(sink) = &self.rings {
+            // Dropping `publisher` on failure undoes the claim.
+            let path = sink.dir.join(ring_file_name(&key.to_string()));
+            let mut ring = RingWriter::create(&path, sink.config)
+                .map_err(|e| PublishError::Ring(format!("{}: {e}", path.display())))?;
+            let mut st = publisher.source.lock();
+            ring.set_publishing(true, st.generation);
+            let _ = sink.events.send(HubEvent::Up {
+                key: key.clone(),
+                ring: path,
+                generation: st.generation,
+            });
+            st.ring = Some(ring);
+        }
+        publisher.source.bump();
+        Ok(publisher)
     }
 
     /// Start playing `key`; the player waits if nobody publishes yet.
@@ -390,14 +465,32 @@ impl Publisher {
             } else {
                 None
             };
-            if let Some(h) = header {
-                st.headers[h] = Some((seq, media.clone()));
-            } else if info.keyframe {
-                st.keyframe_seq = Some(st.next_seq());
+            if let Some(ring) = st.ring.as_mut() {
+                // The process tree: players live in other processes and read the ring;
+                // nothing is kept here.
+                let mut f = 0;
+                if info.keyframe {
+                    f |= ring_flags::KEYFRAME;
+                }
+                if info.sequence_header {
+                    f |= ring_flags::SEQUENCE_HEADER;
+                }
+                if is_meta {
+                    f |= ring_flags::METADATA;
+                }
+                if let Err(e) = ring.push(timestamp, ty, f, &media.payload) {
+                    tracing::warn!(stream = %self.source.key, "message not written to the ring: {e}");
+                }
+            } else {
+                if let Some(h) = header {
+                    st.headers[h] = Some((seq, media.clone()));
+                } else if info.keyframe {
+                    st.keyframe_seq = Some(st.next_seq());
+                }
+                st.log_bytes += media.payload.len();
+                st.log.push_back(media);
+                st.trim();
             }
-            st.log_bytes += media.payload.len();
-            st.log.push_back(media);
-            st.trim();
         }
         self.source.bump();
     }
@@ -413,6 +506,14 @@ impl Drop for Publisher {
             // player arriving now waits for the next publish.
             st.keyframe_seq = None;
             st.headers = [None, None, None];
+            if let Some(mut ring) = st.ring.take() {
+                // Readers see the end in the ring; the file goes when `ring` drops.
+                let generation = st.generation;
+                ring.set_publishing(false, generation);
+                if let Some(sink) = &self.hub.rings {
+                    let _ = sink.events.send(HubEvent::Down(self.source.key.clone()));
+                }
+            }
         }
         self.source.bump();
         self.hub.release(&self.source);

@@ -89,7 +89,7 @@ impl FrameDecoder {
 }
 
 /// The processes of the tree.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 pub enum Role {
     /// The supervisor.
     Master,
@@ -214,6 +214,9 @@ pub enum FromMaster {
     StreamDown(StreamId),
     /// Re-read the config file; it was validated by the master.
     Reload,
+    /// Accept on these new listening sockets too (a reload added ports); the descriptors
+    /// ride with this frame, one per address, in order.
+    Listen(Vec<String>),
     /// Stop: at once, or after letting players finish for up to `grace_ms`.
     Stop {
         /// Let players finish first.
@@ -338,7 +341,10 @@ mod tests {
         assert!(matches!(d.next::<ToMaster>(), Err(FrameError::TooLarge(_))));
         let mut d = FrameDecoder::new();
         d.push(&[0, 0, 0, 4, 99, 0, 0, 0]);
-        assert!(matches!(d.next::<ToMaster>(), Err(FrameError::Malformed(_))));
+        assert!(matches!(
+            d.next::<ToMaster>(),
+            Err(FrameError::Malformed(_))
+        ));
         // A string claiming 2^60 bytes inside a small frame: refused, not allocated.
         let mut d = FrameDecoder::new();
         let mut body = vec![6, 0, 0, 0]; // StreamDown
@@ -346,7 +352,10 @@ mod tests {
         let mut f = (body.len() as u32).to_be_bytes().to_vec();
         f.extend_from_slice(&body);
         d.push(&f);
-        assert!(matches!(d.next::<ToMaster>(), Err(FrameError::Malformed(_))));
+        assert!(matches!(
+            d.next::<ToMaster>(),
+            Err(FrameError::Malformed(_))
+        ));
     }
 
     mod prop {

@@ -17,9 +17,16 @@ pub const MAX_FDS: usize = 8;
 
 /// Send `bytes` with `fds` attached to its first byte. Waits for the socket to be writable;
 /// the rest of the bytes (if the first send was short) go as plain writes.
-pub async fn send_with_fds(sock: &UnixStream, bytes: &[u8], fds: &[BorrowedFd<'_>]) -> io::Result<()> {
+pub async fn send_with_fds(
+    sock: &UnixStream,
+    bytes: &[u8],
+    fds: &[BorrowedFd<'_>],
+) -> io::Result<()> {
     if fds.len() > MAX_FDS {
-        return Err(io::Error::new(io::ErrorKind::InvalidInput, "too many descriptors"));
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            "too many descriptors",
+        ));
     }
     let raw: Vec<RawFd> = fds.iter().map(|f| f.as_raw_fd()).collect();
     let mut sent = loop {
@@ -85,7 +92,10 @@ impl FdReceiver {
                     }
                 }
                 if msg.flags.contains(MsgFlags::MSG_CTRUNC) {
-                    return Err(io::Error::new(io::ErrorKind::InvalidData, "descriptors truncated"));
+                    return Err(io::Error::new(
+                        io::ErrorKind::InvalidData,
+                        "descriptors truncated",
+                    ));
                 }
                 Ok((msg.bytes, fds))
             });
@@ -150,7 +160,9 @@ mod tests {
         let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         let mut client = std::net::TcpStream::connect(listener.local_addr().unwrap()).unwrap();
         let (server_side, _) = listener.accept().unwrap();
-        send_with_fds(&a, b"x", &[server_side.as_fd()]).await.unwrap();
+        send_with_fds(&a, b"x", &[server_side.as_fd()])
+            .await
+            .unwrap();
         drop(server_side);
         let mut rx = FdReceiver::new();
         let mut buf = [0u8; 8];

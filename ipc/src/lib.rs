@@ -3,5 +3,7 @@
 //! (DESIGN.md).
 
 pub mod control;
+pub mod counters;
 pub mod fdpass;
+pub mod link;
 pub mod ring;

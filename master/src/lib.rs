@@ -1,11 +1,13 @@
 //! master: reads and validates the config, binds every listening socket, and runs the
-//! server. Today the whole server runs in this one process (the stream worker's accept loops
-//! over an in-process backsource hub); the process-tree issue turns this into the supervisor
-//! of DESIGN.md, which hands the same sockets to its children.
+//! process tree of DESIGN.md ([`tree`]): backsource, the stream workers and httpd are this
+//! same binary started with `--role` ([`child`]). `--single-process` runs everything in one
+//! process instead (for debugging and comparisons).
 
+pub mod child;
 pub mod listen;
 pub mod logging;
 pub mod pidfile;
+pub mod tree;
 
 use anyhow::Context;
 use clap::Parser;
@@ -34,6 +36,15 @@ pub struct Args {
     /// Print the version and exit.
     #[arg(short = 'v', short_alias = 'V', long = "version")]
     pub version: bool,
+    /// Run the whole server in one process instead of the process tree.
+    #[arg(long)]
+    pub single_process: bool,
+    /// (internal) Run as a child of the tree: backsource, stream-worker or httpd.
+    #[arg(long, hide = true)]
+    pub role: Option<String>,
+    /// (internal) Index of the child within its role.
+    #[arg(long, hide = true, default_value_t = 0)]
+    pub index: u32,
 }
 
 /// The version users see.
@@ -70,7 +81,10 @@ pub fn main_with_args(args: Args) -> ExitCode {
         eprintln!("srs-master: configuration file {name} test is successful");
         return ExitCode::SUCCESS;
     }
-    match run(config, name, args.config) {
+    if let Some(role) = &args.role {
+        return child::main(role, args.index, config, args.config);
+    }
+    match run(config, name, args.config, args.single_process) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             // Logging may not be up (or may go to a file): say it on stderr too.
@@ -82,7 +96,7 @@ pub fn main_with_args(args: Args) -> ExitCode {
 }
 
 /// Run the server until a stop signal.
-fn run(config: Config, name: String, path: Option<PathBuf>) -> anyhow::Result<()> {
+fn run(config: Config, name: String, path: Option<PathBuf>, single: bool) -> anyhow::Result<()> {
     // Lock the pid file and bind before daemonizing, so that a second server or a port in
     // use is reported on the terminal.
     let mut pid = pidfile::PidFile::lock(&config.pid)
@@ -92,35 +106,55 @@ fn run(config: Config, name: String, path: Option<PathBuf>) -> anyhow::Result<()
         // Fork before any thread exists (the runtime starts below).
         nix::unistd::daemon(true, false).context("daemon: fork failed")?;
     }
-    let _log_guard = logging::init(&config).context("log setup")?;
+    let _log_guard = logging::init(&config, "master").context("log setup")?;
     for w in &config.warnings {
         warn!("config {w}");
     }
+    for l in &listeners {
+        if let Ok(addr) = l.local_addr() {
+            info!(%addr, "RTMP listening");
+        }
+    }
     listen::raise_nofile_limit();
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .thread_name("srs-worker")
-        .build()
-        .context("tokio runtime")?;
+    let runtime = if single {
+        tokio::runtime::Builder::new_multi_thread()
+            .enable_all()
+            .thread_name("srs-worker")
+            .build()
+    } else {
+        // The master never touches media: one thread is plenty.
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+    }
+    .context("tokio runtime")?;
     let result = runtime.block_on(async {
         // Signal handlers first: once the pid file names us, a SIGTERM must mean a clean stop
         // (pid file removed), not the default action.
         let signals = Signals::install().context("signal handlers")?;
         pid.write_pid()
             .with_context(|| format!("pid file {}", config.pid.display()))?;
-        info!(version = VERSION, config = %name, pid = std::process::id(), "srs-rs starting");
-        serve(config, listeners, path, signals).await
+        info!(version = VERSION, config = %name, pid = std::process::id(), single, "srs-rs starting");
+        if single {
+            serve_single(config, listeners, path, signals).await
+        } else {
+            tree::Tree::new(config, path, listeners)?.run(signals).await
+        }
     });
     drop(pid);
     result
 }
 
 /// The signals the master acts on.
-struct Signals {
-    term: tokio::signal::unix::Signal,
-    int: tokio::signal::unix::Signal,
-    quit: tokio::signal::unix::Signal,
-    hup: tokio::signal::unix::Signal,
+pub struct Signals {
+    /// SIGTERM.
+    pub term: tokio::signal::unix::Signal,
+    /// SIGINT.
+    pub int: tokio::signal::unix::Signal,
+    /// SIGQUIT.
+    pub quit: tokio::signal::unix::Signal,
+    /// SIGHUP.
+    pub hup: tokio::signal::unix::Signal,
 }
 
 impl Signals {
@@ -135,7 +169,8 @@ impl Signals {
     }
 }
 
-async fn serve(
+/// Everything in this process: the stream worker's accept loops over an in-process hub.
+async fn serve_single(
     config: Config,
     listeners: Vec<std::net::TcpListener>,
     path: Option<PathBuf>,
@@ -143,6 +178,7 @@ async fn serve(
 ) -> anyhow::Result<()> {
     let ctx = WorkerContext::new(Arc::new(config), Hub::new());
     let mut server = tokio::spawn(srs_stream_worker::run(listeners, ctx.clone()));
+    info!("srs-rs ready: one process");
     loop {
         tokio::select! {
             r = &mut server => {
@@ -164,8 +200,8 @@ async fn serve(
     Ok(())
 }
 
-/// SIGHUP: load the config again; new connections use it. A broken config is logged with
-/// file:line and the running one is kept.
+/// SIGHUP in one process: load the config again; new connections use it. A broken config is
+/// logged with file:line and the running one is kept.
 fn reload(ctx: &Arc<WorkerContext>, path: Option<&PathBuf>) {
     let Some(path) = path else {
         info!("SIGHUP: running on the built-in config, nothing to reload");
@@ -177,7 +213,7 @@ fn reload(ctx: &Arc<WorkerContext>, path: Option<&PathBuf>) {
                 warn!("config {w}");
             }
             if c.listen != ctx.config().listen {
-                warn!("SIGHUP: listen changed; new ports need a restart for now");
+                warn!("SIGHUP: listen changed; in one process new ports need a restart");
             }
             ctx.set_config(Arc::new(c));
             info!(config = %path.display(), "SIGHUP: config reloaded");

@@ -21,12 +21,25 @@ pub fn level(l: LogLevel) -> LevelFilter {
 /// Keeps logging alive; drop at exit.
 pub struct LogGuard;
 
-/// Install the global subscriber. `RUST_LOG` overrides the configured level when set.
-pub fn init(config: &Config) -> anyhow::Result<LogGuard> {
+/// Timestamps followed by the process's tag, so that lines from the tree's processes can be
+/// told apart in one console or file: `2026-11-26T22:00:00.000000Z [worker-1]`.
+struct TaggedTime(String);
+
+impl tracing_subscriber::fmt::time::FormatTime for TaggedTime {
+    fn format_time(&self, w: &mut tracing_subscriber::fmt::format::Writer<'_>) -> std::fmt::Result {
+        tracing_subscriber::fmt::time::SystemTime.format_time(w)?;
+        write!(w, " [{}]", self.0)
+    }
+}
+
+/// Install the global subscriber, tagging every line with `tag` (the process's role).
+/// `RUST_LOG` overrides the configured level when set.
+pub fn init(config: &Config, tag: &str) -> anyhow::Result<LogGuard> {
     let filter = tracing_subscriber::EnvFilter::builder()
         .with_default_directive(level(config.log_level).into())
         .from_env_lossy();
     let builder = tracing_subscriber::fmt()
+        .with_timer(TaggedTime(tag.to_string()))
         .with_env_filter(filter)
         .with_target(false)
         .with_thread_ids(false);

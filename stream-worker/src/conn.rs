@@ -1,6 +1,7 @@
 //! One RTMP connection: drives a [`ServerSession`] over a TCP socket, admits the client
-//! (vhost, refer, one publisher per stream), then feeds a publisher's media into its source
-//! or a player's source into its socket.
+//! (vhost, refer), then serves a player from its stream's source, or passes a publisher on
+//! to backsource ([`srs_backsource::publish`]) — in this process, or in the backsource
+//! process by handing the socket over (see [`crate::handover`]).
 //!
 //! The task `select!`s over the socket and the stream feed. What a slow player misses is
 //! decided by the source (whole GOPs are skipped, see `srs_backsource::source`), so nothing
@@ -9,76 +10,39 @@
 use crate::refer;
 use crate::server::WorkerContext;
 use bytes::BytesMut;
-use srs_backsource::{PlayEvent, Player, PublishError, Publisher, SourceConfig, StreamKey};
+use srs_backsource::publish::{self, flush, reject, source_config, ConnStats, PublishRequest};
+pub use srs_backsource::publish::{ConnError, SEND_TIMEOUT};
+use srs_backsource::{PlayEvent, Player, StreamKey};
 use srs_conf::{Config, Vhost};
 use srs_protocol::message::UserControl;
 use srs_protocol::request::StreamRequest;
-use srs_protocol::session::{ServerConfig, ServerEvent, ServerSession, SessionError};
+use srs_protocol::session::{ServerConfig, ServerEvent, ServerSession};
 use std::sync::Arc;
-use std::time::Duration;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::AsyncReadExt;
 use tokio::net::TcpStream;
-use tokio::time::{timeout, Instant};
+use tokio::time::Instant;
 use tracing::{debug, info};
-
-/// How long one write to a client may block before the client is dropped (SRS's
-/// SRS_CONSTS_RTMP_TIMEOUT_US). A player whose socket does not drain for this long is dead
-/// or hopelessly slow.
-pub const SEND_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// About how many bytes a player takes per wake-up: one write must finish well within
 /// [`SEND_TIMEOUT`] even on a slow link.
 const PLAY_BATCH_BYTES: usize = 256 * 1024;
 
-/// Initial read buffer of a connection.
+/// Initial read buffer of a connection. Small: a thousand idle or handshaking clients must
+/// not cost 64 KiB each; `read_buf` grows it when needed.
 const READ_BUFFER_START: usize = 4 * 1024;
-
-/// Read buffer of a publishing connection.
-const PUBLISH_READ_BUFFER: usize = 64 * 1024;
 
 /// Most messages a player takes from its source per wake-up, so that one player cannot
 /// hold the source lock for long.
 const PLAY_BATCH: usize = 128;
 
-/// Why a connection ended (all are logged with the connection id).
-#[derive(Debug, thiserror::Error)]
-pub enum ConnError {
-    /// Reading from or writing to the socket failed.
-    #[error("socket: {0}")]
-    Io(#[from] std::io::Error),
-    /// The RTMP session broke (bad handshake, chunk, AMF0, command order).
-    #[error("{0}")]
-    Session(#[from] SessionError),
-    /// The client did not finish the handshake and commands in time.
-    #[error("no publish or play within {0:?} of connecting")]
-    HandshakeTimeout(Duration),
-    /// A publisher sent nothing for too long.
-    #[error("publisher sent no media for {0:?}")]
-    PublishTimeout(Duration),
-    /// A write did not complete within [`SEND_TIMEOUT`].
-    #[error("send timed out after {0:?}: client not reading")]
-    SendTimeout(Duration),
-    /// We refused the client (vhost, refer, busy stream); it was told why.
-    #[error("rejected: {0}")]
-    Rejected(String),
-}
-
-enum Role {
-    /// Connected or still negotiating.
-    Idle,
-    Publishing {
-        publisher: Publisher,
-        stream_id: u32,
-        got_media: bool,
-    },
-    Playing {
-        player: Player,
-        stream_id: u32,
-        paused: bool,
-        name: String,
-        unpublished: bool,
-        data_started: bool,
-    },
+/// A player's state.
+struct Playing {
+    player: Player,
+    stream_id: u32,
+    paused: bool,
+    name: String,
+    unpublished: bool,
+    data_started: bool,
 }
 
 /// Resolve the vhost a request gets, refusing disabled or unknown ones.
@@ -95,62 +59,33 @@ fn resolve_vhost<'c>(config: &'c Config, name: &str) -> Result<&'c Vhost, String
     }
 }
 
-fn source_config(v: &Vhost) -> SourceConfig {
-    SourceConfig {
-        gop_cache: v.play.gop_cache,
-        queue_length: v.play.queue_length,
-    }
-}
-
 /// Serve one accepted connection until it ends.
-pub async fn serve(mut socket: TcpStream, ctx: Arc<WorkerContext>) -> Result<(), ConnError> {
+pub async fn serve(
+    mut socket: TcpStream,
+    peer: String,
+    stats: Arc<ConnStats>,
+    ctx: Arc<WorkerContext>,
+) -> Result<(), ConnError> {
     let config = ctx.config();
     let mut session = ServerSession::new(ServerConfig {
         out_chunk_size: config.chunk_size,
         ..Default::default()
     });
-    // Small at first: a thousand idle or handshaking clients must not cost 64 KiB each.
-    // `read_buf` grows it when a publisher sends more.
     let mut buf = BytesMut::with_capacity(READ_BUFFER_START);
-    let mut role = Role::Idle;
+    let mut playing: Option<Playing> = None;
     let mut request: Option<StreamRequest> = None;
     let mut page_url = String::new();
-    let mut vhost: Option<Vhost> = None;
-    let mut handshake_deadline = Instant::now() + config.handshake_timeout;
-    let mut admitted = false;
-    let mut last_media = Instant::now();
+    // Until it plays, a client must get there within handshake_timeout.
+    let mut deadline = Some(Instant::now() + config.handshake_timeout);
 
     loop {
-        // Flush whatever the session produced, with a bound on how long a write may block.
-        if session.has_output() {
-            let out = session.take_output();
-            match timeout(SEND_TIMEOUT, socket.write_all(&out)).await {
-                Ok(r) => r?,
-                Err(_) => return Err(ConnError::SendTimeout(SEND_TIMEOUT)),
-            }
-        }
-        let deadline = match &role {
-            _ if !admitted => Some(handshake_deadline),
-            Role::Publishing { got_media, .. } => {
-                let v = vhost
-                    .as_ref()
-                    .map(|v| v.publish.clone())
-                    .unwrap_or_default();
-                Some(
-                    last_media
-                        + if *got_media {
-                            v.normal_timeout
-                        } else {
-                            v.firstpkt_timeout
-                        },
-                )
-            }
-            _ => None,
-        };
-        let playing = matches!(role, Role::Playing { paused: false, .. });
+        flush(&mut socket, &mut session, &stats).await?;
+        let feeding = playing.as_ref().is_some_and(|p| !p.paused);
         tokio::select! {
             r = socket.read_buf(&mut buf) => {
-                if r? == 0 {
+                let n = r?;
+                stats.add_in(n);
+                if n == 0 {
                     debug!("client closed the connection");
                     return Ok(());
                 }
@@ -158,38 +93,10 @@ pub async fn serve(mut socket: TcpStream, ctx: Arc<WorkerContext>) -> Result<(),
                 buf.clear();
             }
             _ = async {
-                if let Role::Playing { player, .. } = &mut role { player.changed().await }
-            }, if playing => {
-                if let Role::Playing { player, stream_id, name, unpublished, data_started, .. } = &mut role {
-                    for ev in player.poll(PLAY_BATCH, PLAY_BATCH_BYTES) {
-                        match ev {
-                            PlayEvent::Published => {
-                                if *unpublished {
-                                    session.notify_publish(*stream_id, name);
-                                    session.send_user_control(UserControl::StreamBegin(*stream_id));
-                                    *unpublished = false;
-                                }
-                                info!(stream = %player.key(), "publisher is on, playing");
-                            }
-                            PlayEvent::Unpublished => {
-                                session.notify_unpublish(*stream_id, name);
-                                session.send_user_control(UserControl::StreamEof(*stream_id));
-                                *unpublished = true;
-                                info!(stream = %player.key(), "publisher left, waiting for a republish");
-                            }
-                            PlayEvent::Media(msgs) => {
-                                if !*data_started {
-                                    if let Some(first) = msgs.first() {
-                                        session.send_play_data_start(*stream_id, first.timestamp);
-                                        *data_started = true;
-                                    }
-                                }
-                                for m in msgs {
-                                    session.send_media(*stream_id, m.type_id, m.timestamp, &m.payload);
-                                }
-                            }
-                        }
-                    }
+                if let Some(p) = playing.as_mut() { p.player.changed().await }
+            }, if feeding => {
+                if let Some(p) = playing.as_mut() {
+                    feed_player(&mut session, p);
                 }
             }
             _ = async {
@@ -198,13 +105,7 @@ pub async fn serve(mut socket: TcpStream, ctx: Arc<WorkerContext>) -> Result<(),
                     None => std::future::pending().await,
                 }
             } => {
-                return Err(match role {
-                    Role::Publishing { got_media, .. } => {
-                        let v = vhost.as_ref().map(|v| v.publish.clone()).unwrap_or_default();
-                        ConnError::PublishTimeout(if got_media { v.normal_timeout } else { v.firstpkt_timeout })
-                    }
-                    _ => ConnError::HandshakeTimeout(config.handshake_timeout),
-                });
+                return Err(ConnError::HandshakeTimeout(config.handshake_timeout));
             }
         }
 
@@ -224,7 +125,7 @@ pub async fn serve(mut socket: TcpStream, ctx: Arc<WorkerContext>) -> Result<(),
                         }
                     };
                     let v = match resolve_vhost(&config, &req.vhost) {
-                        Ok(v) => v.clone(),
+                        Ok(v) => v,
                         Err(e) => {
                             session.reject_connect(&e);
                             return reject(&mut socket, &mut session, e).await;
@@ -240,17 +141,14 @@ pub async fn serve(mut socket: TcpStream, ctx: Arc<WorkerContext>) -> Result<(),
                     session.accept_connect();
                     page_url = c.page_url;
                     request = Some(req);
-                    vhost = Some(v);
                 }
                 ServerEvent::Publish {
                     stream_id,
                     name,
                     publish_type,
                 } => {
-                    if !matches!(role, Role::Idle) {
-                        return Err(ConnError::Rejected(
-                            "publish while already publishing or playing".into(),
-                        ));
+                    if playing.is_some() {
+                        return Err(ConnError::Rejected("publish while playing".into()));
                     }
                     let (key, v) = match admit(&config, request.as_ref(), &page_url, &name, true) {
                         Ok(x) => x,
@@ -259,30 +157,21 @@ pub async fn serve(mut socket: TcpStream, ctx: Arc<WorkerContext>) -> Result<(),
                             return reject(&mut socket, &mut session, e).await;
                         }
                     };
-                    match ctx.hub.publish(&key, &ctx_cid(), source_config(&v)) {
-                        Ok(publisher) => {
-                            info!(stream = %key, publish_type = %publish_type, "publish start");
-                            session.accept_publish(stream_id, &name);
-                            role = Role::Publishing {
-                                publisher,
-                                stream_id,
-                                got_media: false,
-                            };
-                            // A publisher streams megabits: read in large gulps.
-                            buf.reserve(PUBLISH_READ_BUFFER);
-                            last_media = Instant::now();
-                            admitted = true;
-                            vhost = Some(v);
-                        }
-                        Err(e @ PublishError::Busy(..)) => {
-                            session.reject_publish(
-                                stream_id,
-                                "NetStream.Publish.BadName",
-                                "Stream already publishing",
-                            );
-                            return reject(&mut socket, &mut session, e.to_string()).await;
-                        }
-                    }
+                    // Replies to releaseStream/FCPublish go out before the connection moves.
+                    flush(&mut socket, &mut session, &stats).await?;
+                    let req = PublishRequest {
+                        cid: crate::server::current_cid(),
+                        peer: peer.clone(),
+                        stream_id,
+                        name,
+                        publish_type,
+                        key,
+                    };
+                    ctx.describe(&req.cid, "publish", &req.key.to_string());
+                    return match ctx.handover.as_ref() {
+                        Some(h) => h.hand_over(socket, session, req).await,
+                        None => publish::serve(socket, session, req, &v, &ctx.hub, &stats).await,
+                    };
                 }
                 ServerEvent::Play {
                     stream_id,
@@ -291,10 +180,8 @@ pub async fn serve(mut socket: TcpStream, ctx: Arc<WorkerContext>) -> Result<(),
                     duration,
                     reset,
                 } => {
-                    if !matches!(role, Role::Idle) {
-                        return Err(ConnError::Rejected(
-                            "play while already publishing or playing".into(),
-                        ));
+                    if playing.is_some() {
+                        return Err(ConnError::Rejected("play while already playing".into()));
                     }
                     let (key, v) = match admit(&config, request.as_ref(), &page_url, &name, false) {
                         Ok(x) => x,
@@ -304,88 +191,76 @@ pub async fn serve(mut socket: TcpStream, ctx: Arc<WorkerContext>) -> Result<(),
                         }
                     };
                     info!(stream = %key, start, duration, reset, "play start");
-                    let player = ctx.hub.play(&key, source_config(&v));
+                    ctx.describe(&crate::server::current_cid(), "play", &key.to_string());
+                    let player = ctx.play(&key, source_config(&v));
                     session.accept_play(stream_id, &name, reset);
-                    role = Role::Playing {
+                    playing = Some(Playing {
                         player,
                         stream_id,
                         paused: false,
                         name,
                         unpublished: false,
                         data_started: false,
-                    };
-                    admitted = true;
-                    vhost = Some(v);
+                    });
+                    deadline = None;
                 }
-                ServerEvent::Audio {
-                    timestamp, payload, ..
-                } => on_media(&mut role, &mut last_media, 8, timestamp, payload),
-                ServerEvent::Video {
-                    timestamp, payload, ..
-                } => on_media(&mut role, &mut last_media, 9, timestamp, payload),
-                ServerEvent::Data {
-                    timestamp, payload, ..
-                } => on_media(&mut role, &mut last_media, 18, timestamp, payload),
                 ServerEvent::Pause { pause, .. } => {
-                    if let Role::Playing { player, paused, .. } = &mut role {
+                    if let Some(p) = playing.as_mut() {
                         info!(pause, "pause");
-                        if !pause && *paused {
-                            player.seek_live();
+                        if !pause && p.paused {
+                            p.player.seek_live();
                         }
-                        *paused = pause;
+                        p.paused = pause;
                     }
                 }
-                ServerEvent::Unpublish { stream_id: sid } => {
-                    match &role {
-                        Role::Publishing {
-                            publisher,
-                            stream_id,
-                            ..
-                        } if *stream_id == sid => {
-                            info!(stream = %publisher.key(), "unpublish");
-                        }
-                        _ => continue,
+                ServerEvent::StopPlay { stream_id } => {
+                    if let Some(p) = playing.as_ref().filter(|p| p.stream_id == stream_id) {
+                        info!(stream = %p.player.key(), dropped = p.player.dropped(), "stop playing");
+                        playing = None;
+                        deadline = Some(Instant::now() + config.handshake_timeout);
                     }
-                    role = Role::Idle;
-                    admitted = false;
-                    handshake_deadline = Instant::now() + config.handshake_timeout;
                 }
-                ServerEvent::StopPlay { stream_id: sid } => {
-                    match &role {
-                        Role::Playing {
-                            player, stream_id, ..
-                        } if *stream_id == sid => {
-                            info!(stream = %player.key(), dropped = player.dropped(), "stop playing");
-                        }
-                        _ => continue,
-                    }
-                    role = Role::Idle;
-                    admitted = false;
-                    handshake_deadline = Instant::now() + config.handshake_timeout;
-                }
+                // Media or unpublish without a publish: nothing to do.
+                ServerEvent::Audio { .. }
+                | ServerEvent::Video { .. }
+                | ServerEvent::Data { .. }
+                | ServerEvent::Unpublish { .. } => {}
             }
         }
     }
 }
 
-fn on_media(role: &mut Role, last_media: &mut Instant, ty: u8, ts: u32, payload: bytes::Bytes) {
-    if let Role::Publishing {
-        publisher,
-        got_media,
-        ..
-    } = role
-    {
-        publisher.push(ty, ts, payload);
-        *got_media = true;
-        *last_media = Instant::now();
+/// Move what the source has for a player into its session.
+fn feed_player(session: &mut ServerSession, p: &mut Playing) {
+    for ev in p.player.poll(PLAY_BATCH, PLAY_BATCH_BYTES) {
+        match ev {
+            PlayEvent::Published => {
+                if p.unpublished {
+                    session.notify_publish(p.stream_id, &p.name);
+                    session.send_user_control(UserControl::StreamBegin(p.stream_id));
+                    p.unpublished = false;
+                }
+                info!(stream = %p.player.key(), "publisher is on, playing");
+            }
+            PlayEvent::Unpublished => {
+                session.notify_unpublish(p.stream_id, &p.name);
+                session.send_user_control(UserControl::StreamEof(p.stream_id));
+                p.unpublished = true;
+                info!(stream = %p.player.key(), "publisher left, waiting for a republish");
+            }
+            PlayEvent::Media(msgs) => {
+                if !p.data_started {
+                    if let Some(first) = msgs.first() {
+                        session.send_play_data_start(p.stream_id, first.timestamp);
+                        p.data_started = true;
+                    }
+                }
+                for m in msgs {
+                    session.send_media(p.stream_id, m.type_id, m.timestamp, &m.payload);
+                }
+            }
+        }
     }
-}
-
-/// The connection id of the current task's span, for the source's bookkeeping.
-fn ctx_cid() -> String {
-    crate::server::CID
-        .try_with(|c| c.clone())
-        .unwrap_or_default()
 }
 
 /// Work out the stream key for a publish/play and check vhost and refer again (the stream
@@ -423,17 +298,4 @@ fn admit(
         },
         v.clone(),
     ))
-}
-
-/// Flush a rejection to the client, then end the connection with an error for the log.
-async fn reject(
-    socket: &mut TcpStream,
-    session: &mut ServerSession,
-    why: String,
-) -> Result<(), ConnError> {
-    let out = session.take_output();
-    // Best effort: the client may already be gone.
-    let _ = timeout(Duration::from_secs(2), socket.write_all(&out)).await;
-    let _ = timeout(Duration::from_secs(2), socket.flush()).await;
-    Err(ConnError::Rejected(why))
 }

@@ -4,6 +4,9 @@
 //! the backsource process and has players read shared-memory rings instead.
 
 pub mod conn;
+pub mod handover;
+pub mod mirror;
+pub mod process;
 pub mod refer;
 pub mod server;
 

@@ -1,15 +1,22 @@
 //! The accept loops: take connections from the listening sockets, enforce
 //! `max_connections`, and run each connection in its own task with a connection id on every
-//! log line.
+//! log line. Also the registry of live connections that the private API lists and kicks.
 
 use crate::conn;
+use crate::handover::Handover;
+use crate::mirror::Mirrors;
 use rand::Rng;
-use srs_backsource::Hub;
+use srs_backsource::publish::ConnStats;
+use srs_backsource::{Hub, Player, SourceConfig, StreamKey};
 use srs_conf::Config;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use srs_ipc::control::ClientInfo;
+use srs_ipc::counters::SharedCounters;
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 use tokio::net::TcpListener;
+use tokio::sync::{watch, Notify};
 use tracing::{error, info, info_span, warn, Instrument};
 
 tokio::task_local! {
@@ -26,23 +33,95 @@ pub fn new_cid() -> String {
         .collect()
 }
 
+/// The connection id of the current task (empty outside a connection).
+pub fn current_cid() -> String {
+    CID.try_with(|c| c.clone()).unwrap_or_default()
+}
+
+/// One live connection, as the private API sees it.
+#[derive(Debug)]
+pub struct ClientEntry {
+    /// Peer address.
+    pub peer: String,
+    /// When it connected.
+    pub since: Instant,
+    /// Byte counters.
+    pub stats: Arc<ConnStats>,
+    /// `play`/`publish` and the stream, once known.
+    pub what: Mutex<(String, String)>,
+    /// Woken to close the connection (kick).
+    pub kick: Notify,
+}
+
 /// What every connection of a worker shares.
 #[derive(Debug)]
 pub struct WorkerContext {
     config: Mutex<Arc<Config>>,
-    /// The live sources.
+    /// The live sources (local players' side).
     pub hub: Arc<Hub>,
+    /// Set in the process tree: publishers go to the backsource process.
+    pub handover: Option<Handover>,
+    /// Set in the process tree: streams come from shared-memory rings.
+    pub mirrors: Option<Arc<Mirrors>>,
     connections: AtomicUsize,
+    clients: Mutex<HashMap<String, Arc<ClientEntry>>>,
+    /// Totals of connections that ended.
+    closed_stats: ConnStats,
+    /// Set when the worker stops accepting (graceful stop).
+    draining: AtomicBool,
+    stop_accepting: watch::Sender<bool>,
+    /// In the process tree: every worker's connection count, so that `max_connections`
+    /// limits the whole server. (Slot `.1` is ours.)
+    shared: Option<(SharedCounters, usize)>,
 }
 
 impl WorkerContext {
-    /// A context serving `config` with the sources of `hub`.
+    /// A context serving `config` with the sources of `hub`, everything in this process.
     pub fn new(config: Arc<Config>, hub: Arc<Hub>) -> Arc<Self> {
+        Self::with(config, hub, None, None)
+    }
+
+    /// A context with its process-tree parts.
+    pub fn with(
+        config: Arc<Config>,
+        hub: Arc<Hub>,
+        handover: Option<Handover>,
+        mirrors: Option<Arc<Mirrors>>,
+    ) -> Arc<Self> {
         Arc::new(Self {
             config: Mutex::new(config),
             hub,
+            handover,
+            mirrors,
             connections: AtomicUsize::new(0),
+            clients: Mutex::new(HashMap::new()),
+            closed_stats: ConnStats::default(),
+            draining: AtomicBool::new(false),
+            stop_accepting: watch::channel(false).0,
+            shared: None,
         })
+    }
+
+    /// Share connection counts with the other workers through `counters`, in slot `index`.
+    pub fn share_counts(self: &mut Arc<Self>, counters: SharedCounters, index: usize) {
+        counters.set(index, 0);
+        if let Some(me) = Arc::get_mut(self) {
+            me.shared = Some((counters, index));
+        }
+    }
+
+    /// Connections open in the whole server (all workers in the tree).
+    fn server_connections(&self) -> usize {
+        match &self.shared {
+            Some((c, _)) => c.sum() as usize,
+            None => self.connections(),
+        }
+    }
+
+    fn publish_count(&self) {
+        if let Some((c, i)) = &self.shared {
+            c.set(*i, self.connections() as u64);
+        }
     }
 
     /// The current config (new connections pick up a reload; existing ones keep theirs).
@@ -62,28 +141,107 @@ impl WorkerContext {
     pub fn connections(&self) -> usize {
         self.connections.load(Ordering::Relaxed)
     }
-}
 
-/// Decrements the connection count when a connection task ends, however it ends.
-struct ConnectionSlot(Arc<WorkerContext>);
+    /// Start playing `key`: a player on the local source, fed from its ring when the
+    /// process tree runs.
+    pub fn play(&self, key: &StreamKey, config: SourceConfig) -> Player {
+        let player = self.hub.play(key, config);
+        if let Some(m) = &self.mirrors {
+            m.ensure(key, Some(config));
+        }
+        player
+    }
 
-impl Drop for ConnectionSlot {
-    fn drop(&mut self) {
-        self.0.connections.fetch_sub(1, Ordering::Relaxed);
+    fn clients(&self) -> std::sync::MutexGuard<'_, HashMap<String, Arc<ClientEntry>>> {
+        self.clients.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Describe the current connection (for the private API).
+    pub fn describe(&self, cid: &str, kind: &str, stream: &str) {
+        if let Some(c) = self.clients().get(cid) {
+            *c.what.lock().unwrap_or_else(|e| e.into_inner()) =
+                (kind.to_string(), stream.to_string());
+        }
+    }
+
+    /// The live connections.
+    pub fn client_list(&self) -> Vec<ClientInfo> {
+        let mut v: Vec<ClientInfo> = self
+            .clients()
+            .iter()
+            .map(|(cid, c)| {
+                let (kind, stream) = c.what.lock().unwrap_or_else(|e| e.into_inner()).clone();
+                ClientInfo {
+                    cid: cid.clone(),
+                    peer: c.peer.clone(),
+                    kind: if kind.is_empty() { "idle".into() } else { kind },
+                    stream,
+                    alive_s: c.since.elapsed().as_secs(),
+                    bytes_in: c.stats.bytes_in(),
+                    bytes_out: c.stats.bytes_out(),
+                }
+            })
+            .collect();
+        v.sort_by(|a, b| a.cid.cmp(&b.cid));
+        v
+    }
+
+    /// Close a connection by id; false if there is none.
+    pub fn kick(&self, cid: &str) -> bool {
+        match self.clients().get(cid) {
+            Some(c) => {
+                c.kick.notify_one();
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Bytes received and sent since start (closed connections included).
+    pub fn totals(&self) -> (u64, u64) {
+        let live = self.clients();
+        let (mut i, mut o) = (self.closed_stats.bytes_in(), self.closed_stats.bytes_out());
+        for c in live.values() {
+            i += c.stats.bytes_in();
+            o += c.stats.bytes_out();
+        }
+        (i, o)
+    }
+
+    /// Stop accepting new connections (graceful stop); existing ones go on.
+    pub fn stop_accepting(&self) {
+        self.draining.store(true, Ordering::Relaxed);
+        self.stop_accepting.send_replace(true);
     }
 }
 
-/// Accept on every listener until the process ends.
+/// Gives back the connection slot and the registry entry when a connection task ends,
+/// however it ends.
+struct ConnectionSlot {
+    ctx: Arc<WorkerContext>,
+    cid: Option<String>,
+}
+
+impl Drop for ConnectionSlot {
+    fn drop(&mut self) {
+        self.ctx.connections.fetch_sub(1, Ordering::Relaxed);
+        self.ctx.publish_count();
+        if let Some(cid) = &self.cid {
+            if let Some(c) = self.ctx.clients().remove(cid) {
+                self.ctx.closed_stats.add(&c.stats);
+            }
+        }
+    }
+}
+
+/// Accept on every listener until the process ends or stops accepting.
 pub async fn run(
     listeners: Vec<std::net::TcpListener>,
     ctx: Arc<WorkerContext>,
 ) -> std::io::Result<()> {
     let mut tasks = Vec::new();
     for l in listeners {
-        l.set_nonblocking(true)?;
-        let l = TcpListener::from_std(l)?;
-        info!(addr = %l.local_addr()?, "RTMP listening");
-        tasks.push(tokio::spawn(accept_loop(l, ctx.clone())));
+        tasks.push(spawn_listener(l, ctx.clone())?);
     }
     for t in tasks {
         if let Err(e) = t.await {
@@ -93,9 +251,28 @@ pub async fn run(
     Ok(())
 }
 
+/// Start accepting on one more listener.
+pub fn spawn_listener(
+    l: std::net::TcpListener,
+    ctx: Arc<WorkerContext>,
+) -> std::io::Result<tokio::task::JoinHandle<()>> {
+    l.set_nonblocking(true)?;
+    let l = TcpListener::from_std(l)?;
+    info!(addr = %l.local_addr()?, "accepting RTMP connections");
+    Ok(tokio::spawn(accept_loop(l, ctx)))
+}
+
 async fn accept_loop(listener: TcpListener, ctx: Arc<WorkerContext>) {
+    let mut stop = ctx.stop_accepting.subscribe();
     loop {
-        let (socket, peer) = match listener.accept().await {
+        let accepted = tokio::select! {
+            a = listener.accept() => a,
+            _ = stop.wait_for(|s| *s) => {
+                info!(addr = ?listener.local_addr().ok(), "stopped accepting");
+                return;
+            }
+        };
+        let (socket, peer) = match accepted {
             Ok(x) => x,
             Err(e) => {
                 // Out of descriptors or a transient network error: back off instead of
@@ -106,31 +283,47 @@ async fn accept_loop(listener: TcpListener, ctx: Arc<WorkerContext>) {
             }
         };
         let max = ctx.config().max_connections as usize;
-        let n = ctx.connections.fetch_add(1, Ordering::Relaxed) + 1;
-        let slot = ConnectionSlot(ctx.clone());
-        if n > max {
-            warn!(%peer, connections = n - 1, max_connections = max, "too many connections, closing the new one");
+        let before = ctx.server_connections();
+        ctx.connections.fetch_add(1, Ordering::Relaxed);
+        ctx.publish_count();
+        let mut slot = ConnectionSlot {
+            ctx: ctx.clone(),
+            cid: None,
+        };
+        if before >= max {
+            warn!(%peer, connections = before, max_connections = max, "too many connections, closing the new one");
             drop(socket);
             drop(slot);
             continue;
         }
         let cid = new_cid();
+        let entry = Arc::new(ClientEntry {
+            peer: peer.to_string(),
+            since: Instant::now(),
+            stats: Arc::new(ConnStats::default()),
+            what: Mutex::new((String::new(), String::new())),
+            kick: Notify::new(),
+        });
+        ctx.clients().insert(cid.clone(), entry.clone());
+        slot.cid = Some(cid.clone());
         let span = info_span!("conn", cid = %cid);
         let ctx = ctx.clone();
-        tokio::spawn(
-            CID.scope(
-                cid,
-                async move {
-                    let _slot = slot;
-                    info!(%peer, "accepted");
-                    match conn::serve(socket, ctx).await {
-                        Ok(()) => info!("closed"),
-                        Err(conn::ConnError::Rejected(why)) => warn!("closed: rejected: {why}"),
-                        Err(e) => warn!("closed: {e}"),
-                    }
+        tokio::spawn(CID.scope(
+            cid,
+            async move {
+                let _slot = slot;
+                info!(%peer, "accepted");
+                let served = tokio::select! {
+                    r = conn::serve(socket, peer.to_string(), entry.stats.clone(), ctx) => r,
+                    _ = entry.kick.notified() => Err(conn::ConnError::Rejected("kicked by the API".into())),
+                };
+                match served {
+                    Ok(()) => info!("closed"),
+                    Err(conn::ConnError::Rejected(why)) => warn!("closed: rejected: {why}"),
+                    Err(e) => warn!("closed: {e}"),
                 }
-                .instrument(span),
-            ),
-        );
+            }
+            .instrument(span),
+        ));
     }
 }

@@ -76,6 +76,8 @@ impl Server {
         if !extra.contains("vhost ") {
             conf.push_str("\nvhost __defaultVhost__ { }\n");
         }
+        // The process tree's sockets go in the test's own directory.
+        conf.push_str(&format!("run_dir {}/run;\n", dir.path().display()));
         let conf_path = dir.path().join("srs.conf");
         std::fs::write(&conf_path, conf).expect("write config");
         Self::start_config(&conf_path, dir, ports)
@@ -134,7 +136,7 @@ impl Server {
         let deadline = Instant::now() + Duration::from_secs(20);
         loop {
             let addrs = server.listening();
-            if addrs.len() >= ports {
+            if addrs.len() >= ports && server.log().contains("srs-rs ready") {
                 server.rtmp = addrs;
                 break;
             }
@@ -145,7 +147,7 @@ impl Server {
             }
             assert!(
                 Instant::now() < deadline,
-                "srs-master did not report its listen ports within 20 s:\n{}",
+                "srs-master did not report its listen ports and readiness within 20 s:\n{}",
                 server.log()
             );
             std::thread::sleep(Duration::from_millis(20));

@@ -582,7 +582,9 @@ mod tests {
         pump(&mut c, &mut s);
         // publish, then a 10 KB video message cut in half by the handover.
         c.publish(1, "cam");
-        let frame: Vec<u8> = std::iter::once(0x17).chain((0..10_000u32).map(|i| i as u8)).collect();
+        let frame: Vec<u8> = std::iter::once(0x17)
+            .chain((0..10_000u32).map(|i| i as u8))
+            .collect();
         c.send_media(1, type_id::VIDEO, 1234, &frame);
         let bytes = c.take_output();
         let half = bytes.len() - 5_000;
@@ -604,7 +606,9 @@ mod tests {
         let rest: Vec<ServerEvent> = std::iter::from_fn(|| s2.poll_event().unwrap()).collect();
         assert_eq!(rest.len(), 1, "{rest:?}");
         match &rest[0] {
-            ServerEvent::Video { timestamp, payload, .. } => {
+            ServerEvent::Video {
+                timestamp, payload, ..
+            } => {
                 assert_eq!(*timestamp, 1234);
                 assert_eq!(&payload[..], &frame[..]);
             }
@@ -612,9 +616,9 @@ mod tests {
         }
         // And the client gets its Publish.Start from the new session.
         pump(&mut c, &mut s2);
-        assert!(client_events(&mut c)
-            .iter()
-            .any(|e| matches!(e, ClientEvent::Status { code, .. } if code == "NetStream.Publish.Start")));
+        assert!(client_events(&mut c).iter().any(
+            |e| matches!(e, ClientEvent::Status { code, .. } if code == "NetStream.Publish.Start")
+        ));
     }
 
     #[test]

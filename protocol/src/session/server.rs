@@ -777,13 +777,20 @@ impl ServerSession {
     /// sessions still in the handshake or before `connect` was accepted cannot move.
     pub fn export(&self) -> Result<SessionState, SessionError> {
         if !matches!(self.phase, Phase::Connected) {
-            return Err(SessionError::Protocol("only a connected session can be handed over".into()));
+            return Err(SessionError::Protocol(
+                "only a connected session can be handed over".into(),
+            ));
         }
         if !self.t.output.is_empty() {
             return Err(SessionError::Protocol("unsent output at handover".into()));
         }
-        let mut chunk_streams: Vec<_> =
-            self.t.decoder.streams().iter().map(|(k, v)| (*k, v.clone())).collect();
+        let mut chunk_streams: Vec<_> = self
+            .t
+            .decoder
+            .streams()
+            .iter()
+            .map(|(k, v)| (*k, v.clone()))
+            .collect();
         chunk_streams.sort_by_key(|(k, _)| *k);
         let mut streams: Vec<_> = self.streams.iter().map(|(k, v)| (*k, *v)).collect();
         streams.sort_by_key(|(k, _)| *k);
@@ -807,7 +814,9 @@ impl ServerSession {
     /// process stopped. State from another process is checked, not trusted.
     pub fn import(state: SessionState) -> Result<ServerSession, SessionError> {
         if state.in_chunk_size == 0 || state.in_chunk_size > crate::chunk::MAX_CHUNK_SIZE {
-            return Err(SessionError::Protocol("bad chunk size in handed-over state".into()));
+            return Err(SessionError::Protocol(
+                "bad chunk size in handed-over state".into(),
+            ));
         }
         if state.streams.len() > MAX_STREAMS
             || state.chunk_streams.len() > state.config.limits.max_chunk_streams

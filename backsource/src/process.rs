@@ -1,0 +1,272 @@
+//! The backsource process of the tree (DESIGN.md): owns every live stream of the node. It
+//! takes publishing connections over from the stream workers (descriptor + session state on
+//! `backsource.sock`), runs them, writes each stream into its ring, and announces streams
+//! to the master, which tells the workers.
+
+use crate::publish::{self, ConnStats, HandoverFrame};
+use crate::{Hub, HubEvent, RingSink};
+use srs_conf::Config;
+use srs_ipc::control::{
+    ApiRequest, ApiResponse, ClientInfo, FromMaster, Role, StreamId, StreamUp, ToMaster,
+    WorkerStats,
+};
+use srs_ipc::link::{self, Link};
+use srs_ipc::ring::RingConfig;
+use srs_protocol::session::ServerSession;
+use std::collections::HashMap;
+use std::io;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+use tokio::net::{TcpListener, UnixListener};
+use tracing::{error, info, info_span, warn, Instrument};
+
+/// Where the process finds its peers and files.
+#[derive(Debug, Clone)]
+pub struct Paths {
+    /// The config file (None: the built-in one).
+    pub config: Option<PathBuf>,
+    /// The master's control socket.
+    pub master_socket: PathBuf,
+    /// Where to listen for handovers.
+    pub handover_socket: PathBuf,
+    /// Where ring files go.
+    pub ring_dir: PathBuf,
+}
+
+/// A publisher this process runs, for the private API.
+#[derive(Debug)]
+struct Client {
+    peer: String,
+    stream: String,
+    since: Instant,
+    stats: Arc<ConnStats>,
+}
+
+type Clients = Arc<Mutex<HashMap<String, Client>>>;
+
+fn lock(c: &Clients) -> std::sync::MutexGuard<'_, HashMap<String, Client>> {
+    c.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+fn stream_id(k: &crate::StreamKey) -> StreamId {
+    StreamId {
+        vhost: k.vhost.clone(),
+        app: k.app.clone(),
+        stream: k.stream.clone(),
+    }
+}
+
+/// Run backsource until the master says stop (or goes away).
+pub async fn run(config: Config, paths: Paths) -> io::Result<()> {
+    let config = Arc::new(Mutex::new(Arc::new(config)));
+    let (events_tx, mut events_rx) = tokio::sync::mpsc::unbounded_channel();
+    let hub = Hub::with_rings(RingSink {
+        dir: paths.ring_dir.clone(),
+        config: RingConfig::default(),
+        events: events_tx,
+    });
+    let clients: Clients = Arc::default();
+
+    let _ = std::fs::remove_file(&paths.handover_socket);
+    let handovers = UnixListener::bind(&paths.handover_socket)?;
+    let api = TcpListener::bind("127.0.0.1:0").await?;
+    let api_port = api.local_addr()?.port();
+    {
+        let hub = hub.clone();
+        let clients = clients.clone();
+        tokio::spawn(link::serve_api(api, move |req| answer(&hub, &clients, req)));
+    }
+    let mut master = Link::connect(&paths.master_socket).await?;
+    master
+        .send(&ToMaster::Register {
+            role: Role::Backsource,
+            index: 0,
+            pid: std::process::id(),
+            api_port,
+        })
+        .await?;
+    info!(api_port, socket = %paths.handover_socket.display(), "backsource ready");
+
+    {
+        let hub = hub.clone();
+        let config = config.clone();
+        let clients = clients.clone();
+        tokio::spawn(accept_handovers(handovers, hub, config, clients));
+    }
+    let mut heartbeat = tokio::time::interval(Duration::from_secs(1));
+    loop {
+        tokio::select! {
+            ev = events_rx.recv() => {
+                let msg = match ev {
+                    Some(HubEvent::Up { key, ring, generation }) => ToMaster::StreamUp(StreamUp { id: stream_id(&key), ring, generation }),
+                    Some(HubEvent::Down(key)) => ToMaster::StreamDown(stream_id(&key)),
+                    None => continue,
+                };
+                master.send(&msg).await?;
+            }
+            _ = heartbeat.tick() => {
+                let (bytes_in, bytes_out) = lock(&clients).values().fold((0, 0), |(i, o), c| (i + c.stats.bytes_in(), o + c.stats.bytes_out()));
+                let stats = WorkerStats {
+                    connections: lock(&clients).len() as u64,
+                    streams: hub.publishing().len() as u64,
+                    bytes_in,
+                    bytes_out,
+                    rss_kib: link::own_rss_kib(),
+                };
+                master.send(&ToMaster::Heartbeat(stats)).await?;
+            }
+            msg = master.recv::<FromMaster>() => match msg? {
+                None => {
+                    warn!("master went away, stopping");
+                    return Ok(());
+                }
+                Some(FromMaster::Reload) => match &paths.config {
+                    Some(p) => match Config::load(p) {
+                        Ok(c) => {
+                            *config.lock().unwrap_or_else(|e| e.into_inner()) = Arc::new(c);
+                            info!("config reloaded");
+                        }
+                        Err(e) => error!("reload failed, keeping the running config: {e}"),
+                    },
+                    None => {}
+                },
+                Some(FromMaster::Stop { graceful, grace_ms }) => {
+                    if graceful {
+                        info!(grace_ms, "graceful stop: publishers go on for the grace period");
+                        tokio::time::sleep(Duration::from_millis(grace_ms)).await;
+                    }
+                    info!("stopping");
+                    return Ok(());
+                }
+                Some(_) => {}
+            }
+        }
+    }
+}
+
+fn answer(hub: &Hub, clients: &Clients, req: ApiRequest) -> ApiResponse {
+    match req {
+        ApiRequest::Stats => ApiResponse::Stats(WorkerStats {
+            connections: lock(clients).len() as u64,
+            streams: hub.publishing().len() as u64,
+            bytes_in: lock(clients).values().map(|c| c.stats.bytes_in()).sum(),
+            bytes_out: lock(clients).values().map(|c| c.stats.bytes_out()).sum(),
+            rss_kib: link::own_rss_kib(),
+        }),
+        ApiRequest::Streams => ApiResponse::Streams(
+            hub.publishing()
+                .iter()
+                .map(|k| (k.to_string(), 1))
+                .collect(),
+        ),
+        ApiRequest::Clients => ApiResponse::Clients(
+            lock(clients)
+                .iter()
+                .map(|(cid, c)| ClientInfo {
+                    cid: cid.clone(),
+                    peer: c.peer.clone(),
+                    kind: "publish".into(),
+                    stream: c.stream.clone(),
+                    alive_s: c.since.elapsed().as_secs(),
+                    bytes_in: c.stats.bytes_in(),
+                    bytes_out: c.stats.bytes_out(),
+                })
+                .collect(),
+        ),
+        ApiRequest::Kick(_) => ApiResponse::Kicked(false),
+    }
+}
+
+async fn accept_handovers(
+    listener: UnixListener,
+    hub: Arc<Hub>,
+    config: Arc<Mutex<Arc<Config>>>,
+    clients: Clients,
+) {
+    loop {
+        let sock = match listener.accept().await {
+            Ok((s, _)) => s,
+            Err(e) => {
+                warn!("handover accept failed: {e}");
+                tokio::time::sleep(Duration::from_millis(100)).await;
+                continue;
+            }
+        };
+        let hub = hub.clone();
+        let config = config.clone();
+        let clients = clients.clone();
+        tokio::spawn(async move {
+            if let Err(e) = take_over(sock, hub, config, clients).await {
+                warn!("handover failed: {e}");
+            }
+        });
+    }
+}
+
+/// Receive one handed-over publisher and run it.
+async fn take_over(
+    sock: tokio::net::UnixStream,
+    hub: Arc<Hub>,
+    config: Arc<Mutex<Arc<Config>>>,
+    clients: Clients,
+) -> io::Result<()> {
+    let mut link = Link::new(sock);
+    let frame: HandoverFrame = link
+        .recv()
+        .await?
+        .ok_or_else(|| io::Error::new(io::ErrorKind::UnexpectedEof, "no handover frame"))?;
+    let fd = link.take_fd().ok_or_else(|| {
+        io::Error::new(
+            io::ErrorKind::InvalidData,
+            "handover frame without a socket",
+        )
+    })?;
+    let socket = std::net::TcpStream::from(fd);
+    socket.set_nonblocking(true)?;
+    let socket = tokio::net::TcpStream::from_std(socket)?;
+    let req = frame.request;
+    let span = info_span!("conn", cid = %req.cid);
+    // The worker lets go of the socket once we confirm we hold it: one byte.
+    link.send_raw(&[1]).await?;
+    drop(link);
+    async move {
+        let session = match ServerSession::import(frame.state) {
+            Ok(s) => s,
+            Err(e) => {
+                warn!("closed: bad handed-over state: {e}");
+                return;
+            }
+        };
+        let cfg = config.lock().unwrap_or_else(|e| e.into_inner()).clone();
+        let Some(vhost) = cfg
+            .vhost_named(&req.key.vhost)
+            .or_else(|| cfg.vhost(&req.key.vhost))
+            .cloned()
+        else {
+            warn!("closed: vhost {} is gone from the config", req.key.vhost);
+            return;
+        };
+        info!(peer = %req.peer, stream = %req.key, "publisher taken over from a stream worker");
+        let stats = Arc::new(ConnStats::default());
+        lock(&clients).insert(
+            req.cid.clone(),
+            Client {
+                peer: req.peer.clone(),
+                stream: req.key.to_string(),
+                since: Instant::now(),
+                stats: stats.clone(),
+            },
+        );
+        let cid = req.cid.clone();
+        match publish::serve(socket, session, req, &vhost, &hub, &stats).await {
+            Ok(()) => info!("closed"),
+            Err(publish::ConnError::Rejected(why)) => warn!("closed: rejected: {why}"),
+            Err(e) => warn!("closed: {e}"),
+        }
+        lock(&clients).remove(&cid);
+    }
+    .instrument(span)
+    .await;
+    Ok(())
+}

@@ -1,0 +1,752 @@
+//! The master of the process tree (DESIGN.md): starts backsource, the stream workers and
+//! httpd (fork+exec of this binary with `--role`), hands them the listening sockets it bound,
+//! restarts a child that dies, relays stream announcements from backsource to the readers,
+//! answers `srs-cli`, and turns signals into reloads and stops. It never touches media.
+
+use crate::listen;
+use anyhow::Context;
+use nix::sys::signal::{kill, Signal};
+use nix::unistd::Pid;
+use srs_conf::{Config, WorkerProcesses};
+use srs_ipc::control::{FromMaster, ProcessInfo, Role, StreamUp, ToMaster, WorkerStats};
+use srs_ipc::link::Link;
+use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::net::SocketAddr;
+use std::os::fd::{AsFd, AsRawFd, OwnedFd, RawFd};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+use tokio::net::UnixListener;
+use tokio::sync::{mpsc, oneshot};
+use tracing::{error, info, warn};
+
+/// How many deaths within [`DEATH_WINDOW`] still get an immediate restart.
+const QUICK_RESTARTS: usize = 3;
+/// Window for counting deaths.
+const DEATH_WINDOW: Duration = Duration::from_secs(10);
+/// Longest wait between restarts of a child that keeps dying.
+const MAX_BACKOFF: Duration = Duration::from_secs(30);
+/// How long children get to stop on a fast stop before SIGKILL.
+const FAST_STOP_WAIT: Duration = Duration::from_secs(3);
+
+/// File names inside the run directory.
+pub fn master_socket(run_dir: &Path) -> PathBuf {
+    run_dir.join("master.sock")
+}
+
+/// The config the children run: the master's validated config, includes resolved, printed
+/// to one file. Children never read the operator's file themselves, so a file edited (or
+/// half-written) after the master validated it cannot reach them.
+pub fn config_snapshot(run_dir: &Path) -> PathBuf {
+    run_dir.join("config.snapshot")
+}
+
+/// Load and validate a config file, and write the snapshot the children will read
+/// (atomically: a child starting at the same moment reads the old or the new one).
+fn load_and_snapshot(path: Option<&Path>, run_dir: &Path) -> anyhow::Result<Config> {
+    let tree = match path {
+        Some(p) => srs_conf::load_tree(p)?,
+        None => srs_conf::parse_str(srs_conf::BUILTIN_CONF, "conf/srs.conf")?,
+    };
+    let config = Config::from_tree(&tree)?;
+    let snap = config_snapshot(run_dir);
+    let tmp = snap.with_extension("tmp");
+    std::fs::write(&tmp, srs_conf::to_text(&tree))
+        .with_context(|| format!("write {}", tmp.display()))?;
+    std::fs::rename(&tmp, &snap).with_context(|| format!("rename to {}", snap.display()))?;
+    Ok(config)
+}
+
+/// The connection counters shared by the stream workers.
+pub fn counters_file(run_dir: &Path) -> PathBuf {
+    run_dir.join("connections")
+}
+
+/// Backsource's handover socket.
+pub fn handover_socket(run_dir: &Path) -> PathBuf {
+    run_dir.join("backsource.sock")
+}
+
+/// The shared-memory directory of a tree: unique per run directory, so two servers with
+/// different run directories never share rings, and a restart finds its own leftovers.
+pub fn ring_dir(run_dir: &Path) -> PathBuf {
+    use std::hash::{Hash, Hasher};
+    let abs = std::fs::canonicalize(run_dir).unwrap_or_else(|_| run_dir.to_path_buf());
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    abs.hash(&mut h);
+    PathBuf::from(format!("/dev/shm/srs-rs-{:016x}", h.finish()))
+}
+
+/// Number of stream workers a config asks for.
+pub fn worker_count(c: &Config) -> u32 {
+    match c.worker_processes {
+        WorkerProcesses::Count(n) => n.get(),
+        WorkerProcesses::Auto => std::thread::available_parallelism().map_or(1, |n| n.get() as u32),
+    }
+}
+
+type Key = (Role, u32);
+
+/// One child slot.
+struct Slot {
+    pid: u32,
+    started: Instant,
+    restarts: u32,
+    deaths: VecDeque<Instant>,
+    api_port: u16,
+    stats: WorkerStats,
+    link: Option<mpsc::UnboundedSender<(FromMaster, Vec<OwnedFd>)>>,
+    /// Being stopped on purpose: do not restart.
+    retiring: bool,
+    /// When to restart (after a death, with back-off).
+    restart_at: Option<tokio::time::Instant>,
+}
+
+enum Event {
+    Exited {
+        key: Key,
+        pid: u32,
+        status: String,
+    },
+    Registered {
+        key: Key,
+        pid: u32,
+        api_port: u16,
+        link: mpsc::UnboundedSender<(FromMaster, Vec<OwnedFd>)>,
+    },
+    FromChild {
+        key: Key,
+        msg: ToMaster,
+    },
+    LinkClosed {
+        key: Key,
+        pid: u32,
+    },
+    Request {
+        msg: ToMaster,
+        reply: oneshot::Sender<FromMaster>,
+    },
+}
+
+/// The running tree.
+pub struct Tree {
+    config: Config,
+    config_path: Option<PathBuf>,
+    exe: PathBuf,
+    run_dir: PathBuf,
+    ring_dir: PathBuf,
+    listeners: Vec<(SocketAddr, std::net::TcpListener)>,
+    slots: BTreeMap<Key, Slot>,
+    streams: HashMap<srs_ipc::control::StreamId, StreamUp>,
+    events_tx: mpsc::UnboundedSender<Event>,
+    events: mpsc::UnboundedReceiver<Event>,
+    ready_logged: bool,
+}
+
+impl Tree {
+    /// Prepare the tree: run and ring directories (leftovers of a crashed run removed).
+    pub fn new(
+        config: Config,
+        config_path: Option<PathBuf>,
+        listeners: Vec<std::net::TcpListener>,
+    ) -> anyhow::Result<Tree> {
+        let run_dir = config.run_dir.clone();
+        std::fs::create_dir_all(&run_dir)
+            .with_context(|| format!("run_dir {}", run_dir.display()))?;
+        // What the children get is what the master runs: the snapshot's config.
+        let config = load_and_snapshot(config_path.as_deref(), &run_dir)?;
+        srs_ipc::counters::SharedCounters::create(&counters_file(&run_dir))
+            .with_context(|| format!("create {}", counters_file(&run_dir).display()))?;
+        let ring_dir = ring_dir(&run_dir);
+        if ring_dir.exists() {
+            let n = std::fs::read_dir(&ring_dir).map(|d| d.count()).unwrap_or(0);
+            warn!(dir = %ring_dir.display(), files = n, "removing rings left by an earlier run");
+            std::fs::remove_dir_all(&ring_dir)
+                .with_context(|| format!("clean {}", ring_dir.display()))?;
+        }
+        std::fs::create_dir_all(&ring_dir)
+            .with_context(|| format!("create {}", ring_dir.display()))?;
+        let exe = std::env::current_exe().context("own executable")?;
+        let addrs: Vec<SocketAddr> = listeners
+            .iter()
+            .filter_map(|l| l.local_addr().ok())
+            .collect();
+        let (events_tx, events) = mpsc::unbounded_channel();
+        Ok(Tree {
+            config,
+            config_path,
+            exe,
+            run_dir,
+            ring_dir,
+            listeners: addrs.into_iter().zip(listeners).collect(),
+            slots: BTreeMap::new(),
+            streams: HashMap::new(),
+            events_tx,
+            events,
+            ready_logged: false,
+        })
+    }
+
+    fn wanted(&self) -> Vec<Key> {
+        let mut v = vec![(Role::Backsource, 0)];
+        v.extend((0..worker_count(&self.config)).map(|i| (Role::StreamWorker, i)));
+        v.push((Role::Httpd, 0));
+        v
+    }
+
+    /// Start a child for `key`.
+    fn spawn(&mut self, key: Key) {
+        let (role, index) = key;
+        let mut cmd = tokio::process::Command::new(&self.exe);
+        cmd.arg("--role")
+            .arg(role.name())
+            .arg("--index")
+            .arg(index.to_string());
+        cmd.arg("-c").arg(config_snapshot(&self.run_dir));
+        if let Some(p) = &self.config_path {
+            cmd.env("SRS_CONFIG_FILE", p);
+        }
+        cmd.env("SRS_RUN_DIR", &self.run_dir)
+            .env("SRS_RING_DIR", &self.ring_dir);
+        let fds: Vec<RawFd> = if role == Role::StreamWorker {
+            self.listeners.iter().map(|(_, l)| l.as_raw_fd()).collect()
+        } else {
+            Vec::new()
+        };
+        cmd.env(
+            "SRS_LISTEN_FDS",
+            fds.iter()
+                .map(|f| f.to_string())
+                .collect::<Vec<_>>()
+                .join(","),
+        );
+        let master_pid = std::process::id();
+        // SAFETY: the closure runs in the child between fork and exec; it only makes
+        // async-signal-safe system calls (prctl, fcntl, getppid) and allocates nothing.
+        unsafe {
+            cmd.pre_exec(move || {
+                // Die with the master: no orphans if it is killed.
+                nix::sys::prctl::set_pdeathsig(Signal::SIGKILL).map_err(std::io::Error::from)?;
+                if nix::unistd::getppid().as_raw() as u32 != master_pid {
+                    // The master died before prctl took effect.
+                    return Err(std::io::Error::other("master gone"));
+                }
+                for fd in &fds {
+                    // Keep the listening sockets open across exec (they were bound CLOEXEC).
+                    // SAFETY: these descriptors belong to the master's listeners, alive here.
+                    let fd = std::os::fd::BorrowedFd::borrow_raw(*fd);
+                    nix::fcntl::fcntl(
+                        fd.as_raw_fd(),
+                        nix::fcntl::FcntlArg::F_SETFD(nix::fcntl::FdFlag::empty()),
+                    )
+                    .map_err(std::io::Error::from)?;
+                }
+                Ok(())
+            });
+        }
+        cmd.kill_on_drop(false);
+        match cmd.spawn() {
+            Ok(mut child) => {
+                let pid = child.id().unwrap_or(0);
+                info!(role = role.name(), index, pid, "child started");
+                let slot = self.slots.entry(key).or_insert_with(|| Slot {
+                    pid: 0,
+                    started: Instant::now(),
+                    restarts: 0,
+                    deaths: VecDeque::new(),
+                    api_port: 0,
+                    stats: WorkerStats::default(),
+                    link: None,
+                    retiring: false,
+                    restart_at: None,
+                });
+                slot.pid = pid;
+                slot.started = Instant::now();
+                slot.restart_at = None;
+                slot.link = None;
+                let tx = self.events_tx.clone();
+                tokio::spawn(async move {
+                    let status = match child.wait().await {
+                        Ok(s) => s.to_string(),
+                        Err(e) => format!("wait failed: {e}"),
+                    };
+                    let _ = tx.send(Event::Exited { key, pid, status });
+                });
+            }
+            Err(e) => {
+                error!(role = role.name(), index, "cannot start child: {e}");
+                self.schedule_restart(key);
+            }
+        }
+    }
+
+    fn schedule_restart(&mut self, key: Key) {
+        let Some(slot) = self.slots.get_mut(&key) else {
+            return;
+        };
+        let now = Instant::now();
+        slot.deaths.push_back(now);
+        while slot
+            .deaths
+            .front()
+            .is_some_and(|t| now.duration_since(*t) > DEATH_WINDOW)
+        {
+            slot.deaths.pop_front();
+        }
+        let n = slot.deaths.len();
+        let delay = if n <= QUICK_RESTARTS {
+            Duration::ZERO
+        } else {
+            let d = Duration::from_secs(1 << (n - QUICK_RESTARTS - 1).min(5)).min(MAX_BACKOFF);
+            warn!(
+                role = key.0.name(),
+                index = key.1,
+                deaths = n,
+                backoff_s = d.as_secs(),
+                "child keeps dying, backing off"
+            );
+            d
+        };
+        slot.restarts += 1;
+        slot.pid = 0;
+        slot.restart_at = Some(tokio::time::Instant::now() + delay);
+    }
+
+    fn send(&self, key: &Key, msg: FromMaster) {
+        if let Some(tx) = self.slots.get(key).and_then(|s| s.link.as_ref()) {
+            let _ = tx.send((msg, Vec::new()));
+        }
+    }
+
+    fn broadcast_readers(&self, msg: &FromMaster) {
+        for (key, _) in self.slots.iter().filter(|(k, _)| k.0 != Role::Backsource) {
+            self.send(key, msg.clone());
+        }
+    }
+
+    fn processes(&self) -> Vec<ProcessInfo> {
+        let mut v = vec![ProcessInfo {
+            role: Role::Master,
+            index: 0,
+            pid: std::process::id(),
+            api_port: 0,
+            uptime_s: 0,
+            restarts: 0,
+            stats: WorkerStats {
+                rss_kib: srs_ipc::link::own_rss_kib(),
+                ..Default::default()
+            },
+        }];
+        v.extend(self.slots.iter().map(|((role, index), s)| ProcessInfo {
+            role: *role,
+            index: *index,
+            pid: s.pid,
+            api_port: s.api_port,
+            uptime_s: if s.pid == 0 {
+                0
+            } else {
+                s.started.elapsed().as_secs()
+            },
+            restarts: s.restarts,
+            stats: s.stats.clone(),
+        }));
+        v
+    }
+
+    fn all_registered(&self) -> bool {
+        self.wanted()
+            .iter()
+            .all(|k| self.slots.get(k).is_some_and(|s| s.link.is_some()))
+    }
+
+    /// Run the tree until a stop. Signals: HUP reload, TERM/INT fast stop (graceful with
+    /// `force_grace_quit`), QUIT graceful stop.
+    pub async fn run(mut self, sig: crate::Signals) -> anyhow::Result<()> {
+        let crate::Signals {
+            mut term,
+            mut int,
+            mut quit,
+            mut hup,
+        } = sig;
+        let sock_path = master_socket(&self.run_dir);
+        let _ = std::fs::remove_file(&sock_path);
+        let control = UnixListener::bind(&sock_path)
+            .with_context(|| format!("control socket {}", sock_path.display()))?;
+        tokio::spawn(accept_links(control, self.events_tx.clone()));
+        for key in self.wanted() {
+            self.spawn(key);
+        }
+        let graceful = loop {
+            let next_restart = self
+                .slots
+                .iter()
+                .filter_map(|(k, s)| s.restart_at.map(|t| (t, *k)))
+                .min();
+            tokio::select! {
+                _ = term.recv() => {
+                    info!("SIGTERM: {}", if self.config.force_grace_quit { "graceful stop (force_grace_quit)" } else { "fast stop" });
+                    break self.config.force_grace_quit;
+                }
+                _ = int.recv() => { info!("SIGINT: fast stop"); break false; }
+                _ = quit.recv() => { info!("SIGQUIT: graceful stop"); break true; }
+                _ = hup.recv() => self.reload(),
+                _ = async {
+                    match next_restart {
+                        Some((t, _)) => tokio::time::sleep_until(t).await,
+                        None => std::future::pending().await,
+                    }
+                } => {
+                    if let Some((_, key)) = next_restart {
+                        info!(role = key.0.name(), index = key.1, "restarting child");
+                        self.spawn(key);
+                    }
+                }
+                ev = self.events.recv() => {
+                    if let Some(ev) = ev {
+                        if let Some(stop) = self.on_event(ev) {
+                            break stop;
+                        }
+                    }
+                }
+            }
+        };
+        self.stop(graceful).await;
+        Ok(())
+    }
+
+    /// Handle one event; `Some(graceful)` asks for a stop.
+    fn on_event(&mut self, ev: Event) -> Option<bool> {
+        match ev {
+            Event::Exited { key, pid, status } => {
+                let Some(slot) = self.slots.get_mut(&key) else {
+                    return None;
+                };
+                if slot.pid != pid {
+                    return None;
+                }
+                slot.link = None;
+                if slot.retiring {
+                    info!(role = key.0.name(), index = key.1, pid, %status, "child stopped");
+                    self.slots.remove(&key);
+                    return None;
+                }
+                warn!(role = key.0.name(), index = key.1, pid, %status, "child died, restarting");
+                if key.0 == Role::Backsource {
+                    // Its streams died with it: readers learn from the rings, forget them here.
+                    for (id, _) in self.streams.drain() {
+                        let msg = FromMaster::StreamDown(id);
+                        for (k, s) in self.slots.iter().filter(|(k, _)| k.0 != Role::Backsource) {
+                            if let Some(tx) = &s.link {
+                                let _ = tx.send((msg.clone(), Vec::new()));
+                            }
+                            let _ = k;
+                        }
+                    }
+                }
+                self.schedule_restart(key);
+            }
+            Event::Registered {
+                key,
+                pid,
+                api_port,
+                link,
+            } => {
+                let Some(slot) = self.slots.get_mut(&key) else {
+                    warn!(
+                        role = key.0.name(),
+                        index = key.1,
+                        pid,
+                        "registration from an unknown child"
+                    );
+                    return None;
+                };
+                slot.api_port = api_port;
+                slot.link = Some(link);
+                if slot.pid == 0 {
+                    slot.pid = pid;
+                }
+                info!(
+                    role = key.0.name(),
+                    index = key.1,
+                    pid,
+                    api_port,
+                    "child registered"
+                );
+                if key.0 != Role::Backsource {
+                    let streams = self.streams.values().cloned().collect();
+                    self.send(&key, FromMaster::Welcome { streams });
+                }
+                if !self.ready_logged && self.all_registered() {
+                    self.ready_logged = true;
+                    info!(
+                        workers = worker_count(&self.config),
+                        "srs-rs ready: every child registered"
+                    );
+                }
+            }
+            Event::LinkClosed { key, pid } => {
+                if let Some(s) = self.slots.get_mut(&key).filter(|s| s.pid == pid) {
+                    s.link = None;
+                }
+            }
+            Event::FromChild { key, msg } => match msg {
+                ToMaster::Heartbeat(stats) => {
+                    if let Some(s) = self.slots.get_mut(&key) {
+                        s.stats = stats;
+                    }
+                }
+                ToMaster::StreamUp(up) if key.0 == Role::Backsource => {
+                    info!(stream = %format!("{}/{}/{}", up.id.vhost, up.id.app, up.id.stream), generation = up.generation, "stream up");
+                    self.streams.insert(up.id.clone(), up.clone());
+                    self.broadcast_readers(&FromMaster::StreamUp(up));
+                }
+                ToMaster::StreamDown(id) if key.0 == Role::Backsource => {
+                    self.streams.remove(&id);
+                    self.broadcast_readers(&FromMaster::StreamDown(id));
+                }
+                other => {
+                    warn!(role = key.0.name(), index = key.1, msg = ?other, "unexpected message from a child")
+                }
+            },
+            Event::Request { msg, reply } => {
+                let answer = match msg {
+                    ToMaster::ListProcesses => FromMaster::Processes(self.processes()),
+                    ToMaster::Reload => {
+                        self.reload();
+                        FromMaster::Ok
+                    }
+                    ToMaster::Stop { graceful } => {
+                        let _ = reply.send(FromMaster::Ok);
+                        return Some(graceful);
+                    }
+                    other => FromMaster::Error(format!("not a request: {other:?}")),
+                };
+                let _ = reply.send(answer);
+            }
+        }
+        None
+    }
+
+    /// SIGHUP: load and validate the config; a broken one is logged with file:line and the
+    /// running one kept. Then: new listen ports go to every worker, the worker count is
+    /// adjusted, and every child re-reads the file.
+    fn reload(&mut self) {
+        let Some(path) = self.config_path.clone() else {
+            info!("reload: running on the built-in config, nothing to reload");
+            return;
+        };
+        let new = match load_and_snapshot(Some(&path), &self.run_dir) {
+            Ok(c) => c,
+            Err(e) => {
+                error!("reload failed, keeping the running config: {e:#}");
+                return;
+            }
+        };
+        for w in &new.warnings {
+            warn!("config {w}");
+        }
+        // New ports: bind here, hand to every worker. Removed ports keep accepting until a
+        // restart (their sockets are shared with running workers).
+        let mut added = Vec::new();
+        for addr in &new.listen {
+            if self
+                .listeners
+                .iter()
+                .any(|(a, _)| a == addr || (addr.port() == 0 && a.ip() == addr.ip()))
+            {
+                continue;
+            }
+            match listen::bind(*addr) {
+                Ok(l) => {
+                    let actual = l.local_addr().unwrap_or(*addr);
+                    info!(addr = %actual, "RTMP listening");
+                    added.push(self.listeners.len());
+                    self.listeners.push((actual, l));
+                }
+                Err(e) => error!(%addr, "reload: cannot listen: {e}"),
+            }
+        }
+        if !added.is_empty() {
+            for (key, slot) in self.slots.iter().filter(|(k, _)| k.0 == Role::StreamWorker) {
+                let Some(tx) = &slot.link else { continue };
+                let mut fds = Vec::new();
+                let mut names = Vec::new();
+                for i in &added {
+                    let (a, l) = &self.listeners[*i];
+                    match l.as_fd().try_clone_to_owned() {
+                        Ok(fd) => {
+                            fds.push(fd);
+                            names.push(a.to_string());
+                        }
+                        Err(e) => error!(index = key.1, "cannot share a new port: {e}"),
+                    }
+                }
+                let _ = tx.send((FromMaster::Listen(names), fds));
+            }
+        }
+        let old_workers = worker_count(&self.config);
+        self.config = new;
+        let new_workers = worker_count(&self.config);
+        for (_, s) in self.slots.iter() {
+            if let Some(tx) = &s.link {
+                let _ = tx.send((FromMaster::Reload, Vec::new()));
+            }
+        }
+        for i in old_workers..new_workers {
+            self.spawn((Role::StreamWorker, i));
+        }
+        for i in new_workers..old_workers {
+            let key = (Role::StreamWorker, i);
+            if let Some(s) = self.slots.get_mut(&key) {
+                s.retiring = true;
+            }
+            self.send(
+                &key,
+                FromMaster::Stop {
+                    graceful: true,
+                    grace_ms: self.config.grace_final_wait.as_millis() as u64,
+                },
+            );
+        }
+        info!(config = %path.display(), workers = new_workers, "config reloaded");
+    }
+
+    /// Stop every child: graceful lets players finish (bounded), fast does not. Then the
+    /// rings and sockets go.
+    async fn stop(&mut self, graceful: bool) {
+        let grace = self.config.grace_final_wait;
+        if graceful {
+            info!(
+                wait_ms = self.config.grace_start_wait.as_millis() as u64,
+                "graceful stop: waiting before closing the listeners"
+            );
+            tokio::time::sleep(self.config.grace_start_wait).await;
+        }
+        for s in self.slots.values_mut() {
+            s.retiring = true;
+            s.restart_at = None;
+        }
+        let keys: Vec<Key> = self.slots.keys().copied().collect();
+        for key in &keys {
+            self.send(
+                key,
+                FromMaster::Stop {
+                    graceful,
+                    grace_ms: grace.as_millis() as u64,
+                },
+            );
+        }
+        if !graceful {
+            for s in self.slots.values() {
+                if s.pid != 0 {
+                    let _ = kill(Pid::from_raw(s.pid as i32), Signal::SIGTERM);
+                }
+            }
+        }
+        let limit = if graceful {
+            grace + FAST_STOP_WAIT
+        } else {
+            FAST_STOP_WAIT
+        };
+        let deadline = tokio::time::Instant::now() + limit;
+        while self.slots.values().any(|s| s.pid != 0) {
+            match tokio::time::timeout_at(deadline, self.events.recv()).await {
+                Ok(Some(Event::Exited { key, pid, status })) => {
+                    if let Some(s) = self.slots.get_mut(&key).filter(|s| s.pid == pid) {
+                        info!(role = key.0.name(), index = key.1, pid, %status, "child stopped");
+                        s.pid = 0;
+                    }
+                }
+                Ok(Some(_)) => {}
+                Ok(None) | Err(_) => break,
+            }
+        }
+        for (key, s) in &self.slots {
+            if s.pid != 0 {
+                warn!(
+                    role = key.0.name(),
+                    index = key.1,
+                    pid = s.pid,
+                    "child did not stop, killing it"
+                );
+                let _ = kill(Pid::from_raw(s.pid as i32), Signal::SIGKILL);
+            }
+        }
+        let _ = std::fs::remove_dir_all(&self.ring_dir);
+        let _ = std::fs::remove_file(master_socket(&self.run_dir));
+        let _ = std::fs::remove_file(handover_socket(&self.run_dir));
+        let _ = std::fs::remove_file(config_snapshot(&self.run_dir));
+        let _ = std::fs::remove_file(counters_file(&self.run_dir));
+        info!("stopped");
+    }
+}
+
+/// Accept control links: children register on them; tools ask questions.
+async fn accept_links(listener: UnixListener, events: mpsc::UnboundedSender<Event>) {
+    loop {
+        let sock = match listener.accept().await {
+            Ok((s, _)) => s,
+            Err(e) => {
+                warn!("control accept failed: {e}");
+                tokio::time::sleep(Duration::from_millis(100)).await;
+                continue;
+            }
+        };
+        let events = events.clone();
+        tokio::spawn(async move {
+            if let Err(e) = serve_link(Link::new(sock), events).await {
+                warn!("control link closed: {e}");
+            }
+        });
+    }
+}
+
+async fn serve_link(mut link: Link, events: mpsc::UnboundedSender<Event>) -> std::io::Result<()> {
+    let Some(first) = link.recv::<ToMaster>().await? else {
+        return Ok(());
+    };
+    let ToMaster::Register {
+        role,
+        index,
+        pid,
+        api_port,
+    } = first
+    else {
+        // A tool: one request, one answer.
+        let (tx, rx) = oneshot::channel();
+        let _ = events.send(Event::Request {
+            msg: first,
+            reply: tx,
+        });
+        if let Ok(answer) = rx.await {
+            link.send(&answer).await?;
+        }
+        return Ok(());
+    };
+    let key = (role, index);
+    let (out_tx, mut out_rx) = mpsc::unbounded_channel::<(FromMaster, Vec<OwnedFd>)>();
+    let _ = events.send(Event::Registered {
+        key,
+        pid,
+        api_port,
+        link: out_tx,
+    });
+    let result = loop {
+        tokio::select! {
+            out = out_rx.recv() => {
+                let Some((msg, fds)) = out else { break Ok(()) };
+                let borrowed: Vec<_> = fds.iter().map(|f| f.as_fd()).collect();
+                let r = if borrowed.is_empty() { link.send(&msg).await } else { link.send_with_fds(&msg, &borrowed).await };
+                if let Err(e) = r {
+                    break Err(e);
+                }
+            }
+            msg = link.recv::<ToMaster>() => match msg {
+                Ok(Some(msg)) => { let _ = events.send(Event::FromChild { key, msg }); }
+                Ok(None) => break Ok(()),
+                Err(e) => break Err(e),
+            }
+        }
+    };
+    let _ = events.send(Event::LinkClosed { key, pid });
+    result
+}

@@ -1,0 +1,212 @@
+//! Feeding a worker's local sources from the shared-memory rings (DESIGN.md, "Media path").
+//!
+//! For each stream that has players in this worker and a ring announced by backsource, one
+//! thread reads the ring (sleeping on its futex between messages), copies each message out
+//! once, and pushes it into the local source; the worker's players then share it as
+//! reference-counted bytes. The thread starts at the ring's newest keyframe after the
+//! metadata and sequence headers kept aside, so the local source has a GOP cache at once. A
+//! reader lapped by the writer resumes at the newest keyframe. The thread ends when the
+//! publisher leaves (the local players are told, and wait for a republish) or when the last
+//! local player is gone.
+
+use srs_backsource::{Hub, SourceConfig, StreamKey};
+use srs_ipc::control::{StreamId, StreamUp};
+use srs_ipc::ring::{flags, ReadResult, RingReader};
+use srs_protocol::message::type_id;
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+use tracing::{info, info_span, warn};
+
+/// How often a mirror thread with nothing to read checks whether it should stop.
+const IDLE_CHECK: Duration = Duration::from_millis(500);
+
+/// Stream key of a wire stream id.
+pub fn key_of(id: &StreamId) -> StreamKey {
+    StreamKey {
+        vhost: id.vhost.clone(),
+        app: id.app.clone(),
+        stream: id.stream.clone(),
+    }
+}
+
+#[derive(Debug)]
+struct Running {
+    generation: u64,
+    stop: Arc<AtomicBool>,
+}
+
+#[derive(Debug, Default)]
+struct State {
+    /// Streams published now, as announced.
+    up: HashMap<StreamKey, StreamUp>,
+    /// Mirror threads running, by stream.
+    running: HashMap<StreamKey, Running>,
+    /// Source settings (from the players' vhost) per stream.
+    configs: HashMap<StreamKey, SourceConfig>,
+}
+
+/// The mirror threads of a worker.
+#[derive(Debug)]
+pub struct Mirrors {
+    hub: Arc<Hub>,
+    state: Mutex<State>,
+}
+
+impl Mirrors {
+    /// Mirrors feeding `hub`.
+    pub fn new(hub: Arc<Hub>) -> Arc<Self> {
+        Arc::new(Self {
+            hub,
+            state: Mutex::new(State::default()),
+        })
+    }
+
+    fn lock(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Backsource announced a (re)published stream.
+    pub fn stream_up(self: &Arc<Self>, up: StreamUp) {
+        let key = key_of(&up.id);
+        self.lock().up.insert(key.clone(), up);
+        if self.hub.players(&key) > 0 {
+            self.ensure(&key, None);
+        }
+    }
+
+    /// Backsource announced that a stream's publisher left. The mirror thread sees it in
+    /// the ring too; this only forgets the ring.
+    pub fn stream_down(&self, id: &StreamId) {
+        self.lock().up.remove(&key_of(id));
+    }
+
+    /// Make sure `key` is mirrored if it is published (a player just arrived, with the
+    /// settings of its vhost).
+    pub fn ensure(self: &Arc<Self>, key: &StreamKey, config: Option<SourceConfig>) {
+        let mut st = self.lock();
+        if let Some(c) = config {
+            st.configs.insert(key.clone(), c);
+        }
+        let Some(up) = st.up.get(key).cloned() else {
+            return;
+        };
+        if let Some(r) = st.running.get(key) {
+            if r.generation == up.generation {
+                return;
+            }
+            // A republish while the old mirror still runs: it stops, then starts this one.
+            r.stop.store(true, Ordering::Relaxed);
+            return;
+        }
+        let stop = Arc::new(AtomicBool::new(false));
+        st.running.insert(
+            key.clone(),
+            Running {
+                generation: up.generation,
+                stop: stop.clone(),
+            },
+        );
+        drop(st);
+        let me = self.clone();
+        let k = key.clone();
+        let spawned = std::thread::Builder::new()
+            .name(format!("mirror {}", key.stream))
+            .spawn(move || {
+                let span = info_span!("mirror", stream = %k);
+                let _g = span.enter();
+                if let Err(e) = me.mirror(&k, &up, &stop) {
+                    warn!("mirror ended: {e}");
+                }
+                me.lock().running.remove(&k);
+                // A newer publish may have been announced while this one wound down.
+                if me.hub.players(&k) > 0 {
+                    me.ensure(&k, None);
+                } else {
+                    me.lock().configs.remove(&k);
+                }
+            });
+        if let Err(e) = spawned {
+            warn!("cannot start a mirror thread: {e}");
+            self.lock().running.remove(key);
+        }
+    }
+
+    /// Copy the ring into the local source until the publish ends or nobody plays.
+    fn mirror(&self, key: &StreamKey, up: &StreamUp, stop: &AtomicBool) -> Result<(), String> {
+        let ring =
+            RingReader::open(&up.ring).map_err(|e| format!("open {}: {e}", up.ring.display()))?;
+        let config = self.lock().configs.get(key).copied().unwrap_or_default();
+        let publisher = self
+            .hub
+            .publish(key, "mirror", config)
+            .map_err(|e| e.to_string())?;
+        info!(ring = %up.ring.display(), generation = up.generation, "mirroring");
+        let mut buf = Vec::with_capacity(64 * 1024);
+        let aside = ring.headers();
+        let mut seq = ring.keyframe_seq().unwrap_or_else(|| ring.next_seq());
+        // The headers go first, stamped with the time of the frame that follows them, so
+        // that players do not see the clock jump from the headers' time to the GOP's.
+        let start_ts = match ring.read(seq, &mut buf) {
+            ReadResult::Message { timestamp, .. } => Some(timestamp),
+            _ => None,
+        };
+        let mut sent_aside = Vec::new();
+        for h in [aside.metadata, aside.video, aside.audio]
+            .into_iter()
+            .flatten()
+        {
+            sent_aside.push(h.seq);
+            publisher.push(
+                h.type_id,
+                start_ts.unwrap_or(h.timestamp),
+                bytes::Bytes::from(h.payload),
+            );
+        }
+        loop {
+            if stop.load(Ordering::Relaxed) || self.hub.players(key) == 0 {
+                return Ok(());
+            }
+            let seen = ring.wake_counter();
+            match ring.read(seq, &mut buf) {
+                ReadResult::Message {
+                    timestamp,
+                    type_id: ty,
+                    flags: f,
+                } => {
+                    seq += 1;
+                    // The headers kept aside went first; do not send the same ones twice.
+                    if f & (flags::SEQUENCE_HEADER | flags::METADATA) != 0
+                        && sent_aside.contains(&(seq - 1))
+                    {
+                        continue;
+                    }
+                    if matches!(ty, type_id::AUDIO | type_id::VIDEO | type_id::DATA_AMF0) {
+                        publisher.push(ty, timestamp, bytes::Bytes::copy_from_slice(&buf));
+                    }
+                }
+                ReadResult::NotYet => {
+                    let (publishing, generation) = ring.state();
+                    if !publishing || generation != up.generation {
+                        info!("publisher left");
+                        return Ok(());
+                    }
+                    ring.wait(seen, Some(IDLE_CHECK));
+                }
+                ReadResult::Lapped { oldest } => {
+                    let resume = ring
+                        .keyframe_seq()
+                        .filter(|k| *k >= oldest)
+                        .unwrap_or_else(|| ring.next_seq());
+                    warn!(
+                        lost = resume.saturating_sub(seq),
+                        "lapped by the writer, resuming at a keyframe"
+                    );
+                    seq = resume;
+                }
+                ReadResult::Corrupt => return Err("corrupt ring".into()),
+            }
+        }
+    }
+}
