@@ -103,6 +103,11 @@ pub struct PlayArgs {
     /// Worker threads of the runtime.
     #[arg(long, default_value_t = 2)]
     pub threads: usize,
+    /// Least milliseconds between two reads of a playing player, so that each read takes
+    /// several messages: the main lever on this tool's CPU. Every 10th player (a lag probe)
+    /// still reads at once and alone measures lag. 0: every player reads at once.
+    #[arg(long, default_value_t = 200)]
+    pub read_interval_ms: u64,
     /// Also write the final JSON line to this file.
     #[arg(long)]
     pub json_out: Option<PathBuf>,

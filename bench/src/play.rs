@@ -37,6 +37,10 @@ pub const JUDGE_MIN_MS: u64 = 2000;
 /// Share of the stream bitrate below which a player counts as starved.
 pub const BELOW_RATIO: f64 = 0.9;
 
+/// Every this many players, one is a lag probe: it reads as soon as data arrives, however
+/// `--read-interval-ms` paces the others, so the lag it measures is the server's alone.
+pub const PROBE_EVERY: usize = 10;
+
 /// Sentinel for "not yet" in the millisecond fields of [`PlayerStats`].
 const NEVER: u64 = u64::MAX;
 
@@ -57,6 +61,9 @@ pub struct PlayerStats {
     first_frame_at: AtomicU64,
     /// When the player started playing (RTMP `NetStream.Play.Start`, HTTP 200).
     playing_at: AtomicU64,
+    /// When a paced player last read (NEVER for probes): what it received after that is
+    /// still in the kernel, so its average rate is taken up to there.
+    last_read_at: AtomicU64,
 }
 
 impl PlayerStats {
@@ -66,6 +73,7 @@ impl PlayerStats {
             state: AtomicU8::new(CONNECTING),
             first_frame_at: AtomicU64::new(NEVER),
             playing_at: AtomicU64::new(NEVER),
+            last_read_at: AtomicU64::new(NEVER),
         }
     }
 }
@@ -83,6 +91,9 @@ pub struct Shared {
     pub reasons: Reasons,
     /// Bound on TCP connect + handshake + play.
     pub connect_timeout: Duration,
+    /// Least time between two reads of a player that is not a lag probe, once it has its
+    /// first frame (`None`: every player reads at once).
+    pub read_interval: Option<Duration>,
 }
 
 impl Shared {
@@ -102,10 +113,16 @@ struct Watch<'a> {
     unflushed: u64,
     got_video: bool,
     playing: bool,
+    /// Whether this player's clock stamps count (see [`PROBE_EVERY`]).
+    probe: bool,
+    /// Least time between reads once the first frame is in; `None` for a probe.
+    pace: Option<Duration>,
+    last_read: Option<Instant>,
 }
 
 impl<'a> Watch<'a> {
-    fn new(stats: &'a PlayerStats, shared: &'a Shared) -> Self {
+    fn new(stats: &'a PlayerStats, shared: &'a Shared, index: usize) -> Self {
+        let probe = shared.read_interval.is_none() || index % PROBE_EVERY == 0;
         Self {
             stats,
             shared,
@@ -114,6 +131,30 @@ impl<'a> Watch<'a> {
             unflushed: 0,
             got_video: false,
             playing: false,
+            probe,
+            pace: if probe { None } else { shared.read_interval },
+            last_read: None,
+        }
+    }
+
+    /// Before a read while playing. A paced player waits until the interval has passed
+    /// since its last read, so that one read takes what several writes of the server left
+    /// in the kernel: fewer wake-ups, system calls and ACKs per second of stream, which is
+    /// most of what a player costs. Its byte counts and first frame are unaffected; only its
+    /// clock stamps would arrive late, and only probes count those.
+    async fn pace(&mut self) {
+        if let (Some(interval), Some(last), true) = (self.pace, self.last_read, self.got_video) {
+            tokio::time::sleep_until(last + interval).await;
+        }
+    }
+
+    /// After a read while playing.
+    fn read_done(&mut self) {
+        if self.pace.is_some() {
+            let now = Instant::now();
+            self.last_read = Some(now);
+            let ms = now.saturating_duration_since(self.shared.start).as_millis() as u64;
+            self.stats.last_read_at.store(ms, Relaxed);
         }
     }
 
@@ -138,7 +179,7 @@ impl<'a> Watch<'a> {
                     .first_frame_at
                     .store(self.shared.now_ms(), Relaxed);
             }
-            type_id::DATA_AMF0 => {
+            type_id::DATA_AMF0 if self.probe => {
                 if let Some(stamp) = clock::parse(body) {
                     if stamp >= self.connect_wall_ms {
                         self.shared
@@ -160,8 +201,14 @@ impl<'a> Watch<'a> {
 }
 
 /// Play one stream until the run aborts this task or the connection ends.
-async fn player(url: StreamUrl, addr: SocketAddr, stats: Arc<PlayerStats>, shared: Arc<Shared>) {
-    let mut w = Watch::new(&stats, &shared);
+async fn player(
+    url: StreamUrl,
+    addr: SocketAddr,
+    index: usize,
+    stats: Arc<PlayerStats>,
+    shared: Arc<Shared>,
+) {
+    let mut w = Watch::new(&stats, &shared, index);
     let r = match url.scheme {
         Scheme::Rtmp => play_rtmp(&url, addr, &mut w).await,
         Scheme::HttpFlv => play_http_flv(&url, addr, &mut w).await,
@@ -202,7 +249,10 @@ async fn play_rtmp(
                 .map_err(|_| ConnError::Timeout("write to the server"))??;
         }
         let n = if w.playing {
-            sock.read(&mut buf).await?
+            w.pace().await;
+            let n = sock.read(&mut buf).await?;
+            w.read_done();
+            n
         } else {
             timeout_at(deadline, sock.read(&mut buf))
                 .await
@@ -275,7 +325,9 @@ async fn play_http_flv(
             None => flv.feed(data, tag)?,
         }
         w.flush();
+        w.pace().await;
         let n = sock.read(&mut buf).await?;
+        w.read_done();
         if n == 0 {
             return Err(ConnError::Closed);
         }
@@ -301,6 +353,8 @@ pub async fn run(args: PlayArgs) -> Result<Report, BenchError> {
         lag: Histogram::new(),
         reasons: Reasons::default(),
         connect_timeout: Duration::from_secs_f64(args.timeout),
+        read_interval: (args.read_interval_ms > 0)
+            .then(|| Duration::from_millis(args.read_interval_ms)),
     });
     let registry = Arc::new(Mutex::new(Registry::default()));
     let spawner = {
@@ -314,7 +368,7 @@ pub async fn run(args: PlayArgs) -> Result<Report, BenchError> {
                 }
                 let stats = Arc::new(PlayerStats::new());
                 let url = base.indexed(i % streams, streams);
-                let task = tokio::spawn(player(url, addr, stats.clone(), shared.clone()));
+                let task = tokio::spawn(player(url, addr, i, stats.clone(), shared.clone()));
                 let mut r = registry.lock().unwrap_or_else(|e| e.into_inner());
                 r.players.push(stats);
                 r.tasks.push(task.abort_handle());
@@ -417,12 +471,23 @@ fn summary(
         }
         let first = p.first_frame_at.load(Relaxed);
         let playing = p.playing_at.load(Relaxed);
-        if first != NEVER && end_ms.saturating_sub(first) >= JUDGE_MIN_MS {
-            judged.push(Some(stats::kbps(bytes, end_ms - first)));
+        // A paced player's last interval may still sit unread in the kernel: its rate runs
+        // to its last read, but never from further back than one interval (a player that
+        // stopped receiving must still look starved).
+        let end = match p.last_read_at.load(Relaxed) {
+            NEVER => end_ms,
+            last => last.max(end_ms.saturating_sub(args.read_interval_ms)),
+        };
+        if first != NEVER && end.saturating_sub(first) >= JUDGE_MIN_MS {
+            judged.push(Some(stats::kbps(bytes, end - first)));
         } else if first == NEVER && playing != NEVER && end_ms - playing >= JUDGE_MIN_MS {
             judged.push(None);
         }
     }
+    let probes = match shared.read_interval {
+        None => players.len(),
+        Some(_) => players.len().div_ceil(PROBE_EVERY),
+    };
     let mut rates: Vec<u64> = judged.iter().flatten().copied().collect();
     rates.sort_unstable();
     let (stream_kbps, source) = match args.stream_kbps {
@@ -447,6 +512,8 @@ fn summary(
         .field("disconnects", disconnects)
         .field("first_frame_ms", latency(&shared.first_frame))
         .field("lag_ms", latency(&shared.lag))
+        .field("lag_probes", probes)
+        .field("read_interval_ms", args.read_interval_ms)
         .field("stream_kbps", stream_kbps)
         .field("stream_kbps_source", source)
         .field("below_90pct", below)
@@ -485,6 +552,7 @@ mod tests {
             stream_kbps,
             timeout: 10.0,
             threads: 1,
+            read_interval_ms: 0,
             json_out: None,
         }
     }
@@ -496,6 +564,7 @@ mod tests {
             lag: Histogram::new(),
             reasons: Reasons::default(),
             connect_timeout: Duration::from_secs(1),
+            read_interval: None,
         }
     }
 
@@ -525,6 +594,29 @@ mod tests {
         assert_eq!(s["stream_kbps_source"], "given");
         assert_eq!(s["below_90pct"], 3);
         assert!(s["lag_ms"]["p50"].is_null());
+    }
+
+    #[test]
+    fn paced_players_are_judged_up_to_their_last_read() {
+        let mut a = args(None);
+        a.read_interval_ms = 200;
+        let paced = |bytes, last_read| {
+            let p = player(bytes, PLAYING, 0, 0);
+            p.last_read_at.store(last_read, Relaxed);
+            p
+        };
+        let players = vec![
+            // 9.85 s of 500 kbps read by 9_850: exactly 500, not 492.
+            paced(615_625, 9_850),
+            // Stopped reading at 5 s: judged to 9_800, not to its last read.
+            paced(312_500, 5_000),
+            // A probe (never paced) is judged to the end.
+            player(625_000, PLAYING, 0, 0),
+        ];
+        let s = summary(&a, &shared(), &players, 10_000, "duration");
+        assert_eq!(s["stream_kbps"], 500);
+        assert_eq!(s["below_90pct"], 1);
+        assert_eq!(s["read_interval_ms"], 200);
     }
 
     #[test]
