@@ -105,17 +105,7 @@ pub async fn run(config: Config, paths: Paths) -> io::Result<()> {
                 };
                 master.send(&msg).await?;
             }
-            _ = heartbeat.tick() => {
-                let (bytes_in, bytes_out) = lock(&clients).values().fold((0, 0), |(i, o), c| (i + c.stats.bytes_in(), o + c.stats.bytes_out()));
-                let stats = WorkerStats {
-                    connections: lock(&clients).len() as u64,
-                    streams: hub.publishing().len() as u64,
-                    bytes_in,
-                    bytes_out,
-                    rss_kib: link::own_rss_kib(),
-                };
-                master.send(&ToMaster::Heartbeat(stats)).await?;
-            }
+            _ = heartbeat.tick() => master.send(&ToMaster::Heartbeat(stats(&hub, &clients))).await?,
             msg = master.recv::<FromMaster>() => match msg? {
                 None => {
                     warn!("master went away, stopping");
@@ -124,6 +114,7 @@ pub async fn run(config: Config, paths: Paths) -> io::Result<()> {
                 Some(FromMaster::Reload) => match &paths.config {
                     Some(p) => match Config::load(p) {
                         Ok(c) => {
+                            hub.reconfigure(|k| c.vhost(&k.vhost).map(publish::source_config));
                             *config.lock().unwrap_or_else(|e| e.into_inner()) = Arc::new(c);
                             info!("config reloaded");
                         }
@@ -145,15 +136,21 @@ pub async fn run(config: Config, paths: Paths) -> io::Result<()> {
     }
 }
 
+fn stats(hub: &Hub, clients: &Clients) -> WorkerStats {
+    // One lock for the whole snapshot (a second lock in the same expression would deadlock).
+    let c = lock(clients);
+    WorkerStats {
+        connections: c.len() as u64,
+        streams: hub.publishing().len() as u64,
+        bytes_in: c.values().map(|c| c.stats.bytes_in()).sum(),
+        bytes_out: c.values().map(|c| c.stats.bytes_out()).sum(),
+        rss_kib: link::own_rss_kib(),
+    }
+}
+
 fn answer(hub: &Hub, clients: &Clients, req: ApiRequest) -> ApiResponse {
     match req {
-        ApiRequest::Stats => ApiResponse::Stats(WorkerStats {
-            connections: lock(clients).len() as u64,
-            streams: hub.publishing().len() as u64,
-            bytes_in: lock(clients).values().map(|c| c.stats.bytes_in()).sum(),
-            bytes_out: lock(clients).values().map(|c| c.stats.bytes_out()).sum(),
-            rss_kib: link::own_rss_kib(),
-        }),
+        ApiRequest::Stats => ApiResponse::Stats(stats(hub, clients)),
         ApiRequest::Streams => ApiResponse::Streams(
             hub.publishing()
                 .iter()

@@ -273,6 +273,15 @@ impl Hub {
         })
     }
 
+    /// Apply new settings (after a reload) to every source for which `f` gives some.
+    pub fn reconfigure(&self, f: impl Fn(&StreamKey) -> Option<SourceConfig>) {
+        for (key, source) in self.sources().iter() {
+            if let Some(c) = f(key) {
+                source.lock().config = c;
+            }
+        }
+    }
+
     /// Keys of every source (published or waited for).
     pub fn keys(&self) -> Vec<StreamKey> {
         let mut v: Vec<StreamKey> = self.sources().keys().cloned().collect();

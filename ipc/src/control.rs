@@ -198,6 +198,10 @@ pub struct ProcessInfo {
     pub restarts: u32,
     /// Last reported counters.
     pub stats: WorkerStats,
+    /// Receive rate over the last heartbeat interval, kbit/s.
+    pub kbps_in: u64,
+    /// Send rate over the last heartbeat interval, kbit/s.
+    pub kbps_out: u64,
 }
 
 /// Messages from the master.

@@ -215,6 +215,10 @@ fn reload(ctx: &Arc<WorkerContext>, path: Option<&PathBuf>) {
             if c.listen != ctx.config().listen {
                 warn!("SIGHUP: listen changed; in one process new ports need a restart");
             }
+            ctx.hub.reconfigure(|k| {
+                c.vhost(&k.vhost)
+                    .map(srs_backsource::publish::source_config)
+            });
             ctx.set_config(Arc::new(c));
             info!(config = %path.display(), "SIGHUP: config reloaded");
         }

@@ -94,6 +94,9 @@ struct Slot {
     deaths: VecDeque<Instant>,
     api_port: u16,
     stats: WorkerStats,
+    /// When `stats` arrived, and the rates computed from the previous heartbeat.
+    stats_at: Option<Instant>,
+    kbps: (u64, u64),
     link: Option<mpsc::UnboundedSender<(FromMaster, Vec<OwnedFd>)>>,
     /// Being stopped on purpose: do not restart.
     retiring: bool,
@@ -165,6 +168,7 @@ impl Tree {
         }
         std::fs::create_dir_all(&ring_dir)
             .with_context(|| format!("create {}", ring_dir.display()))?;
+        info!(dir = %ring_dir.display(), "stream rings in");
         let exe = std::env::current_exe().context("own executable")?;
         let addrs: Vec<SocketAddr> = listeners
             .iter()
@@ -255,6 +259,8 @@ impl Tree {
                     deaths: VecDeque::new(),
                     api_port: 0,
                     stats: WorkerStats::default(),
+                    stats_at: None,
+                    kbps: (0, 0),
                     link: None,
                     retiring: false,
                     restart_at: None,
@@ -263,6 +269,9 @@ impl Tree {
                 slot.started = Instant::now();
                 slot.restart_at = None;
                 slot.link = None;
+                slot.stats = WorkerStats::default();
+                slot.stats_at = None;
+                slot.kbps = (0, 0);
                 let tx = self.events_tx.clone();
                 tokio::spawn(async move {
                     let status = match child.wait().await {
@@ -335,6 +344,8 @@ impl Tree {
                 rss_kib: srs_ipc::link::own_rss_kib(),
                 ..Default::default()
             },
+            kbps_in: 0,
+            kbps_out: 0,
         }];
         v.extend(self.slots.iter().map(|((role, index), s)| ProcessInfo {
             role: *role,
@@ -348,6 +359,8 @@ impl Tree {
             },
             restarts: s.restarts,
             stats: s.stats.clone(),
+            kbps_in: s.kbps.0,
+            kbps_out: s.kbps.1,
         }));
         v
     }
@@ -431,7 +444,14 @@ impl Tree {
                 }
                 warn!(role = key.0.name(), index = key.1, pid, %status, "child died, restarting");
                 if key.0 == Role::Backsource {
-                    // Its streams died with it: readers learn from the rings, forget them here.
+                    // Its rings are dead: remove them, so readers see their files gone
+                    // (`is_stale`), and the next backsource starts clean.
+                    if let Ok(dir) = std::fs::read_dir(&self.ring_dir) {
+                        for f in dir.flatten() {
+                            let _ = std::fs::remove_file(f.path());
+                        }
+                    }
+                    // Its streams died with it: tell the readers.
                     for (id, _) in self.streams.drain() {
                         let msg = FromMaster::StreamDown(id);
                         for (k, s) in self.slots.iter().filter(|(k, _)| k.0 != Role::Backsource) {
@@ -491,7 +511,17 @@ impl Tree {
             Event::FromChild { key, msg } => match msg {
                 ToMaster::Heartbeat(stats) => {
                     if let Some(s) = self.slots.get_mut(&key) {
+                        let now = Instant::now();
+                        if let Some(at) = s.stats_at {
+                            let ms = now.duration_since(at).as_millis().max(1) as u64;
+                            let rate = |new: u64, old: u64| new.saturating_sub(old) * 8 / ms;
+                            s.kbps = (
+                                rate(stats.bytes_in, s.stats.bytes_in),
+                                rate(stats.bytes_out, s.stats.bytes_out),
+                            );
+                        }
                         s.stats = stats;
+                        s.stats_at = Some(now);
                     }
                 }
                 ToMaster::StreamUp(up) if key.0 == Role::Backsource => {

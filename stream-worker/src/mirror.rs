@@ -79,7 +79,13 @@ impl Mirrors {
     /// Backsource announced that a stream's publisher left. The mirror thread sees it in
     /// the ring too; this only forgets the ring.
     pub fn stream_down(&self, id: &StreamId) {
-        self.lock().up.remove(&key_of(id));
+        let mut st = self.lock();
+        let key = key_of(id);
+        st.up.remove(&key);
+        // Normally the ring already says so; if its writer died, this is how we learn.
+        if let Some(r) = st.running.get(&key) {
+            r.stop.store(true, Ordering::Relaxed);
+        }
     }
 
     /// Make sure `key` is mirrored if it is published (a player just arrived, with the
@@ -145,7 +151,12 @@ impl Mirrors {
         info!(ring = %up.ring.display(), generation = up.generation, "mirroring");
         let mut buf = Vec::with_capacity(64 * 1024);
         let aside = ring.headers();
-        let mut seq = ring.keyframe_seq().unwrap_or_else(|| ring.next_seq());
+        // With the GOP cache on, the local source starts with the ring's newest GOP; with it
+        // off, at the live point (players then wait for the next keyframe).
+        let mut seq = match ring.keyframe_seq() {
+            Some(k) if config.gop_cache => k,
+            _ => ring.next_seq(),
+        };
         // The headers go first, stamped with the time of the frame that follows them, so
         // that players do not see the clock jump from the headers' time to the GOP's.
         let start_ts = match ring.read(seq, &mut buf) {
@@ -188,7 +199,7 @@ impl Mirrors {
                 }
                 ReadResult::NotYet => {
                     let (publishing, generation) = ring.state();
-                    if !publishing || generation != up.generation {
+                    if !publishing || generation != up.generation || ring.is_stale() {
                         info!("publisher left");
                         return Ok(());
                     }

@@ -135,6 +135,7 @@ pub async fn run(
                 Some(FromMaster::Reload) => match &paths.config {
                     Some(p) => match Config::load(p) {
                         Ok(c) => {
+                            ctx.hub.reconfigure(|k| c.vhost(&k.vhost).map(srs_backsource::publish::source_config));
                             ctx.set_config(Arc::new(c));
                             info!("config reloaded");
                         }

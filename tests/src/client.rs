@@ -228,3 +228,90 @@ impl RtmpClient {
         &mut self.sock
     }
 }
+
+/// An AVC sequence header (SPS/PPS of a tiny stream): enough for the server's bookkeeping.
+pub const AVC_SH: &[u8] = &[
+    0x17, 0, 0, 0, 0, 1, 0x64, 0, 0x1f, 0xff, 0xe1, 0, 4, 0x67, 0x64, 0, 0x1f, 1, 0, 4, 0x68, 0xee,
+    0x3c, 0x80,
+];
+/// An AAC sequence header.
+pub const AAC_SH: &[u8] = &[0xaf, 0, 0x12, 0x10];
+
+/// A video frame whose payload carries its frame counter (bytes 5..9).
+pub fn counted_frame(key: bool, n: u32, size: usize) -> Vec<u8> {
+    let mut v = vec![if key { 0x17 } else { 0x27 }, 1, 0, 0, 0];
+    v.extend_from_slice(&n.to_be_bytes());
+    v.resize(size.max(9), 0xab);
+    v
+}
+
+/// The counter of a frame built by [`counted_frame`] (None for other messages).
+pub fn frame_counter(payload: &[u8]) -> Option<u32> {
+    if payload.len() >= 9 && payload[1] == 1 && (payload[0] == 0x17 || payload[0] == 0x27) {
+        Some(u32::from_be_bytes([
+            payload[5], payload[6], payload[7], payload[8],
+        ]))
+    } else {
+        None
+    }
+}
+
+/// Publish counted frames (25 fps, keyframe every 25) until `stop` is set; returns how
+/// many frames were sent.
+pub async fn publish_counted(
+    p: RtmpClient,
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+) -> Result<u32> {
+    publish_counted_progress(p, stop, Default::default()).await
+}
+
+/// [`publish_counted`], storing the number of frames sent so far in `sent`.
+pub async fn publish_counted_progress(
+    mut p: RtmpClient,
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    sent: std::sync::Arc<std::sync::atomic::AtomicU32>,
+) -> Result<u32> {
+    p.send_media(8, 0, AAC_SH).await?;
+    p.send_media(9, 0, AVC_SH).await?;
+    let mut n = 0u32;
+    let start = tokio::time::Instant::now();
+    while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+        let ts = n * 40;
+        p.send_media(9, ts, &counted_frame(n % 25 == 0, n, 300))
+            .await?;
+        p.send_media(8, ts, &[0xaf, 1, 0x21, 0x10]).await?;
+        n += 1;
+        sent.store(n, std::sync::atomic::Ordering::Relaxed);
+        tokio::time::sleep_until(start + Duration::from_millis(40) * n).await;
+    }
+    Ok(n)
+}
+
+impl RtmpClient {
+    /// Local address of our socket (to find this client in `srs-cli clients`).
+    pub fn local_addr(&self) -> String {
+        self.sock
+            .local_addr()
+            .map(|a| a.to_string())
+            .unwrap_or_default()
+    }
+
+    /// Next counted video frame: (counter, timestamp, keyframe).
+    pub async fn next_counted(&mut self, limit: Duration) -> Result<(u32, u32, bool)> {
+        let deadline = Instant::now() + limit;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if let ClientEvent::Media {
+                type_id: 9,
+                timestamp,
+                payload,
+                ..
+            } = self.next_event(left).await?
+            {
+                if let Some(n) = frame_counter(&payload) {
+                    return Ok((n, timestamp, payload[0] >> 4 == 1));
+                }
+            }
+        }
+    }
+}

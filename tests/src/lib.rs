@@ -185,6 +185,45 @@ impl Server {
         format!("rtmp://{}/{}", self.rtmp[i], path)
     }
 
+    /// The run directory of this server's process tree.
+    pub fn run_dir(&self) -> PathBuf {
+        self.dir.path().join("run")
+    }
+
+    /// `srs-cli --json <args>` against this server, parsed.
+    pub fn cli(&self, args: &[&str]) -> Result<serde_json::Value> {
+        let out = Command::new(bin("srs-cli"))
+            .arg("--run-dir")
+            .arg(self.run_dir())
+            .arg("--json")
+            .args(args)
+            .output()
+            .context("run srs-cli")?;
+        if !out.status.success() {
+            bail!(
+                "srs-cli {args:?} failed ({}): {}",
+                out.status,
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+        serde_json::from_slice(&out.stdout).context("srs-cli json")
+    }
+
+    /// `srs-cli status` rows for one role (`stream-worker`, `backsource`, ...).
+    pub fn processes(&self, role: &str) -> Vec<serde_json::Value> {
+        self.cli(&["status"])
+            .map(|v| {
+                v["processes"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .filter(|p| p["role"] == role)
+                    .cloned()
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
     /// Wait until the log contains `needle`; false on timeout.
     pub fn wait_log(&self, needle: &str, timeout: Duration) -> bool {
         let deadline = Instant::now() + timeout;

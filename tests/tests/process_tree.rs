@@ -1,0 +1,497 @@
+//! The process tree with real processes and real clients: two stream workers share the
+//! players; a worker or backsource killed with SIGKILL comes back within a second and harms
+//! nobody else; SIGHUP changes ports, vhost settings and the worker count without dropping
+//! players; SIGQUIT drains; no child and no ring file outlives a stop.
+
+use nix::sys::signal::Signal;
+use srs_protocol::session::ClientEvent;
+use srs_tests::client::{publish_counted, RtmpClient};
+use srs_tests::{ffmpeg_publish, ffprobe, rt, wait_publishing, wait_until, Proc, Server};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+const T: Duration = Duration::from_secs(30);
+
+fn pid_of(p: &serde_json::Value) -> i32 {
+    p["pid"].as_i64().unwrap_or(0) as i32
+}
+
+fn alive(pid: i32) -> bool {
+    pid > 0 && nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), None).is_ok()
+}
+
+/// Which worker serves the client whose local address is `addr`.
+fn worker_of(server: &Server, addr: &str) -> Option<String> {
+    let v = server.cli(&["clients"]).ok()?;
+    v["clients"]
+        .as_array()?
+        .iter()
+        .find(|c| c["peer"] == addr)
+        .and_then(|c| c["process"].as_str().map(str::to_string))
+}
+
+#[test]
+fn two_workers_share_forty_players_of_three_kinds() {
+    let server = Server::start("worker_processes 2;\n");
+    let url = server.url("live/forty");
+    let _publisher = ffmpeg_publish(&url, 60);
+    wait_publishing(&server, 1);
+    let dir = tempfile::tempdir().unwrap();
+    // 10 ffmpeg players decoding, 10 rtmpdump players, 20 of ours.
+    let mut procs = Vec::new();
+    for i in 0..10 {
+        procs.push(Proc::spawn(
+            "ffmpeg",
+            &[
+                "-hide_banner",
+                "-nostats",
+                "-loglevel",
+                "error",
+                "-i",
+                &url,
+                "-t",
+                "20",
+                "-f",
+                "null",
+                "-",
+            ],
+        ));
+        let out = dir.path().join(format!("d{i}.flv"));
+        procs.push(Proc::spawn(
+            "rtmpdump",
+            &[
+                "-q",
+                "-v",
+                "-r",
+                &url,
+                "-B",
+                "20",
+                "--stop",
+                "20",
+                "-o",
+                out.to_str().unwrap(),
+            ],
+        ));
+    }
+    let rt = rt();
+    let during = rt.block_on(async {
+        let mut ours = Vec::new();
+        for _ in 0..20 {
+            let mut c = RtmpClient::connect(&url).await.unwrap();
+            c.play().await.unwrap();
+            ours.push(c);
+        }
+        // Every one of ours gets video.
+        for c in ours.iter_mut() {
+            let mut frames = 0;
+            while frames < 10 {
+                if let ClientEvent::Media { type_id: 9, .. } = c.next_event(T).await.unwrap() {
+                    frames += 1;
+                }
+            }
+        }
+        // While all 40 are on (the ffmpeg and rtmpdump players may take a moment to
+        // start on a busy machine): both workers serve some.
+        let mut workers = Vec::new();
+        wait_until(T, || {
+            workers = server.processes("stream-worker");
+            workers
+                .iter()
+                .map(|w| w["connections"].as_u64().unwrap_or(0))
+                .sum::<u64>()
+                >= 40
+        });
+        (workers, ours)
+    });
+    let (workers, _ours) = during;
+    assert_eq!(workers.len(), 2, "{workers:?}");
+    let conns: Vec<u64> = workers
+        .iter()
+        .map(|w| w["connections"].as_u64().unwrap_or(0))
+        .collect();
+    assert!(
+        conns.iter().all(|c| *c > 0),
+        "both workers serve players: {conns:?}"
+    );
+    assert!(
+        conns.iter().sum::<u64>() >= 40,
+        "{conns:?} {}",
+        server.cli(&["clients"]).unwrap()
+    );
+    // Let them all play a little more, then stop them (SIGINT: rtmpdump closes its file).
+    std::thread::sleep(Duration::from_secs(2));
+    for p in procs.iter_mut() {
+        assert!(p.is_running(), "a player quit early: {}", p.stderr());
+    }
+    for mut p in procs {
+        p.interrupt();
+    }
+    // What rtmpdump wrote decodes.
+    for i in 0..10 {
+        let out = dir.path().join(format!("d{i}.flv"));
+        ffprobe(out.to_str().unwrap(), 10.0, T)
+            .unwrap()
+            .assert_h264_aac(20);
+    }
+    ffprobe(&url, 2.0, T).unwrap().assert_h264_aac(10);
+}
+
+#[test]
+fn killed_worker_is_back_within_a_second_and_others_lose_nothing() {
+    let server = Server::start("worker_processes 2;\n");
+    let url = server.url("live/kill");
+    let rt = rt();
+    rt.block_on(async {
+        let mut p = RtmpClient::connect(&url).await.unwrap();
+        p.publish().await.unwrap();
+        let stop = Arc::new(AtomicBool::new(false));
+        let feed = tokio::spawn(publish_counted(p, stop.clone()));
+        // Players until both workers have some.
+        let mut players = Vec::new();
+        for _ in 0..40 {
+            let mut c = RtmpClient::connect(&url).await.unwrap();
+            c.play().await.unwrap();
+            c.next_counted(T).await.unwrap();
+            players.push(c);
+            let mut by_worker = std::collections::HashMap::new();
+            for c in &players {
+                if let Some(w) = worker_of(&server, &c.local_addr()) {
+                    *by_worker.entry(w).or_insert(0) += 1;
+                }
+            }
+            if by_worker.len() == 2 && players.len() >= 6 {
+                break;
+            }
+        }
+        let placed: Vec<(String, RtmpClient)> = players
+            .into_iter()
+            .map(|c| (worker_of(&server, &c.local_addr()).unwrap_or_default(), c))
+            .collect();
+        let victim_name = placed[0].0.clone();
+        let victim = server
+            .processes("stream-worker")
+            .into_iter()
+            .find(|w| format!("worker-{}", w["index"]) == victim_name)
+            .expect("victim worker");
+        let victim_pid = pid_of(&victim);
+        let (mut survivors, mut doomed): (Vec<_>, Vec<_>) =
+            placed.into_iter().partition(|(w, _)| *w != victim_name);
+        assert!(
+            !survivors.is_empty() && !doomed.is_empty(),
+            "players on both workers"
+        );
+        // Where each survivor is now.
+        let mut last = Vec::new();
+        for (_, c) in survivors.iter_mut() {
+            last.push(c.next_counted(T).await.unwrap().0);
+        }
+        let killed_at = Instant::now();
+        nix::sys::signal::kill(nix::unistd::Pid::from_raw(victim_pid), Signal::SIGKILL).unwrap();
+        // Back within a second: a new pid for that index, registered with its API.
+        let back = wait_until(Duration::from_secs(5), || {
+            server.processes("stream-worker").iter().any(|w| {
+                format!("worker-{}", w["index"]) == victim_name
+                    && pid_of(w) != victim_pid
+                    && pid_of(w) > 0
+                    && w["api_port"].as_u64().unwrap_or(0) > 0
+            })
+        });
+        let back_after = killed_at.elapsed();
+        assert!(back, "worker not restarted");
+        assert!(
+            back_after < Duration::from_millis(1500),
+            "restart took {back_after:?}"
+        );
+        // The victim's players were disconnected...
+        for (_, c) in doomed.iter_mut() {
+            let mut gone = false;
+            for _ in 0..1000 {
+                if c.next_event(T).await.is_err() {
+                    gone = true;
+                    break;
+                }
+            }
+            assert!(gone);
+        }
+        // ...the others got every frame, in order, without a gap, through the kill.
+        for ((_, c), mut prev) in survivors.iter_mut().zip(last) {
+            for _ in 0..50 {
+                let (n, _, _) = c.next_counted(T).await.unwrap();
+                assert_eq!(n, prev + 1, "gap on a surviving worker");
+                prev = n;
+            }
+        }
+        // New players connect (on either worker).
+        for _ in 0..4 {
+            let mut c = RtmpClient::connect(&url).await.unwrap();
+            c.play().await.unwrap();
+            c.next_counted(T).await.unwrap();
+        }
+        stop.store(true, Ordering::Relaxed);
+        feed.await.unwrap().unwrap();
+        eprintln!("worker back after {back_after:?}");
+    });
+    assert!(
+        server.log().contains("child died, restarting"),
+        "{}",
+        server.log()
+    );
+}
+
+#[test]
+fn killed_backsource_is_back_and_the_encoder_republishes_at_once() {
+    let server = Server::start("worker_processes 2;\n");
+    let url = server.url("live/bs");
+    let rt = rt();
+    rt.block_on(async {
+        let mut player = RtmpClient::connect(&url).await.unwrap();
+        player.play().await.unwrap();
+        let mut p = RtmpClient::connect(&url).await.unwrap();
+        p.publish().await.unwrap();
+        let stop = Arc::new(AtomicBool::new(false));
+        let feed = tokio::spawn(publish_counted(p, stop.clone()));
+        player.next_counted(T).await.unwrap();
+        let bs = server.processes("backsource").pop().expect("backsource");
+        let bs_pid = pid_of(&bs);
+        let killed_at = Instant::now();
+        nix::sys::signal::kill(nix::unistd::Pid::from_raw(bs_pid), Signal::SIGKILL).unwrap();
+        // The publisher's connection died with it.
+        assert!(
+            feed.await.unwrap().is_err(),
+            "publisher connection should drop with backsource"
+        );
+        let back = wait_until(Duration::from_secs(5), || {
+            server.processes("backsource").iter().any(|b| {
+                pid_of(b) != bs_pid && pid_of(b) > 0 && b["api_port"].as_u64().unwrap_or(0) > 0
+            })
+        });
+        let back_after = killed_at.elapsed();
+        assert!(
+            back && back_after < Duration::from_millis(1500),
+            "backsource back after {back_after:?}"
+        );
+        // The player is told the publisher left, and stays.
+        player
+            .expect_status("NetStream.Play.UnpublishNotify")
+            .await
+            .unwrap();
+        // The encoder republishes at once.
+        let started = Instant::now();
+        let mut p2 = RtmpClient::connect(&url).await.unwrap();
+        p2.publish().await.unwrap();
+        let republish = started.elapsed();
+        let stop2 = Arc::new(AtomicBool::new(false));
+        let feed2 = tokio::spawn(publish_counted(p2, stop2.clone()));
+        player
+            .expect_status("NetStream.Play.PublishNotify")
+            .await
+            .unwrap();
+        let (n, _, key) = player.next_counted(T).await.unwrap();
+        assert!(
+            key && n == 0,
+            "the republish starts at its first keyframe: {n}"
+        );
+        stop2.store(true, Ordering::Relaxed);
+        feed2.await.unwrap().unwrap();
+        assert!(
+            republish < Duration::from_secs(3),
+            "republish took {republish:?}"
+        );
+        eprintln!("backsource back after {back_after:?}, republish accepted after {republish:?}");
+    });
+}
+
+#[test]
+fn sighup_adds_a_port_turns_gop_cache_off_and_adds_a_worker_without_dropping_players() {
+    let server =
+        Server::start("worker_processes 1;\nvhost __defaultVhost__ { play { gop_cache on; } }\n");
+    let url = server.url("live/hup");
+    let rt = rt();
+    rt.block_on(async {
+        let mut p = RtmpClient::connect(&url).await.unwrap();
+        p.publish().await.unwrap();
+        let stop = Arc::new(AtomicBool::new(false));
+        let sent = Arc::new(std::sync::atomic::AtomicU32::new(0));
+        let feed = tokio::spawn(srs_tests::client::publish_counted_progress(
+            p,
+            stop.clone(),
+            sent.clone(),
+        ));
+        let mut player = RtmpClient::connect(&url).await.unwrap();
+        player.play().await.unwrap();
+        let (mut prev, _, _) = player.next_counted(T).await.unwrap();
+        // Rewrite the config: a second port, gop_cache off, two workers.
+        let conf = server.dir.path().join("srs.conf");
+        let text = std::fs::read_to_string(&conf).unwrap();
+        let text = text
+            .replace("listen 127.0.0.1:0;", "listen 127.0.0.1:0 127.0.0.2:0;")
+            .replace("worker_processes 1;", "worker_processes 2;")
+            .replace("gop_cache on", "gop_cache off");
+        std::fs::write(&conf, text).unwrap();
+        server.signal(Signal::SIGHUP);
+        assert!(server.wait_log("config reloaded", T), "{}", server.log());
+        // Two workers now.
+        assert!(wait_until(T, || server
+            .processes("stream-worker")
+            .iter()
+            .filter(|w| w["api_port"].as_u64().unwrap_or(0) > 0)
+            .count()
+            == 2));
+        // The existing player went on without a gap.
+        for _ in 0..50 {
+            let (n, _, _) = player.next_counted(T).await.unwrap();
+            assert_eq!(n, prev + 1);
+            prev = n;
+        }
+        // The new port serves.
+        let new_addr = server
+            .log()
+            .lines()
+            .filter(|l| l.contains("RTMP listening") && l.contains("127.0.0.2"))
+            .filter_map(|l| {
+                l.split("addr=")
+                    .nth(1)
+                    .and_then(|a| a.split_whitespace().next())
+                    .map(str::to_string)
+            })
+            .last()
+            .expect("new port logged");
+        // Join in the middle of a GOP (keyframes every 25 frames).
+        while prev % 25 != 10 {
+            prev = player.next_counted(T).await.unwrap().0;
+        }
+        let mut late = RtmpClient::connect(&format!("rtmp://{new_addr}/live/hup"))
+            .await
+            .unwrap();
+        late.play().await.unwrap();
+        // Where the publisher is now (a frame may still be on its way).
+        let live = sent.load(Ordering::Relaxed).saturating_sub(2);
+        // gop_cache off: the late player does not get the cached GOP (which began about ten
+        // frames before it joined); it waits for the next keyframe.
+        let (first, _, key) = late.next_counted(T).await.unwrap();
+        assert!(key, "first frame is a keyframe");
+        assert!(
+            first >= live,
+            "no GOP cache: first frame {first} is older than the live point {live}"
+        );
+        stop.store(true, Ordering::Relaxed);
+        feed.await.unwrap().unwrap();
+    });
+}
+
+/// Ring files of this server's tree (its ring directory is in its log).
+fn ring_files(server: &Server) -> Vec<String> {
+    let dir = server
+        .log()
+        .lines()
+        .find(|l| l.contains("stream rings in"))
+        .and_then(|l| l.split("dir=").nth(1))
+        .and_then(|d| d.split_whitespace().next())
+        .map(str::to_string)
+        .expect("ring directory logged");
+    std::fs::read_dir(&dir)
+        .map(|d| {
+            d.flatten()
+                .map(|e| e.path().display().to_string())
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+#[test]
+fn sigquit_drains_then_nothing_is_left() {
+    let mut server =
+        Server::start("worker_processes 2;\ngrace_start_wait 200;\ngrace_final_wait 3000;\n");
+    let url = server.url("live/drain");
+    let rt = rt();
+    let children: Vec<i32> = server.cli(&["status"]).unwrap()["processes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|p| p["role"] != "master")
+        .map(pid_of)
+        .collect();
+    assert_eq!(children.len(), 4);
+    rt.block_on(async {
+        let mut p = RtmpClient::connect(&url).await.unwrap();
+        p.publish().await.unwrap();
+        let stop = Arc::new(AtomicBool::new(false));
+        let feed = tokio::spawn(publish_counted(p, stop.clone()));
+        let mut player = RtmpClient::connect(&url).await.unwrap();
+        player.play().await.unwrap();
+        player.next_counted(T).await.unwrap();
+        assert!(
+            !ring_files(&server).is_empty(),
+            "a ring exists while publishing"
+        );
+        let quit_at = Instant::now();
+        server.signal(Signal::SIGQUIT);
+        // The player keeps getting frames for a while (the grace period)...
+        let (mut prev, _, _) = player.next_counted(T).await.unwrap();
+        let mut frames = 0;
+        loop {
+            match player.next_counted(Duration::from_secs(10)).await {
+                Ok((n, _, _)) => {
+                    assert_eq!(n, prev + 1);
+                    prev = n;
+                    frames += 1;
+                }
+                Err(_) => break,
+            }
+        }
+        let served_for = quit_at.elapsed();
+        assert!(
+            frames >= 25,
+            "players went on during the grace period ({frames} frames)"
+        );
+        assert!(
+            served_for < Duration::from_secs(10),
+            "drain bounded: {served_for:?}"
+        );
+        stop.store(true, Ordering::Relaxed);
+        let _ = feed.await;
+    });
+    let status = server.stop();
+    assert!(
+        status.is_some_and(|s| s.success()),
+        "master exits cleanly: {status:?}"
+    );
+    assert!(
+        wait_until(T, || children.iter().all(|p| !alive(*p))),
+        "a child outlived the master"
+    );
+    assert!(
+        ring_files(&server).is_empty(),
+        "ring files left: {:?}",
+        ring_files(&server)
+    );
+    assert!(!server.run_dir().join("master.sock").exists());
+}
+
+#[test]
+fn sigterm_leaves_no_child_and_no_ring() {
+    let mut server = Server::start("worker_processes 2;\n");
+    let url = server.url("live/term");
+    let children: Vec<i32> = server.cli(&["status"]).unwrap()["processes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|p| p["role"] != "master")
+        .map(pid_of)
+        .collect();
+    let _publisher = ffmpeg_publish(&url, 60);
+    wait_publishing(&server, 1);
+    assert!(wait_until(T, || !ring_files(&server).is_empty()));
+    let status = server.stop();
+    assert!(status.is_some_and(|s| s.success()), "{status:?}");
+    assert!(
+        wait_until(T, || children.iter().all(|p| !alive(*p))),
+        "a child outlived the master"
+    );
+    assert!(
+        ring_files(&server).is_empty(),
+        "ring files left: {:?}",
+        ring_files(&server)
+    );
+}
