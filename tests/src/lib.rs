@@ -54,6 +54,8 @@ pub struct Server {
     log: Arc<Mutex<String>>,
     /// Scratch directory of this server (config, pid file); removed when dropped.
     pub dir: tempfile::TempDir,
+    /// The run directory, when the config puts it elsewhere than `dir/run`.
+    pub run_dir_override: Option<PathBuf>,
 }
 
 impl Server {
@@ -132,6 +134,7 @@ impl Server {
             rtmp: Vec::new(),
             log,
             dir,
+            run_dir_override: None,
         };
         let deadline = Instant::now() + Duration::from_secs(20);
         loop {
@@ -187,7 +190,9 @@ impl Server {
 
     /// The run directory of this server's process tree.
     pub fn run_dir(&self) -> PathBuf {
-        self.dir.path().join("run")
+        self.run_dir_override
+            .clone()
+            .unwrap_or_else(|| self.dir.path().join("run"))
     }
 
     /// `srs-cli --json <args>` against this server, parsed.

@@ -495,3 +495,109 @@ fn sigterm_leaves_no_child_and_no_ring() {
         ring_files(&server)
     );
 }
+
+#[test]
+fn malformed_control_frames_close_that_link_only() {
+    let server = Server::start("worker_processes 1;\n");
+    let sock = server.run_dir().join("master.sock");
+    let rt = rt();
+    rt.block_on(async {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        // An oversized frame, then bytes that are no message at all.
+        for junk in [
+            vec![0xff, 0xff, 0xff, 0xff, 1, 2, 3],
+            vec![0, 0, 0, 3, 0xee, 0xee, 0xee],
+        ] {
+            let mut s = tokio::net::UnixStream::connect(&sock).await.unwrap();
+            s.write_all(&junk).await.unwrap();
+            let mut b = [0u8; 16];
+            let r = tokio::time::timeout(T, s.read(&mut b))
+                .await
+                .expect("link closed");
+            assert!(matches!(r, Ok(0) | Err(_)), "{r:?}");
+        }
+    });
+    assert!(
+        server.wait_log("control link closed", T),
+        "{}",
+        server.log()
+    );
+    // The master is fine: it answers and serves.
+    assert_eq!(server.processes("stream-worker").len(), 1);
+    rt.block_on(async {
+        let mut c = RtmpClient::connect(&server.url("live/x")).await.unwrap();
+        c.play().await.unwrap();
+    });
+}
+
+#[test]
+fn a_killed_master_leaves_no_orphans_and_the_next_start_cleans_its_rings() {
+    let base = tempfile::tempdir().unwrap();
+    let conf = base.path().join("srs.conf");
+    let run_dir = base.path().join("run");
+    std::fs::write(
+        &conf,
+        format!(
+            "listen 127.0.0.1:0;\npid {d}/srs.pid;\nrun_dir {r};\nworker_processes 1;\nvhost __defaultVhost__ {{ }}\n",
+            d = base.path().display(),
+            r = run_dir.display()
+        ),
+    )
+    .unwrap();
+    let mut first = Server::start_config(&conf, tempfile::tempdir().unwrap(), 1);
+    first.run_dir_override = Some(run_dir.clone());
+    let children: Vec<i32> = first.cli(&["status"]).unwrap()["processes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|p| p["role"] != "master")
+        .map(pid_of)
+        .collect();
+    assert_eq!(children.len(), 3);
+    let url = first.url("live/orphan");
+    let mut publisher = ffmpeg_publish(&url, 60);
+    wait_publishing(&first, 1);
+    assert!(wait_until(T, || !ring_files(&first).is_empty()));
+    let rings = ring_files(&first);
+    // A crash of the whole tree: backsource frozen (it cannot clean up), the master killed.
+    let backsource = pid_of(&first.processes("backsource")[0]);
+    let bs = nix::unistd::Pid::from_raw(backsource);
+    nix::sys::signal::kill(bs, Signal::SIGSTOP).unwrap();
+    first.signal(Signal::SIGKILL);
+    // The children die with the master (its control link closes and the parent-death
+    // signal follows)...
+    assert!(
+        wait_until(T, || children
+            .iter()
+            .filter(|p| **p != backsource)
+            .all(|p| !alive(*p))),
+        "orphans left"
+    );
+    // ...even a frozen one: SIGKILL needs no cooperation.
+    let _ = nix::sys::signal::kill(bs, Signal::SIGCONT);
+    assert!(
+        wait_until(T, || !alive(backsource)),
+        "backsource survived the master"
+    );
+    publisher.kill();
+    // The killed backsource could not remove its ring...
+    assert!(
+        rings.iter().all(|r| std::path::Path::new(r).exists()),
+        "ring expected to survive a SIGKILL"
+    );
+    // ...the next start on the same run_dir does.
+    let second = Server::start_config(&conf, tempfile::tempdir().unwrap(), 1);
+    assert!(
+        second
+            .log()
+            .contains("removing rings left by an earlier run"),
+        "{}",
+        second.log()
+    );
+    assert!(
+        rings.iter().all(|r| !std::path::Path::new(r).exists()),
+        "stale rings not removed"
+    );
+    drop(second);
+    drop(first);
+}
