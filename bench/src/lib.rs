@@ -104,8 +104,9 @@ pub struct PlayArgs {
     #[arg(long, default_value_t = 2)]
     pub threads: usize,
     /// Least milliseconds between two reads of a playing player, so that each read takes
-    /// several messages: the main lever on this tool's CPU. Every 10th player (a lag probe)
-    /// still reads at once and alone measures lag. 0: every player reads at once.
+    /// several messages (fewer wake-ups and system calls). Every 50th player, the first
+    /// included, is a lag probe that still reads at once and alone measures lag. 0: every
+    /// player reads at once and measures lag.
     #[arg(long, default_value_t = 200)]
     pub read_interval_ms: u64,
     /// Also write the final JSON line to this file.
