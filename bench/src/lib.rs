@@ -129,7 +129,8 @@ pub struct PublishArgs {
     /// Seconds to run.
     #[arg(long, default_value_t = 60.0)]
     pub duration: f64,
-    /// Milliseconds between wall-clock stamps (`onSrsBenchClock` data messages).
+    /// Milliseconds between wall-clock stamps (an `onSrsBenchClock` data message, and an SEI
+    /// in the next H.264 frame).
     #[arg(long, default_value_t = 200)]
     pub clock_ms: u64,
     /// Seconds a publisher may take from TCP connect to publishing.

@@ -15,6 +15,7 @@ use crate::stats::{self, Histogram, RateWindow};
 use crate::url::{Scheme, StreamUrl};
 use crate::{resolve, stop_signal, BenchError, PlayArgs, Report};
 use serde_json::json;
+use srs_protocol::flv;
 use srs_protocol::message::type_id;
 use srs_protocol::session::{ClientConfig, ClientEvent, ClientSession};
 use std::convert::Infallible;
@@ -57,7 +58,7 @@ pub struct PlayerStats {
     bytes: AtomicU64,
     /// CONNECTING, PLAYING, FAILED or DISCONNECTED.
     state: AtomicU8,
-    /// When the first video message arrived, in ms since the run started (or NEVER).
+    /// When the first video frame arrived, in ms since the run started (or NEVER).
     first_frame_at: AtomicU64,
     /// When the player started playing (RTMP `NetStream.Play.Start`, HTTP 200).
     playing_at: AtomicU64,
@@ -83,10 +84,14 @@ impl PlayerStats {
 pub struct Shared {
     /// When the run started.
     pub start: Instant,
-    /// Time from starting the TCP connect to the first video message.
+    /// Time from starting the TCP connect to the first video frame (a video message that
+    /// is not a sequence header).
     pub first_frame: Histogram,
-    /// Receive time minus the publisher's clock stamp.
+    /// Receive time minus the publisher's clock stamp, from stamps in video frames (SEI).
     pub lag: Histogram,
+    /// The same from `onSrsBenchClock` data messages, reported only when no video frame
+    /// carried a stamp (a server may drop data messages, as nginx-rtmp does).
+    pub lag_data: Histogram,
     /// Why players failed or dropped.
     pub reasons: Reasons,
     /// Bound on TCP connect + handshake + play.
@@ -168,29 +173,40 @@ impl<'a> Watch<'a> {
         }
     }
 
-    /// A media message of `len` payload bytes; `body` is (at least the start of) a data
-    /// message's body, where the clock stamp may be.
+    /// A media message of `len` payload bytes; `body` is (at least the start of) a data or
+    /// video message's body, where a clock stamp may be.
     fn media(&mut self, ty: u8, len: usize, body: &[u8]) {
         self.unflushed += len as u64;
         match ty {
-            type_id::VIDEO if !self.got_video => {
-                self.got_video = true;
-                let ms = self.connect_start.elapsed().as_millis() as u64;
-                self.shared.first_frame.record(ms);
-                self.stats
-                    .first_frame_at
-                    .store(self.shared.now_ms(), Relaxed);
-            }
-            type_id::DATA_AMF0 if self.probe => {
-                if let Some(stamp) = clock::parse(body) {
-                    if stamp >= self.connect_wall_ms {
-                        self.shared
-                            .lag
-                            .record(clock::wall_ms().saturating_sub(stamp));
-                    }
+            type_id::VIDEO => {
+                // A sequence header is not a frame: a server sends it at once, but the
+                // picture starts at the first keyframe.
+                if !self.got_video && !flv::video_info(body).sequence_header {
+                    self.got_video = true;
+                    let ms = self.connect_start.elapsed().as_millis() as u64;
+                    self.shared.first_frame.record(ms);
+                    self.stats
+                        .first_frame_at
+                        .store(self.shared.now_ms(), Relaxed);
+                }
+                if self.probe {
+                    self.stamp(clock::parse_video(body), &self.shared.lag);
                 }
             }
+            type_id::DATA_AMF0 if self.probe => {
+                self.stamp(clock::parse(body), &self.shared.lag_data);
+            }
             _ => {}
+        }
+    }
+
+    /// Record the lag of a clock stamp, unless it was made before this player started
+    /// (it sat in the server's GOP cache).
+    fn stamp(&self, stamp: Option<u64>, into: &Histogram) {
+        if let Some(stamp) = stamp {
+            if stamp >= self.connect_wall_ms {
+                into.record(clock::wall_ms().saturating_sub(stamp));
+            }
         }
     }
 
@@ -321,7 +337,7 @@ async fn play_http_flv(
     let mut body = head.len..used;
     loop {
         let data = &buf[body];
-        let mut tag = |t: scan::TagSeen<'_>| w.media(t.tag_type, t.size as usize, t.script_prefix);
+        let mut tag = |t: scan::TagSeen<'_>| w.media(t.tag_type, t.size as usize, t.prefix);
         match dechunk.as_mut() {
             Some(d) => d.feed(data, |part| flv.feed(part, &mut tag))?,
             None => flv.feed(data, tag)?,
@@ -353,6 +369,7 @@ pub async fn run(args: PlayArgs) -> Result<Report, BenchError> {
         start: Instant::now(),
         first_frame: Histogram::new(),
         lag: Histogram::new(),
+        lag_data: Histogram::new(),
         reasons: Reasons::default(),
         connect_timeout: Duration::from_secs_f64(args.timeout),
         read_interval: (args.read_interval_ms > 0)
@@ -492,6 +509,13 @@ fn summary(
     };
     let mut rates: Vec<u64> = judged.iter().flatten().copied().collect();
     rates.sort_unstable();
+    let (lag, lag_source) = if shared.lag.count() > 0 {
+        (&shared.lag, Some("video"))
+    } else if shared.lag_data.count() > 0 {
+        (&shared.lag_data, Some("data"))
+    } else {
+        (&shared.lag, None)
+    };
     let (stream_kbps, source) = match args.stream_kbps {
         Some(k) => (Some(k), "given"),
         None => (stats::percentile_sorted(&rates, 50.0), "measured"),
@@ -513,7 +537,8 @@ fn summary(
         .field("failed", failed)
         .field("disconnects", disconnects)
         .field("first_frame_ms", latency(&shared.first_frame))
-        .field("lag_ms", latency(&shared.lag))
+        .field("lag_ms", latency(lag))
+        .field("lag_source", lag_source)
         .field("lag_probes", probes)
         .field("read_interval_ms", args.read_interval_ms)
         .field("stream_kbps", stream_kbps)
@@ -564,6 +589,7 @@ mod tests {
             start: Instant::now(),
             first_frame: Histogram::new(),
             lag: Histogram::new(),
+            lag_data: Histogram::new(),
             reasons: Reasons::default(),
             connect_timeout: Duration::from_secs(1),
             read_interval: None,

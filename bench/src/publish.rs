@@ -3,8 +3,9 @@
 //!
 //! Each publisher sends the metadata and the sequence headers once, then the file's audio
 //! and video tags as they are (no transcoding), timestamps continuing across passes (see
-//! [`crate::replay`]), and every `--clock-ms` an `onSrsBenchClock` data message
-//! ([`crate::clock`]) for the players' lag measurement.
+//! [`crate::replay`]), and every `--clock-ms` the wall clock ([`crate::clock`]) for the
+//! players' lag measurement: an `onSrsBenchClock` data message, and an SEI stamp in the next
+//! H.264 frame (servers that relay only audio and video still carry that one).
 
 use crate::clock;
 use crate::conn::{connect, ConnError, Reasons};
@@ -158,9 +159,18 @@ async fn publish_rtmp(
         session.send_media(sid, h.tag_type, 0, &h.body);
         sent += h.body.len() as u64;
     }
+    // The SEI stamp assumes 4-byte NAL unit lengths (what x264 and every encoder we know
+    // write); a file with other lengths, or not H.264, gets the data message stamps only.
+    let video_stamps = replay
+        .headers
+        .iter()
+        .find(|h| h.tag_type == type_id::VIDEO)
+        .and_then(|h| clock::avc_length_size(&h.body))
+        == Some(4);
     let t0 = Instant::now();
     let mut cursor = replay.cursor();
     let mut next_clock = t0;
+    let mut stamp_next_frame = false;
     loop {
         let now = Instant::now();
         if now >= next_clock {
@@ -168,6 +178,7 @@ async fn publish_rtmp(
             let body = clock::encode(clock::wall_ms());
             session.send_media(sid, type_id::DATA_AMF0, ts, &body);
             sent += body.len() as u64;
+            stamp_next_frame = video_stamps;
             next_clock += shared.clock_interval;
             if next_clock < now {
                 // We were stalled: stamp at the interval from now on, no burst.
@@ -178,8 +189,18 @@ async fn publish_rtmp(
         let due = t0 + Duration::from_millis(ts);
         if due <= now && sent < MAX_UNFLUSHED {
             // RTMP timestamps are 32-bit milliseconds and wrap after 49 days, as on the wire.
-            session.send_media(sid, tag.tag_type, ts as u32, &tag.body);
-            sent += tag.body.len() as u64;
+            let stamped = (stamp_next_frame && tag.tag_type == type_id::VIDEO)
+                .then(|| clock::stamp_video(&tag.body, clock::wall_ms()))
+                .flatten();
+            let body = match &stamped {
+                Some(b) => {
+                    stamp_next_frame = false;
+                    b.as_slice()
+                }
+                None => &tag.body[..],
+            };
+            session.send_media(sid, tag.tag_type, ts as u32, body);
+            sent += body.len() as u64;
             let pass = cursor.passes();
             cursor.advance(replay);
             if cursor.passes() != pass {

@@ -4,14 +4,20 @@
 //!
 //! Sans-I/O like the protocol crate: push bytes, get tag headers out. Memory is bounded by
 //! [`MAX_HEAD`] and a few dozen bytes of state; no tag body is ever buffered except the
-//! first [`SCRIPT_PREFIX`] bytes of script tags, where the bench clock lives.
+//! first [`BODY_PREFIX`] bytes of script and video tags, where the bench clock lives and
+//! where a sequence header shows.
 
-use crate::clock::CLOCK_BODY_LEN;
+use crate::clock::{CLOCK_BODY_LEN, VIDEO_STAMP_REACH};
 
 /// Largest HTTP response head we accept.
 pub const MAX_HEAD: usize = 16 * 1024;
-/// Bytes of a script tag body kept for the caller (enough for a clock message).
-pub const SCRIPT_PREFIX: usize = CLOCK_BODY_LEN;
+/// Bytes of a script or video tag body kept for the caller: enough for a clock data message
+/// and for a clock SEI at the start of a frame.
+pub const BODY_PREFIX: usize = if CLOCK_BODY_LEN > VIDEO_STAMP_REACH {
+    CLOCK_BODY_LEN
+} else {
+    VIDEO_STAMP_REACH
+};
 /// Longest chunk-size line (hex size, extensions) we accept.
 const MAX_CHUNK_LINE: usize = 256;
 
@@ -199,8 +205,8 @@ pub struct TagSeen<'a> {
     pub timestamp: u32,
     /// Body size in bytes.
     pub size: u32,
-    /// The first [`SCRIPT_PREFIX`] bytes of a script tag's body (empty for audio/video).
-    pub script_prefix: &'a [u8],
+    /// The first [`BODY_PREFIX`] bytes of a script or video tag's body (empty for audio).
+    pub prefix: &'a [u8],
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -222,8 +228,8 @@ enum FlvState {
 pub struct FlvScan {
     state: FlvState,
     header: [u8; 11],
-    script: [u8; SCRIPT_PREFIX],
-    script_len: usize,
+    prefix: [u8; BODY_PREFIX],
+    prefix_len: usize,
 }
 
 impl Default for FlvScan {
@@ -238,8 +244,8 @@ impl FlvScan {
         Self {
             state: FlvState::FileHeader,
             header: [0; 11],
-            script: [0; SCRIPT_PREFIX],
-            script_len: 0,
+            prefix: [0; BODY_PREFIX],
+            prefix_len: 0,
         }
     }
 
@@ -256,9 +262,9 @@ impl FlvScan {
             tag_type,
             timestamp,
             size,
-            script_prefix: &self.script[..self.script_len],
+            prefix: &self.prefix[..self.prefix_len],
         });
-        self.script_len = 0;
+        self.prefix_len = 0;
         self.state = FlvState::PrevSize(4);
     }
 
@@ -272,12 +278,12 @@ impl FlvScan {
             match self.state {
                 FlvState::FileHeader => {
                     // Collect the 9 header bytes in `header` (it has room for 11).
-                    let have = self.script_len;
+                    let have = self.prefix_len;
                     let n = (9 - have).min(input.len());
                     self.header[have..have + n].copy_from_slice(&input[..n]);
                     input = &input[n..];
-                    self.script_len += n;
-                    if self.script_len == 9 {
+                    self.prefix_len += n;
+                    if self.prefix_len == 9 {
                         if &self.header[..3] != b"FLV" {
                             return Err(ScanError::NotFlv);
                         }
@@ -287,7 +293,7 @@ impl FlvScan {
                             self.header[7],
                             self.header[8],
                         ]) as u64;
-                        self.script_len = 0;
+                        self.prefix_len = 0;
                         self.state = FlvState::Skip(len.max(9) - 9 + 4);
                     }
                 }
@@ -317,11 +323,12 @@ impl FlvScan {
                 }
                 FlvState::Body(left) => {
                     let n = (left as usize).min(input.len());
-                    if self.header[0] & 0x1f == 18 && self.script_len < SCRIPT_PREFIX {
-                        let k = (SCRIPT_PREFIX - self.script_len).min(n);
-                        self.script[self.script_len..self.script_len + k]
+                    let kept = matches!(self.header[0] & 0x1f, 9 | 18);
+                    if kept && self.prefix_len < BODY_PREFIX {
+                        let k = (BODY_PREFIX - self.prefix_len).min(n);
+                        self.prefix[self.prefix_len..self.prefix_len + k]
                             .copy_from_slice(&input[..k]);
-                        self.script_len += k;
+                        self.prefix_len += k;
                     }
                     input = &input[n..];
                     if left as usize == n {
@@ -367,12 +374,7 @@ mod tests {
         let mut tags = Vec::new();
         for p in pieces {
             s.feed(p, |t| {
-                tags.push((
-                    t.tag_type,
-                    t.timestamp,
-                    t.size,
-                    clock::parse(t.script_prefix),
-                ))
+                tags.push((t.tag_type, t.timestamp, t.size, clock::parse(t.prefix)))
             })
             .unwrap();
         }
@@ -396,6 +398,32 @@ mod tests {
         }
         let mut s = FlvScan::new();
         assert_eq!(s.feed(b"GIF89a12345", |_| {}), Err(ScanError::NotFlv));
+    }
+
+    #[test]
+    fn keeps_the_start_of_video_tags_for_the_clock() {
+        let frame = [0x27, 1, 0, 0, 0, 0, 0, 0, 3, 0x41, 0x9a, 0x01];
+        let mut body = clock::stamp_video(&frame, 1234).unwrap();
+        body.extend_from_slice(&[7; 3000]);
+        let mut data = BytesMut::new();
+        data.extend_from_slice(&flv::file_header(true, true));
+        flv::write_tag(&mut data, 9, 40, &body);
+        flv::write_tag(&mut data, 8, 40, &[0xaf, 1, 2]);
+        for cut in [1, 20, 30, 60, 100, data.len() - 1] {
+            let mut s = FlvScan::new();
+            let mut seen = Vec::new();
+            for part in [&data[..cut], &data[cut..]] {
+                s.feed(part, |t| {
+                    seen.push((t.tag_type, t.prefix.len(), clock::parse_video(t.prefix)))
+                })
+                .unwrap();
+            }
+            assert_eq!(
+                seen,
+                vec![(9, BODY_PREFIX, Some(1234)), (8, 0, None)],
+                "cut {cut}"
+            );
+        }
     }
 
     #[test]

@@ -299,6 +299,8 @@ fn publish_and_play_against_the_real_server() {
     assert!(r["first_frame_ms"]["p99"].as_u64().unwrap() < 2000, "{r}");
     assert!(r["lag_ms"]["p50"].is_u64(), "lag measured: {r}");
     assert!(r["lag_ms"]["p99"].as_u64().unwrap() < 1000, "{r}");
+    // make-flv writes H.264 with 4-byte NAL unit lengths: the publisher stamps frames.
+    assert_eq!(r["lag_source"], "video", "{r}");
     assert_eq!(r["judged"], 20, "{r}");
     assert_eq!(r["below_90pct"], 0, "{r}");
     let kbps = r["stream_kbps"].as_u64().unwrap();
@@ -433,6 +435,8 @@ fn http_flv_players() {
     assert_eq!(r["lag_probes"], 1, "{r}");
     assert!(r["lag_ms"]["samples"].as_u64().unwrap() >= 12, "{r}");
     assert!(r["lag_ms"]["p99"].as_u64().unwrap() < 500, "{r}");
+    // Its frames carry no SEI stamp: the data messages count.
+    assert_eq!(r["lag_source"], "data", "{r}");
     // 2000-byte frames at 25 fps: 400 kbps of video bodies, plus the small ones.
     let kbps = r["stream_kbps"].as_u64().unwrap();
     assert!((360..460).contains(&kbps), "{r}");
