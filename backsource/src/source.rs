@@ -18,7 +18,7 @@ use srs_protocol::flv::{self, FrameInfo};
 use srs_protocol::message::type_id;
 use std::collections::{HashMap, VecDeque};
 use std::path::PathBuf;
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 use std::time::Duration;
 use tokio::sync::watch;
 
@@ -61,6 +61,68 @@ pub struct Media {
     pub payload: Bytes,
     /// Keyframe / sequence header flags.
     pub info: FrameInfo,
+    /// The message as RTMP chunks for message stream 1 at one chunk size, built by the
+    /// first player that needs it and shared by all the others (they almost always use
+    /// the same chunk size and stream id).
+    chunked: OnceLock<(u32, Bytes)>,
+}
+
+/// Message stream id every player gets from `createStream` (the first and only one).
+pub const PLAYER_STREAM_ID: u32 = 1;
+
+impl Media {
+    /// A message.
+    pub fn new(type_id: u8, timestamp: u32, payload: Bytes, info: FrameInfo) -> Media {
+        Media {
+            type_id,
+            timestamp,
+            payload,
+            info,
+            chunked: OnceLock::new(),
+        }
+    }
+
+    /// The same message at another timestamp.
+    pub fn restamped(&self, timestamp: u32) -> Media {
+        Media::new(self.type_id, timestamp, self.payload.clone(), self.info)
+    }
+
+    /// Chunk stream this message goes out on.
+    pub fn csid(&self) -> u32 {
+        match self.type_id {
+            type_id::AUDIO => srs_protocol::message::csid::AUDIO,
+            type_id::VIDEO => srs_protocol::message::csid::VIDEO,
+            _ => srs_protocol::message::csid::OVER_STREAM,
+        }
+    }
+
+    /// This message chunked for message stream `stream_id` at `chunk_size`: shared bytes
+    /// when it is the common case (stream 1, the first chunk size asked for), else built
+    /// for this caller.
+    pub fn chunked(&self, chunk_size: u32, stream_id: u32) -> Bytes {
+        let build = || {
+            let mut out = bytes::BytesMut::new();
+            srs_protocol::chunk::write_message(
+                &mut out,
+                chunk_size,
+                self.csid(),
+                self.timestamp,
+                self.type_id,
+                stream_id,
+                &self.payload,
+            );
+            out.freeze()
+        };
+        if stream_id != PLAYER_STREAM_ID {
+            return build();
+        }
+        let (size, bytes) = self.chunked.get_or_init(|| (chunk_size, build()));
+        if *size == chunk_size {
+            bytes.clone()
+        } else {
+            build()
+        }
+    }
 }
 
 /// Per-source settings (from the vhost).
@@ -97,6 +159,11 @@ struct State {
     base_seq: u64,
     /// Sequence number of the newest keyframe of the current publish, if still in the log.
     keyframe_seq: Option<u64>,
+    /// Sequence number of the first message of the current publish.
+    publish_start_seq: u64,
+    /// Whether the current publish's messages start at its real beginning (false for a
+    /// worker's mirror that joined a running stream in its middle).
+    publish_complete: bool,
     jitter: Jitter,
     players: usize,
     /// The stream's ring while published, in the process tree.
@@ -183,6 +250,8 @@ impl Source {
                 log_bytes: 0,
                 base_seq: 0,
                 keyframe_seq: None,
+                publish_start_seq: 0,
+                publish_complete: true,
                 jitter: Jitter::new(),
                 players: 0,
                 ring: None,
@@ -345,6 +414,19 @@ impl Hub {
         cid: &str,
         config: SourceConfig,
     ) -> Result<Publisher, PublishError> {
+        self.publish_from(key, cid, config, true)
+    }
+
+    /// Start publishing `key`; `complete` says whether what will be pushed starts at the
+    /// publish's real beginning (a mirror that joins a running stream pushes from its middle,
+    /// and players that waited must then start at a keyframe like late ones).
+    pub fn publish_from(
+        self: &Arc<Self>,
+        key: &StreamKey,
+        cid: &str,
+        config: SourceConfig,
+        complete: bool,
+    ) -> Result<Publisher, PublishError> {
         let (source, claimed) = self.claim(key, config, |st| {
             if st.publishing {
                 return Err(PublishError::Busy(
@@ -356,6 +438,8 @@ impl Hub {
             st.publishing = true;
             st.publisher_cid = Some(cid.to_string());
             st.generation += 1;
+            st.publish_start_seq = st.next_seq();
+            st.publish_complete = complete;
             st.jitter.new_session();
             Ok(())
         });
@@ -384,7 +468,10 @@ impl Hub {
 
     /// Start playing `key`; the player waits if nobody publishes yet.
     pub fn play(self: &Arc<Self>, key: &StreamKey, config: SourceConfig) -> Player {
-        let (source, ()) = self.claim(key, config, |st| st.players += 1);
+        let (source, waiting) = self.claim(key, config, |st| {
+            st.players += 1;
+            !st.publishing
+        });
         let mut rx = source.changed.subscribe();
         // Poll once at once: the GOP cache is there to be sent now, not at the next frame.
         rx.mark_changed();
@@ -395,6 +482,7 @@ impl Hub {
             cursor: None,
             generation: 0,
             was_publishing: false,
+            waiting,
             sent: [None, None, None],
             need_keyframe: false,
             dropped: 0,
@@ -458,12 +546,7 @@ impl Publisher {
             } else {
                 st.jitter.correct(timestamp)
             };
-            let media = Arc::new(Media {
-                type_id: ty,
-                timestamp,
-                payload,
-                info,
-            });
+            let media = Arc::new(Media::new(ty, timestamp, payload, info));
             let seq = st.next_seq();
             let header = if is_meta {
                 Some(HEADER_METADATA)
@@ -550,6 +633,8 @@ pub struct Player {
     cursor: Option<u64>,
     generation: u64,
     was_publishing: bool,
+    /// The player arrived before the publisher: it gets the publish from its start.
+    waiting: bool,
     /// The headers (same order as `State::headers`) this player last received.
     sent: [Option<Arc<Media>>; 3],
     /// Drop video until a keyframe (positioned at the live point, not at a keyframe).
@@ -583,6 +668,9 @@ impl Player {
         let mut events = Vec::new();
         let st = self.source.lock();
         if st.publishing && st.generation != self.generation {
+            // Waited for this publish, or followed an earlier one: it gets this one from its
+            // first message.
+            let followed = self.waiting || self.generation != 0;
             if self.was_publishing {
                 // A republish happened while this player was still behind on the old one.
                 events.push(PlayEvent::Unpublished);
@@ -590,10 +678,18 @@ impl Player {
             events.push(PlayEvent::Published);
             self.generation = st.generation;
             self.was_publishing = true;
-            // Start this publish at its GOP (or the live point).
-            let (seq, key) = st.start_seq();
+            // A player that waited for this publish (or played the previous one) gets it
+            // from its first message; one that joins a running publish starts at its GOP
+            // (or the live point).
+            let from_start = followed && st.publish_complete && st.publish_start_seq >= st.base_seq;
+            let (seq, key) = if from_start {
+                (st.publish_start_seq, true)
+            } else {
+                st.start_seq()
+            };
             self.cursor = Some(seq);
             self.need_keyframe = !key;
+            self.waiting = false;
         }
         let Some(mut cursor) = self.cursor else {
             return events;
@@ -626,10 +722,7 @@ impl Player {
                         out.push(if timestamp == h.timestamp {
                             h.clone()
                         } else {
-                            Arc::new(Media {
-                                timestamp,
-                                ..Media::clone(h)
-                            })
+                            Arc::new(h.restamped(timestamp))
                         });
                         *sent = Some(h.clone());
                     }
@@ -834,7 +927,7 @@ mod tests {
         assert_eq!(ev[0], PlayEvent::Published);
         let m = media(&ev);
         assert_eq!(m.len(), 4);
-        assert!(m.iter().all(|m| m.timestamp > 1040), "{m:?}");
+        assert!(m.iter().all(|m| m.timestamp >= 1040), "{m:?}");
         drop(pl);
         drop(p2);
         assert!(hub.is_empty());
@@ -947,6 +1040,33 @@ mod tests {
             .map(|m| m.timestamp)
             .collect();
         assert_eq!(ts, vec![5000, 5000, 5040]);
+    }
+
+    #[test]
+    fn chunked_bytes_are_built_once_and_shared() {
+        let m = Media::new(
+            type_id::VIDEO,
+            0x0100_0000,
+            Bytes::from(vec![7u8; 300]),
+            FrameInfo::default(),
+        );
+        let a = m.chunked(128, PLAYER_STREAM_ID);
+        let b = m.chunked(128, PLAYER_STREAM_ID);
+        // The same allocation, not a copy.
+        assert_eq!(a.as_ptr(), b.as_ptr());
+        let mut expect = bytes::BytesMut::new();
+        srs_protocol::chunk::write_message(&mut expect, 128, 6, 0x0100_0000, 9, 1, &[7u8; 300]);
+        assert_eq!(&a[..], &expect[..]);
+        // Another chunk size or stream id is built for that caller, correctly.
+        let c = m.chunked(4096, PLAYER_STREAM_ID);
+        let mut expect = bytes::BytesMut::new();
+        srs_protocol::chunk::write_message(&mut expect, 4096, 6, 0x0100_0000, 9, 1, &[7u8; 300]);
+        assert_eq!(&c[..], &expect[..]);
+        let d = m.chunked(128, 2);
+        assert_eq!(&d[7..11], &2u32.to_le_bytes());
+        // A restamped copy does not reuse the old chunks.
+        let r = m.restamped(5);
+        assert_eq!(&r.chunked(128, PLAYER_STREAM_ID)[1..4], &[0, 0, 5]);
     }
 
     #[test]

@@ -9,6 +9,7 @@
 
 use crate::refer;
 use crate::server::WorkerContext;
+use bytes::Bytes;
 use bytes::BytesMut;
 use srs_backsource::publish::{self, flush, reject, source_config, ConnStats, PublishRequest};
 pub use srs_backsource::publish::{ConnError, SEND_TIMEOUT};
@@ -17,8 +18,10 @@ use srs_conf::{Config, Vhost};
 use srs_protocol::message::UserControl;
 use srs_protocol::request::StreamRequest;
 use srs_protocol::session::{ServerConfig, ServerEvent, ServerSession};
+use std::io::IoSlice;
 use std::sync::Arc;
-use tokio::io::AsyncReadExt;
+use std::time::Duration;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::time::Instant;
 use tracing::{debug, info};
@@ -43,6 +46,15 @@ struct Playing {
     name: String,
     unpublished: bool,
     data_started: bool,
+    /// The session's outgoing chunk size (what the shared chunked messages were built for).
+    chunk_size: u32,
+    /// What to send next, in order: control messages from the session and media chunks
+    /// shared with every other player of the stream. Reused between writes.
+    out: Vec<Bytes>,
+    /// Merged writes: the player is fed at most once per `mw_latency` (SRS), so that each
+    /// wake-up sends many messages in one writev. Zero in low-latency mode.
+    mw_latency: Duration,
+    next_feed: Instant,
 }
 
 /// Resolve the vhost a request gets, refusing disabled or unknown ones.
@@ -80,6 +92,9 @@ pub async fn serve(
 
     loop {
         flush(&mut socket, &mut session, &stats).await?;
+        if let Some(p) = playing.as_mut() {
+            write_all_vectored(&mut socket, &mut p.out, &stats).await?;
+        }
         let feeding = playing.as_ref().is_some_and(|p| !p.paused);
         tokio::select! {
             r = socket.read_buf(&mut buf) => {
@@ -93,10 +108,14 @@ pub async fn serve(
                 buf.clear();
             }
             _ = async {
-                if let Some(p) = playing.as_mut() { p.player.changed().await }
+                if let Some(p) = playing.as_mut() {
+                    tokio::time::sleep_until(p.next_feed).await;
+                    p.player.changed().await
+                }
             }, if feeding => {
                 if let Some(p) = playing.as_mut() {
                     feed_player(&mut session, p);
+                    p.next_feed = Instant::now() + p.mw_latency;
                 }
             }
             _ = async {
@@ -194,6 +213,9 @@ pub async fn serve(
                     ctx.describe(&crate::server::current_cid(), "play", &key.to_string());
                     let player = ctx.play(&key, source_config(&v));
                     session.accept_play(stream_id, &name, reset);
+                    if v.tcp_nodelay {
+                        socket.set_nodelay(true)?;
+                    }
                     playing = Some(Playing {
                         player,
                         stream_id,
@@ -201,6 +223,14 @@ pub async fn serve(
                         name,
                         unpublished: false,
                         data_started: false,
+                        chunk_size: session.out_chunk_size(),
+                        out: Vec::new(),
+                        mw_latency: if v.min_latency {
+                            Duration::ZERO
+                        } else {
+                            v.play.mw_latency
+                        },
+                        next_feed: Instant::now(),
                     });
                     deadline = None;
                 }
@@ -232,6 +262,13 @@ pub async fn serve(
 
 /// Move what the source has for a player into its session.
 fn feed_player(session: &mut ServerSession, p: &mut Playing) {
+    // Session output (status messages) and media chunks go into one ordered list.
+    let take = |session: &mut ServerSession, out: &mut Vec<Bytes>| {
+        if session.has_output() {
+            out.push(session.take_output());
+        }
+    };
+    take(session, &mut p.out);
     for ev in p.player.poll(PLAY_BATCH, PLAY_BATCH_BYTES) {
         match ev {
             PlayEvent::Published => {
@@ -255,12 +292,58 @@ fn feed_player(session: &mut ServerSession, p: &mut Playing) {
                         p.data_started = true;
                     }
                 }
-                for m in msgs {
-                    session.send_media(p.stream_id, m.type_id, m.timestamp, &m.payload);
-                }
+                take(session, &mut p.out);
+                // One copy of each message's chunks for all players: only a refcount here.
+                p.out
+                    .extend(msgs.iter().map(|m| m.chunked(p.chunk_size, p.stream_id)));
+            }
+        }
+        take(session, &mut p.out);
+    }
+}
+
+/// Most buffers handed to one writev (Linux allows 1024).
+const MAX_IOV: usize = 256;
+
+/// Write every buffer in `out` (in order) with as few writev calls as the socket allows,
+/// bounded by [`SEND_TIMEOUT`]; `out` is left empty for reuse.
+async fn write_all_vectored(
+    socket: &mut TcpStream,
+    out: &mut Vec<Bytes>,
+    stats: &ConnStats,
+) -> Result<(), ConnError> {
+    let deadline = Instant::now() + SEND_TIMEOUT;
+    let mut first = 0;
+    while first < out.len() {
+        let slices: Vec<IoSlice<'_>> = out[first..]
+            .iter()
+            .take(MAX_IOV)
+            .map(|b| IoSlice::new(b))
+            .collect();
+        let n = match tokio::time::timeout_at(deadline, socket.write_vectored(&slices)).await {
+            Ok(r) => r?,
+            Err(_) => return Err(ConnError::SendTimeout(SEND_TIMEOUT)),
+        };
+        drop(slices);
+        if n == 0 {
+            return Err(ConnError::Io(std::io::ErrorKind::WriteZero.into()));
+        }
+        stats.add_out(n);
+        // Drop what was written: whole buffers, then the front of a partial one.
+        let mut left = n;
+        while left > 0 {
+            let len = out[first].len();
+            if left >= len {
+                left -= len;
+                first += 1;
+            } else {
+                out[first] = out[first].slice(left..);
+                left = 0;
             }
         }
     }
+    out.clear();
+    Ok(())
 }
 
 /// Work out the stream key for a publish/play and check vhost and refer again (the stream

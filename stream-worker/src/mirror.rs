@@ -72,7 +72,8 @@ impl Mirrors {
         let key = key_of(&up.id);
         self.lock().up.insert(key.clone(), up);
         if self.hub.players(&key) > 0 {
-            self.ensure(&key, None);
+            // Players were waiting for this publish: they get it from its start.
+            self.ensure_from(&key, None, true);
         }
     }
 
@@ -91,6 +92,17 @@ impl Mirrors {
     /// Make sure `key` is mirrored if it is published (a player just arrived, with the
     /// settings of its vhost).
     pub fn ensure(self: &Arc<Self>, key: &StreamKey, config: Option<SourceConfig>) {
+        self.ensure_from(key, config, false)
+    }
+
+    /// `from_start`: read the ring from its oldest message (players were waiting for the
+    /// publish), else from its newest keyframe (a player joins a running stream).
+    fn ensure_from(
+        self: &Arc<Self>,
+        key: &StreamKey,
+        config: Option<SourceConfig>,
+        from_start: bool,
+    ) {
         let mut st = self.lock();
         if let Some(c) = config {
             st.configs.insert(key.clone(), c);
@@ -122,13 +134,13 @@ impl Mirrors {
             .spawn(move || {
                 let span = info_span!("mirror", stream = %k);
                 let _g = span.enter();
-                if let Err(e) = me.mirror(&k, &up, &stop) {
+                if let Err(e) = me.mirror(&k, &up, &stop, from_start) {
                     warn!("mirror ended: {e}");
                 }
                 me.lock().running.remove(&k);
                 // A newer publish may have been announced while this one wound down.
                 if me.hub.players(&k) > 0 {
-                    me.ensure(&k, None);
+                    me.ensure_from(&k, None, true);
                 } else {
                     me.lock().configs.remove(&k);
                 }
@@ -140,13 +152,19 @@ impl Mirrors {
     }
 
     /// Copy the ring into the local source until the publish ends or nobody plays.
-    fn mirror(&self, key: &StreamKey, up: &StreamUp, stop: &AtomicBool) -> Result<(), String> {
+    fn mirror(
+        &self,
+        key: &StreamKey,
+        up: &StreamUp,
+        stop: &AtomicBool,
+        from_start: bool,
+    ) -> Result<(), String> {
         let ring =
             RingReader::open(&up.ring).map_err(|e| format!("open {}: {e}", up.ring.display()))?;
         let config = self.lock().configs.get(key).copied().unwrap_or_default();
         let publisher = self
             .hub
-            .publish(key, "mirror", config)
+            .publish_from(key, "mirror", config, from_start)
             .map_err(|e| e.to_string())?;
         info!(ring = %up.ring.display(), generation = up.generation, "mirroring");
         let mut buf = Vec::with_capacity(64 * 1024);
@@ -154,6 +172,7 @@ impl Mirrors {
         // With the GOP cache on, the local source starts with the ring's newest GOP; with it
         // off, at the live point (players then wait for the next keyframe).
         let mut seq = match ring.keyframe_seq() {
+            _ if from_start => ring.oldest_seq(),
             Some(k) if config.gop_cache => k,
             _ => ring.next_seq(),
         };
