@@ -1063,7 +1063,7 @@ mod tests {
         srs_protocol::chunk::write_message(&mut expect, 4096, 6, 0x0100_0000, 9, 1, &[7u8; 300]);
         assert_eq!(&c[..], &expect[..]);
         let d = m.chunked(128, 2);
-        assert_eq!(&d[7..11], &2u32.to_le_bytes());
+        assert_eq!(&d[8..12], &2u32.to_le_bytes());
         // A restamped copy does not reuse the old chunks.
         let r = m.restamped(5);
         assert_eq!(&r.chunked(128, PLAYER_STREAM_ID)[1..4], &[0, 0, 5]);
