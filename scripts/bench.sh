@@ -37,7 +37,12 @@
 #   LOAD_CPUS   cores for srs-bench and this script     the others
 #   OUT         JSON output                             target/bench/bench-<time>.json
 #   KEEP        1: keep the work directory (configs, logs, per-run JSON)
+#   QUIET_WAIT  seconds to wait, before each run, for the machine to be idle    30
+#   QUIET_BUSY  idle means: all cores together less busy than this (%)          15
 set -euo pipefail
+# One compound command: bash reads all of it before running any, so editing this file while
+# it runs cannot change what the run does.
+{
 cd "$(dirname "$0")/.."
 ROOT=$PWD
 
@@ -49,6 +54,8 @@ KBPS=${KBPS:-500}
 WORKERS2=${WORKERS2:-1}
 BUILD=${BUILD:-1}
 KEEP=${KEEP:-0}
+QUIET_WAIT=${QUIET_WAIT:-30}
+QUIET_BUSY=${QUIET_BUSY:-15}
 STAMP=$(date +%Y%m%d-%H%M%S)
 OUT=${OUT:-$ROOT/target/bench/bench-$STAMP.json}
 CHUNK_SIZE=60000
@@ -238,12 +245,61 @@ core_busy() {
          END { print "" }' <(echo "$1") <(echo "$2")
 }
 
+# Busy share of all cores together between two core_times samples, in %.
+all_busy() {
+    awk 'NR == FNR { t += $2; i += $3; next } { dt += $2; di += $3 }
+         END { dt -= t; di -= i; printf "%.0f", (dt > 0 ? 100 * (dt - di) / dt : 0) }' <(echo "$1") <(echo "$2")
+}
+
+# Highest busy share among the cores of a taskset list: max_busy CPUS "cpu0=97% cpu1=40%".
+max_busy() {
+    local cpus=",$(expand_cpus "$1")," v c m=0
+    for v in $2; do
+        c=${v%%=*}
+        [[ $cpus == *",${c#cpu},"* ]] || continue
+        v=${v#*=}
+        v=${v%\%}
+        if ((v > m)); then m=$v; fi
+    done
+    echo "$m"
+}
+
+# Wait until the machine is idle apart from us (up to QUIET_WAIT seconds): a build or a test
+# run of someone else would be measured as slowness of the server or of the load tool.
+# Prints the busy share seen last.
+wait_quiet() {
+    local a b busy=0 waited=0
+    while :; do
+        a=$(core_times)
+        sleep 1
+        b=$(core_times)
+        busy=$(all_busy "$a" "$b")
+        ((busy < QUIET_BUSY || waited >= QUIET_WAIT)) && break
+        ((waited == 0)) && say "bench: machine ${busy}% busy, waiting up to ${QUIET_WAIT}s for it to calm down"
+        sleep 1
+        waited=$((waited + 2))
+    done
+    ((busy < QUIET_BUSY)) || say "bench: WARNING: machine still ${busy}% busy after ${QUIET_WAIT}s: measuring anyway, expect noise"
+    echo "$busy"
+}
+
 alive() { kill -0 "$1" 2>/dev/null; }
+
+# Drop a reaped process from STARTED, so that cleanup never signals a recycled pid.
+forget() {
+    local keep=() p
+    for p in "${STARTED[@]}"; do [[ $p == "$1" ]] || keep+=("$p"); done
+    STARTED=("${keep[@]}")
+}
 
 # Stop a process we started, and whatever it left behind: SIGTERM, then SIGKILL after 8 s.
 stop_tree() {
     local pid=$1 kids i
-    alive "$pid" || return 0
+    if ! alive "$pid"; then
+        wait "$pid" 2>/dev/null || true
+        forget "$pid"
+        return 0
+    fi
     kids=$(tree_pids "$pid")
     kill -TERM "$pid" 2>/dev/null || true
     for ((i = 0; i < 80; i++)); do
@@ -256,7 +312,7 @@ stop_tree() {
     for i in $kids; do
         [[ $i != "$pid" ]] && alive "$i" && kill -KILL "$i" 2>/dev/null || true
     done
-    return 0
+    forget "$pid"
 }
 
 
@@ -387,6 +443,7 @@ run_one() {
     port=$(free_port)
     local ramp_s=$(((n + RAMP - 1) / RAMP))
     local k0=$((ramp_s + SETTLE)) k1=$((ramp_s + SETTLE + DURATION))
+    R[$kind,$n,busy_before]=$(wait_quiet)
     say "bench: $kind, $n players: port $port, ramp ${ramp_s}s, window t=${k0}s..${k1}s"
     start_server "$kind" "$port" "$dir"
     start_publisher "$port" "$dir"
@@ -416,6 +473,7 @@ run_one() {
                 b0=$(cpu_ticks "$bench_pid" "$PUB_PID")
                 cores0=$(core_times)
                 w0=$(date +%s.%N)
+                R[$kind,$n,loadavg]=$(cut -d' ' -f1 /proc/loadavg)
             elif ((t > k0 && t <= k1)); then
                 sum_kbps=$((sum_kbps + kbps))
             fi
@@ -435,6 +493,7 @@ run_one() {
     done
     exec {fd}<&-
     wait "$bench_pid" 2>/dev/null || true
+    forget "$bench_pid"
     stop_tree "$PUB_PID"
     stop_tree "$SERVER_PID"
 
@@ -499,18 +558,7 @@ ratio() {
     fi
 }
 # Busy share of the servers' core(s) in a run ("cpu0=97%" -> 97), the highest of them.
-server_core_busy() {
-    local c m=0 v cpus
-    cpus=",$(expand_cpus "$SERVER_CPUS"),"
-    for v in $(val "$1" "$2" core_busy); do
-        c=${v%%=*}
-        [[ $cpus == *",${c#cpu},"* ]] || continue
-        v=${v#*=}
-        v=${v%\%}
-        if ((v > m)); then m=$v; fi
-    done
-    echo "$m"
-}
+server_core_busy() { max_busy "$SERVER_CPUS" "$(val "$1" "$2" core_busy)"; }
 expand_cpus() {
     local out=() part i
     for part in ${1//,/ }; do
@@ -563,9 +611,14 @@ print_step() {
     line "lag p50, ms" lag_p50
     line "lag p99, ms" lag_p99
     line "load tool CPU (srs-bench), cores" load_cores "" none
+    line "machine busy before the run, %" busy_before "" none
+    line "load average at the window start" loadavg "" none
+    local errs
     for k in $KINDS; do
         [[ $(val "$k" "$n" ok) == 1 ]] || continue
         printf '  %-12s core busy in the window: %s\n' "${NAME[$k]}" "$(val "$k" "$n" core_busy)"
+        errs=$(sed -n 's/.*"errors":\({.*}\)}$/\1/p' <<<"$(val "$k" "$n" summary)")
+        [[ -z $errs || $errs == "{}" ]] || printf '  %-12s player errors: %s\n' "${NAME[$k]}" "$errs"
     done
 
     # Targets (srs-rs with one worker against nginx-rtmp).
@@ -587,13 +640,19 @@ print_step() {
     else
         TARGET[$n,bitrate]="NOT met ($below below, server core only ${busy}% busy)"
     fi
+    local lb
     for k in $KINDS; do
         lt=$(val "$k" "$n" load_cores)
         [[ -n $lt ]] || continue
+        lb=$(max_busy "$LOAD_CPUS" "$(val "$k" "$n" core_busy)")
         if awk "BEGIN { exit !($lt >= 0.9 * $LOAD_NCPU) }"; then
-            echo "  WARNING: srs-bench used $lt of its $LOAD_NCPU core(s) in the ${NAME[$k]} run: the load tool is near its limit, so"
+            echo "  WARNING: srs-bench used $lt of its $LOAD_NCPU core(s) in the ${NAME[$k]} run: the load tool is at its limit, so"
             echo "           rates, first frames and lag of that run partly measure srs-bench, not the server."
             TARGET[$n,load]="srs-bench saturated in the ${NAME[$k]} run"
+        elif [[ $SERVER_NCPU -lt $NCPU && $k != ours2 ]] && ((lb >= 95)); then
+            echo "  WARNING: the load core(s) were ${lb}% busy in the ${NAME[$k]} run but srs-bench used only $lt core(s): other work"
+            echo "           (loopback softirq, other processes) crowded it, so players may have read late."
+            TARGET[$n,load]="load core(s) crowded in the ${NAME[$k]} run"
         fi
     done
 }
@@ -640,7 +699,7 @@ write_json() {
                 if [[ $(val "$k" "$n" ok) == 1 ]]; then
                     printf ',"workers":%s' "$([[ $k == ours2 ]] && echo 2 || echo 1)"
                     for m in window_s cpu_s payload_gbit payload_mbps cpu_per_gbit server_cores load_cores pss0_kb pss_kb \
-                        connected_at_window_end pss_per_player_kb processes; do
+                        connected_at_window_end pss_per_player_kb processes loadavg busy_before; do
                         printf ',"%s":%s' "$m" "$(json_num "$(val "$k" "$n" "$m")")"
                     done
                     printf ',"core_busy":%s,"srs_bench":%s' "$(json_str "$(val "$k" "$n" core_busy)")" "$(val "$k" "$n" summary)"
@@ -705,8 +764,10 @@ echo "=== Targets (srs-rs, worker_processes 1, against nginx-rtmp in this run; c
 printf '%-8s %-22s %-22s %-22s %s\n' players "CPU/Gbit <= 0.25x" "PSS/player <= 0.5x" "first frame < 150 ms" "no player below 90%"
 for n in $STEPS; do
     printf '%-8s %-22s %-22s %-22s %s\n' "$n" "${TARGET[$n,cpu]}" "${TARGET[$n,mem]}" "${TARGET[$n,first_frame]}" "${TARGET[$n,bitrate]}"
-    [[ -n ${TARGET[$n,load]:-} ]] && echo "         (${TARGET[$n,load]}: that step is limited by the load tool)"
+    [[ -n ${TARGET[$n,load]:-} ]] && echo "         (${TARGET[$n,load]}: its rates and latencies partly measure the load side)"
 done
 write_json
 echo
 echo "JSON: $OUT"
+exit
+}
