@@ -63,7 +63,14 @@ pub async fn run(config: Config, paths: Paths) -> io::Result<()> {
     let (events_tx, mut events_rx) = tokio::sync::mpsc::unbounded_channel();
     let hub = Hub::with_rings(RingSink {
         dir: paths.ring_dir.clone(),
-        config: RingConfig::default(),
+        // 16 MiB of data per stream: several GOPs of a high-bitrate stream, which is all a
+        // worker's mirror needs (its players' queues live in the worker). The pages are
+        // reserved up front (see RingWriter::create).
+        config: RingConfig {
+            index_slots: 4096,
+            data_bytes: 16 << 20,
+            aside_bytes: 1 << 20,
+        },
         events: events_tx,
     });
     let clients: Clients = Arc::default();

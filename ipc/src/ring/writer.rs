@@ -60,6 +60,15 @@ impl RingWriter {
             .map_err(io("create"))?;
         let built = (|| {
             file.set_len(layout.file_bytes).map_err(io("set size"))?;
+            // Reserve the pages now: on a full tmpfs, touching an unbacked page of the
+            // mapping later would kill the writer with SIGBUS; here it is an error instead.
+            nix::fcntl::posix_fallocate(
+                std::os::fd::AsRawFd::as_raw_fd(&file),
+                0,
+                layout.file_bytes as i64,
+            )
+            .map_err(|e| std::io::Error::from(e))
+            .map_err(io("reserve space"))?;
             let map = MmapOptions::new()
                 .len(layout.file_bytes as usize)
                 .map_raw(&file)
