@@ -10,8 +10,12 @@
 //! Both SRS layouts are read: the SRS 3+ one (`vhost { play { gop_cache on; } }`,
 //! `refer { enabled on; all a.com; }`, `publish { firstpkt_timeout 20000; }`, SRS 7's
 //! `rtmp { listen 1935; }`) and the SRS 1/2 one (`gop_cache`, `refer`, `refer_play`,
-//! `publish_1stpkt_timeout` directly in the vhost; `listen` at top level). Writing the same
-//! setting both ways is a duplicate.
+//! `publish_1stpkt_timeout` directly in the vhost; `listen` at top level; SRS 1's
+//! `http_stream { }` for `http_server { }`). Writing the same setting both ways is a duplicate.
+//!
+//! The HTTP side follows SRS 7's `trunk/src/app/srs_app_config.cpp` (`get_http_api_*`,
+//! `get_http_stream_*`, `get_hls_*`, `get_vhost_http_remux_*`) and its documented
+//! `full.conf`: the defaults below are the `DEFAULT` values of those getters.
 
 use std::net::{Ipv4Addr, SocketAddr};
 use std::num::NonZeroU32;
@@ -50,6 +54,26 @@ pub const DEFAULT_MW_LATENCY: Duration = Duration::from_millis(350);
 pub const DEFAULT_FIRSTPKT_TIMEOUT: Duration = Duration::from_millis(20_000);
 /// Default `publish { normal_timeout }`, as SRS.
 pub const DEFAULT_NORMAL_TIMEOUT: Duration = Duration::from_millis(5_000);
+/// Default `http_api { listen }` port (SRS `get_http_api_listens`: `"1985"`).
+pub const DEFAULT_HTTP_API_PORT: u16 = 1985;
+/// Default `http_server { listen }` port (SRS `get_http_stream_listens`: `"8080"`).
+pub const DEFAULT_HTTP_SERVER_PORT: u16 = 8080;
+/// Default `http_server { dir }` and `hls { hls_path }` (SRS `get_http_stream_dir` and
+/// `get_hls_path`: `"./objs/nginx/html"`).
+pub const DEFAULT_HTTP_DIR: &str = "./objs/nginx/html";
+/// Default `hls { hls_fragment }` (SRS `get_hls_fragment`: 10 s).
+pub const DEFAULT_HLS_FRAGMENT: Duration = Duration::from_secs(10);
+/// Default `hls { hls_window }` (SRS `get_hls_window`: 60 s).
+pub const DEFAULT_HLS_WINDOW: Duration = Duration::from_secs(60);
+/// Default `hls { hls_dispose }` (SRS 7 `get_hls_dispose`: 120 s; older SRS defaulted to 0,
+/// never).
+pub const DEFAULT_HLS_DISPOSE: Duration = Duration::from_secs(120);
+/// Default `hls { hls_m3u8_file }` (SRS `get_hls_m3u8_file`).
+pub const DEFAULT_HLS_M3U8_FILE: &str = "[app]/[stream].m3u8";
+/// Default `hls { hls_ts_file }` (SRS `get_hls_ts_file`).
+pub const DEFAULT_HLS_TS_FILE: &str = "[app]/[stream]-[seq].ts";
+/// Default `http_remux { mount }` (SRS `get_vhost_http_remux_mount`).
+pub const DEFAULT_HTTP_REMUX_MOUNT: &str = "[vhost]/[app]/[stream].flv";
 
 /// Where logs go (`srs_log_tank`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -128,6 +152,11 @@ pub struct Config {
     /// Treat SIGTERM as a graceful stop too (`force_grace_quit`, SRS; Kubernetes sends
     /// SIGTERM). Default off.
     pub force_grace_quit: bool,
+    /// The HTTP API (`http_api { }`). Off unless the block says `enabled on`.
+    pub http_api: HttpApi,
+    /// The HTTP server for files, HLS and HTTP-FLV (`http_server { }`, SRS 1's
+    /// `http_stream { }`). Off unless the block says `enabled on`.
+    pub http_server: HttpServer,
     /// The vhosts, in file order.
     pub vhosts: Vec<Vhost>,
     /// Directives that were accepted but ignored, and other things to tell the operator.
@@ -152,6 +181,8 @@ impl PartialEq for Config {
             grace_final_wait,
             grace_start_wait,
             force_grace_quit,
+            http_api,
+            http_server,
             vhosts,
             warnings: _,
         } = self;
@@ -169,6 +200,8 @@ impl PartialEq for Config {
             && *grace_final_wait == other.grace_final_wait
             && *grace_start_wait == other.grace_start_wait
             && *force_grace_quit == other.force_grace_quit
+            && *http_api == other.http_api
+            && *http_server == other.http_server
             && *vhosts == other.vhosts
     }
 }
@@ -193,6 +226,8 @@ impl Default for Config {
             grace_final_wait: Duration::from_millis(3200),
             grace_start_wait: Duration::from_millis(2300),
             force_grace_quit: false,
+            http_api: HttpApi::default(),
+            http_server: HttpServer::default(),
             vhosts: Vec::new(),
             warnings: Vec::new(),
         }
@@ -218,6 +253,10 @@ pub struct Vhost {
     pub play: Play,
     /// Settings for publishers (`publish { }`).
     pub publish: Publish,
+    /// HLS output (`hls { }`). Off by default.
+    pub hls: Hls,
+    /// HTTP-FLV / HTTP-TS live streams (`http_remux { }`). Off by default.
+    pub http_remux: HttpRemux,
 }
 
 impl Vhost {
@@ -232,6 +271,8 @@ impl Vhost {
             refer: Refer::default(),
             play: Play::default(),
             publish: Publish::default(),
+            hls: Hls::default(),
+            http_remux: HttpRemux::default(),
         }
     }
 }
@@ -290,6 +331,233 @@ impl Default for Publish {
         Publish {
             firstpkt_timeout: DEFAULT_FIRSTPKT_TIMEOUT,
             normal_timeout: DEFAULT_NORMAL_TIMEOUT,
+        }
+    }
+}
+
+/// The HTTP API, SRS's top-level `http_api { }`.
+///
+/// Its other children (`raw_api`, `auth`, `https`) are accepted with a warning.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HttpApi {
+    /// Whether to serve the API (`enabled`). Default off, also when the block is absent
+    /// (SRS `get_http_api_enabled`); SRS's own `srs.conf` and ours turn it on.
+    pub enabled: bool,
+    /// Where to listen (`listen`): a port, `ip:port` or `[ipv6]:port`; a bare port means
+    /// `0.0.0.0:port`. Default `0.0.0.0:1985`. When it equals [`HttpServer::listen`], SRS
+    /// serves the API on the HTTP server's port instead of opening a second one.
+    pub listen: SocketAddr,
+    /// Answer CORS requests (`crossdomain`). Default on (SRS `get_http_api_crossdomain`).
+    pub crossdomain: bool,
+}
+
+impl Default for HttpApi {
+    fn default() -> Self {
+        HttpApi {
+            enabled: false,
+            listen: SocketAddr::from((Ipv4Addr::UNSPECIFIED, DEFAULT_HTTP_API_PORT)),
+            crossdomain: true,
+        }
+    }
+}
+
+/// The HTTP server for static files, HLS and HTTP-FLV, SRS's top-level `http_server { }`
+/// (SRS 1: `http_stream { }`, which SRS 2+ renames to `http_server`).
+///
+/// Its `https` child is accepted with a warning.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HttpServer {
+    /// Whether to serve HTTP (`enabled`). Default off, also when the block is absent (SRS
+    /// `get_http_stream_enabled`); SRS's own `srs.conf` and ours turn it on.
+    pub enabled: bool,
+    /// Where to listen (`listen`), as [`HttpApi::listen`]. Default `0.0.0.0:8080`.
+    pub listen: SocketAddr,
+    /// The document root (`dir`). Default `./objs/nginx/html` (SRS `get_http_stream_dir`),
+    /// where HLS writes by default too.
+    pub dir: PathBuf,
+    /// Answer CORS requests (`crossdomain`), for files and live streams of every vhost.
+    /// Default on (SRS `get_http_stream_crossdomain`).
+    pub crossdomain: bool,
+}
+
+impl Default for HttpServer {
+    fn default() -> Self {
+        HttpServer {
+            enabled: false,
+            listen: SocketAddr::from((Ipv4Addr::UNSPECIFIED, DEFAULT_HTTP_SERVER_PORT)),
+            dir: PathBuf::from(DEFAULT_HTTP_DIR),
+            crossdomain: true,
+        }
+    }
+}
+
+/// What HLS does when writing a segment or playlist fails (`hls_on_error`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HlsOnError {
+    /// `ignore`: turn HLS off for that stream and go on.
+    Ignore,
+    /// `disconnect`: drop the publisher, who has to publish again.
+    Disconnect,
+    /// `continue`: ignore the error and keep writing HLS. The default since SRS 3 (SRS
+    /// `get_hls_on_error`; SRS 2 defaulted to `ignore`).
+    Continue,
+}
+
+/// The audio codec HLS assumes before the stream says (`hls_acodec`); it goes into the
+/// first PAT/PMT, so the right guess avoids a table change at the first audio frame.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HlsAcodec {
+    /// `aac`, the default.
+    Aac,
+    /// `mp3`
+    Mp3,
+    /// `an`: no audio (video-only streams).
+    An,
+}
+
+/// The video codec HLS assumes before the stream says (`hls_vcodec`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HlsVcodec {
+    /// `h264`, the default.
+    H264,
+    /// `vn`: no video (audio-only streams start in audio-only mode at once).
+    Vn,
+}
+
+/// A positive, finite multiplier, such as `hls_td_ratio`. Comparable with `==` because the
+/// parser never lets NaN through.
+#[derive(Debug, Clone, Copy, PartialEq, PartialOrd)]
+pub struct Ratio(f64);
+
+// Sound: a Ratio is finite (checked by `Ratio::new`), so `==` is reflexive.
+impl Eq for Ratio {}
+
+impl Ratio {
+    /// `value` if it is finite and above 0.
+    pub fn new(value: f64) -> Option<Ratio> {
+        (value.is_finite() && value > 0.0).then_some(Ratio(value))
+    }
+
+    /// The multiplier.
+    pub fn get(self) -> f64 {
+        self.0
+    }
+}
+
+/// HLS output of a vhost, SRS's `vhost { hls { } }`. Field names are SRS's directive names.
+///
+/// The paths are templates: `[vhost]`, `[app]`, `[stream]`, `[seq]` (segment number),
+/// `[timestamp]` and the date parts `[2006]`, `[01]`, `[02]`, `[15]`, `[04]`, `[05]`,
+/// `[999]`, as in SRS. The other children SRS knows (`hls_keys` and the key settings,
+/// `hls_nb_notify`, `hls_dts_directly`, `hls_ctx`, `hls_ts_ctx`, `hls_use_fmp4`,
+/// `hls_fmp4_file`, `hls_init_file`, `hls_recover`, `hls_master_m3u8_path_relative`, and
+/// `hls_storage`/`hls_mount`, which SRS 3 removed) are accepted with a warning.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Hls {
+    /// Whether to write HLS (`enabled`). Default off.
+    pub enabled: bool,
+    /// The shortest segment (`hls_fragment`, seconds, fractions allowed, above 0); a segment
+    /// ends at the first keyframe after it (see `hls_wait_keyframe`). Default 10 s.
+    pub hls_fragment: Duration,
+    /// `EXT-X-TARGETDURATION` is `hls_td_ratio × hls_fragment` (`hls_td_ratio`, at least 1,
+    /// so that a segment of `hls_fragment` fits its target duration). Default 1.0 (SRS 7
+    /// `get_hls_td_ratio` and `full.conf`; SRS 2 used 1.5).
+    pub hls_td_ratio: Ratio,
+    /// An audio-only segment ends after `hls_aof_ratio × hls_fragment` (`hls_aof_ratio`,
+    /// above 0). Default 2.1 (SRS 7 `get_hls_aof_ratio` and `full.conf`; SRS 2 used 2.0).
+    pub hls_aof_ratio: Ratio,
+    /// How much media the playlist holds, as the sum of its segment durations
+    /// (`hls_window`, seconds, fractions allowed, at least `hls_fragment`). Default 60 s.
+    pub hls_window: Duration,
+    /// What to do when writing fails (`hls_on_error`). Default `continue`.
+    pub hls_on_error: HlsOnError,
+    /// The directory the playlist and segment paths are relative to (`hls_path`).
+    /// Default `./objs/nginx/html`, the HTTP server's default `dir`.
+    pub hls_path: PathBuf,
+    /// The playlist path under `hls_path` (`hls_m3u8_file`). Default `[app]/[stream].m3u8`.
+    pub hls_m3u8_file: String,
+    /// The segment path under `hls_path` (`hls_ts_file`). Default `[app]/[stream]-[seq].ts`.
+    pub hls_ts_file: String,
+    /// Compute `[timestamp]` as `floor(timestamp / hls_fragment)` (`hls_ts_floor`).
+    /// Default off.
+    pub hls_ts_floor: bool,
+    /// A base URL written before each segment name in the playlist (`hls_entry_prefix`).
+    /// Default none (SRS: empty string); an empty value is none.
+    pub hls_entry_prefix: Option<String>,
+    /// The audio codec assumed at the start (`hls_acodec`). Default `aac`.
+    pub hls_acodec: HlsAcodec,
+    /// The video codec assumed at the start (`hls_vcodec`). Default `h264`.
+    pub hls_vcodec: HlsVcodec,
+    /// Delete segments that have left the window (`hls_cleanup`). Default on.
+    pub hls_cleanup: bool,
+    /// After a publisher has been gone this long, delete the stream's playlist and segments
+    /// (`hls_dispose`, whole seconds; `0` is `None`, never). Default 120 s (SRS 7).
+    pub hls_dispose: Option<Duration>,
+    /// End a segment only at a keyframe (`hls_wait_keyframe`). Default on.
+    pub hls_wait_keyframe: bool,
+}
+
+impl Default for Hls {
+    fn default() -> Self {
+        Hls {
+            enabled: false,
+            hls_fragment: DEFAULT_HLS_FRAGMENT,
+            hls_td_ratio: Ratio(1.0),
+            hls_aof_ratio: Ratio(2.1),
+            hls_window: DEFAULT_HLS_WINDOW,
+            hls_on_error: HlsOnError::Continue,
+            hls_path: PathBuf::from(DEFAULT_HTTP_DIR),
+            hls_m3u8_file: DEFAULT_HLS_M3U8_FILE.to_string(),
+            hls_ts_file: DEFAULT_HLS_TS_FILE.to_string(),
+            hls_ts_floor: false,
+            hls_entry_prefix: None,
+            hls_acodec: HlsAcodec::Aac,
+            hls_vcodec: HlsVcodec::H264,
+            hls_cleanup: true,
+            hls_dispose: Some(DEFAULT_HLS_DISPOSE),
+            hls_wait_keyframe: true,
+        }
+    }
+}
+
+/// Live streams over HTTP for a vhost, SRS's `vhost { http_remux { } }`: each published
+/// stream is mounted on the HTTP server at `mount`. Defaults are SRS's
+/// `get_vhost_http_remux_*`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HttpRemux {
+    /// Whether to serve the vhost's streams over HTTP (`enabled`). Default off.
+    pub enabled: bool,
+    /// The URL path template (`mount`): `[vhost]` (optional, to serve only requests for
+    /// that host), `[app]` and `[stream]`, ending in `.flv` (HTTP-FLV) or `.ts` (HTTP-TS).
+    /// SRS's `.mp3` and `.aac` audio-only mounts are refused (not implemented). Default
+    /// `[vhost]/[app]/[stream].flv`.
+    pub mount: String,
+    /// Audio gathered before the first write to an mp3/aac player (`fast_cache`, seconds,
+    /// fractions allowed). SRS ignores it for FLV and TS, the only mounts here, so a
+    /// value above 0 is kept but warned about. Default 0.
+    pub fast_cache: Duration,
+    /// Drop audio or video packets that the FLV header said the stream would not have
+    /// (`drop_if_not_match`). Default on.
+    pub drop_if_not_match: bool,
+    /// Whether the stream has audio, when not guessed (`has_audio`). Default on.
+    pub has_audio: bool,
+    /// Whether the stream has video, when not guessed (`has_video`). Default on.
+    pub has_video: bool,
+    /// Guess the FLV header's audio/video flags from the sequence headers and the GOP
+    /// cache instead of using `has_audio`/`has_video` (`guess_has_av`). Default on.
+    pub guess_has_av: bool,
+}
+
+impl Default for HttpRemux {
+    fn default() -> Self {
+        HttpRemux {
+            enabled: false,
+            mount: DEFAULT_HTTP_REMUX_MOUNT.to_string(),
+            fast_cache: Duration::ZERO,
+            drop_if_not_match: true,
+            has_audio: true,
+            has_video: true,
+            guess_has_av: true,
         }
     }
 }
@@ -367,6 +635,11 @@ impl<'a, T> Slot<'a, T> {
     fn get_or(self, default: T) -> T {
         self.value.map_or(default, |(v, _)| v)
     }
+
+    /// Where the setting was written, if it was.
+    fn at(&self) -> Option<&'a Directive> {
+        self.value.as_ref().map(|(_, d)| *d)
+    }
 }
 
 #[derive(Default)]
@@ -385,8 +658,56 @@ struct Builder<'a> {
     grace_final_wait: Slot<'a, Duration>,
     grace_start_wait: Slot<'a, Duration>,
     force_grace_quit: Slot<'a, bool>,
+    http_api: HttpApiBuilder<'a>,
+    http_server: HttpServerBuilder<'a>,
     vhosts: Vec<VhostBuilder<'a>>,
     warnings: Vec<Warning>,
+}
+
+#[derive(Default)]
+struct HttpApiBuilder<'a> {
+    enabled: Slot<'a, bool>,
+    listen: Slot<'a, SocketAddr>,
+    crossdomain: Slot<'a, bool>,
+}
+
+#[derive(Default)]
+struct HttpServerBuilder<'a> {
+    enabled: Slot<'a, bool>,
+    listen: Slot<'a, SocketAddr>,
+    dir: Slot<'a, PathBuf>,
+    crossdomain: Slot<'a, bool>,
+}
+
+#[derive(Default)]
+struct HlsBuilder<'a> {
+    enabled: Slot<'a, bool>,
+    hls_fragment: Slot<'a, Duration>,
+    hls_td_ratio: Slot<'a, Ratio>,
+    hls_aof_ratio: Slot<'a, Ratio>,
+    hls_window: Slot<'a, Duration>,
+    hls_on_error: Slot<'a, HlsOnError>,
+    hls_path: Slot<'a, PathBuf>,
+    hls_m3u8_file: Slot<'a, String>,
+    hls_ts_file: Slot<'a, String>,
+    hls_ts_floor: Slot<'a, bool>,
+    hls_entry_prefix: Slot<'a, Option<String>>,
+    hls_acodec: Slot<'a, HlsAcodec>,
+    hls_vcodec: Slot<'a, HlsVcodec>,
+    hls_cleanup: Slot<'a, bool>,
+    hls_dispose: Slot<'a, Option<Duration>>,
+    hls_wait_keyframe: Slot<'a, bool>,
+}
+
+#[derive(Default)]
+struct HttpRemuxBuilder<'a> {
+    enabled: Slot<'a, bool>,
+    mount: Slot<'a, String>,
+    fast_cache: Slot<'a, Duration>,
+    drop_if_not_match: Slot<'a, bool>,
+    has_audio: Slot<'a, bool>,
+    has_video: Slot<'a, bool>,
+    guess_has_av: Slot<'a, bool>,
 }
 
 #[derive(Default)]
@@ -408,6 +729,8 @@ struct VhostBuilder<'a> {
     mw_latency: Slot<'a, Duration>,
     firstpkt_timeout: Slot<'a, Duration>,
     normal_timeout: Slot<'a, Duration>,
+    hls: HlsBuilder<'a>,
+    http_remux: HttpRemuxBuilder<'a>,
 }
 
 impl<'a> Builder<'a> {
@@ -421,9 +744,21 @@ impl<'a> Builder<'a> {
             .vhosts
             .into_iter()
             .map(|v| v.build(chunk_size))
-            .collect();
+            .collect::<Result<Vec<_>, _>>()?;
+        let rtmp_at = self.listen.at();
+        let listen = self.listen.get_or(defaults.listen);
+        let http_api_at = http_listen_at(&self.http_api.listen, &self.http_api.enabled);
+        let http_api = self.http_api.build();
+        let http_server_at = http_listen_at(&self.http_server.listen, &self.http_server.enabled);
+        let http_server = self.http_server.build();
+        check_http_listens(
+            &listen,
+            rtmp_at,
+            (&http_api, http_api_at),
+            (&http_server, http_server_at),
+        )?;
         Ok(Config {
-            listen: self.listen.get_or(defaults.listen),
+            listen,
             max_connections: self.max_connections.get_or(defaults.max_connections),
             chunk_size,
             pid: self.pid.get_or(defaults.pid),
@@ -437,6 +772,8 @@ impl<'a> Builder<'a> {
             grace_final_wait: self.grace_final_wait.get_or(defaults.grace_final_wait),
             grace_start_wait: self.grace_start_wait.get_or(defaults.grace_start_wait),
             force_grace_quit: self.force_grace_quit.get_or(defaults.force_grace_quit),
+            http_api,
+            http_server,
             vhosts,
             warnings: self.warnings,
         })
@@ -497,6 +834,36 @@ impl<'a> Builder<'a> {
             "grace_final_wait" => self.grace_final_wait.set(d, millis(d, 0)?),
             "grace_start_wait" => self.grace_start_wait.set(d, millis(d, 0)?),
             "force_grace_quit" => self.force_grace_quit.set(d, on_off(d)?),
+            "http_api" => {
+                expect_block(d, 0)?;
+                for c in &d.children {
+                    let api = &mut self.http_api;
+                    match c.name.as_str() {
+                        "enabled" => api.enabled.set(c, on_off(c)?)?,
+                        "listen" => api.listen.set(c, one_listen(c)?)?,
+                        "crossdomain" => api.crossdomain.set(c, on_off(c)?)?,
+                        name if srs_knows("http_api", name) => self.ignore(c),
+                        _ => return Err(unknown(c, " in http_api")),
+                    }
+                }
+                Ok(())
+            }
+            // SRS 2+ reads SRS 1's `http_stream` as `http_server`; both fill the same settings.
+            "http_server" | "http_stream" => {
+                expect_block(d, 0)?;
+                for c in &d.children {
+                    let server = &mut self.http_server;
+                    match c.name.as_str() {
+                        "enabled" => server.enabled.set(c, on_off(c)?)?,
+                        "listen" => server.listen.set(c, one_listen(c)?)?,
+                        "dir" => server.dir.set(c, path(c)?)?,
+                        "crossdomain" => server.crossdomain.set(c, on_off(c)?)?,
+                        name if srs_knows("http_server", name) => self.ignore(c),
+                        _ => return Err(unknown(c, &format!(" in {}", d.name))),
+                    }
+                }
+                Ok(())
+            }
             "vhost" => self.vhost(d),
             name if srs_knows("", name) => {
                 self.ignore(d);
@@ -598,6 +965,8 @@ impl<'a> Builder<'a> {
                         }
                     }
                 }
+                "hls" => self.hls(&mut v.hls, c)?,
+                "http_remux" => self.http_remux(&mut v.http_remux, c)?,
                 name if srs_knows("vhost", name) => self.ignore(c),
                 _ => return Err(unknown(c, " in vhost")),
             }
@@ -605,16 +974,207 @@ impl<'a> Builder<'a> {
         self.vhosts.push(v);
         Ok(())
     }
+
+    fn hls(&mut self, hls: &mut HlsBuilder<'a>, d: &'a Directive) -> Result<(), ConfError> {
+        expect_block(d, 0)?;
+        for c in &d.children {
+            match c.name.as_str() {
+                "enabled" => hls.enabled.set(c, on_off(c)?)?,
+                "hls_fragment" => hls.hls_fragment.set(c, positive_seconds(c)?)?,
+                // Below 1 the target duration would be shorter than a segment of
+                // hls_fragment, which RFC 8216 section 4.3.3.1 forbids.
+                "hls_td_ratio" => hls.hls_td_ratio.set(c, ratio(c, 1.0)?)?,
+                "hls_aof_ratio" => hls.hls_aof_ratio.set(c, ratio(c, 0.0)?)?,
+                "hls_window" => hls.hls_window.set(c, positive_seconds(c)?)?,
+                "hls_on_error" => {
+                    let on_error = match one_arg(c)? {
+                        "ignore" => HlsOnError::Ignore,
+                        "disconnect" => HlsOnError::Disconnect,
+                        "continue" => HlsOnError::Continue,
+                        other => return Err(bad_value(c, other, "ignore, disconnect or continue")),
+                    };
+                    hls.hls_on_error.set(c, on_error)?;
+                }
+                "hls_path" => hls.hls_path.set(c, path(c)?)?,
+                "hls_m3u8_file" => hls.hls_m3u8_file.set(c, template(c)?)?,
+                "hls_ts_file" => hls.hls_ts_file.set(c, template(c)?)?,
+                "hls_ts_floor" => hls.hls_ts_floor.set(c, on_off(c)?)?,
+                "hls_entry_prefix" => {
+                    let prefix = one_arg(c)?;
+                    let prefix = (!prefix.is_empty()).then(|| prefix.to_string());
+                    hls.hls_entry_prefix.set(c, prefix)?;
+                }
+                "hls_acodec" => {
+                    let acodec = match one_arg(c)? {
+                        "aac" => HlsAcodec::Aac,
+                        "mp3" => HlsAcodec::Mp3,
+                        "an" => HlsAcodec::An,
+                        other => return Err(bad_value(c, other, "aac, mp3 or an")),
+                    };
+                    hls.hls_acodec.set(c, acodec)?;
+                }
+                "hls_vcodec" => {
+                    let vcodec = match one_arg(c)? {
+                        "h264" => HlsVcodec::H264,
+                        "vn" => HlsVcodec::Vn,
+                        other => return Err(bad_value(c, other, "h264 or vn")),
+                    };
+                    hls.hls_vcodec.set(c, vcodec)?;
+                }
+                "hls_cleanup" => hls.hls_cleanup.set(c, on_off(c)?)?,
+                "hls_dispose" => {
+                    // Whole seconds, as SRS reads it (atoi); a day is plenty.
+                    let secs = whole(c, 0, 86_400)?;
+                    let dispose = (secs > 0).then(|| Duration::from_secs(secs));
+                    hls.hls_dispose.set(c, dispose)?;
+                }
+                "hls_wait_keyframe" => hls.hls_wait_keyframe.set(c, on_off(c)?)?,
+                name if srs_knows("vhost.hls", name) => self.ignore(c),
+                _ => return Err(unknown(c, " in vhost.hls")),
+            }
+        }
+        Ok(())
+    }
+
+    fn http_remux(
+        &mut self,
+        remux: &mut HttpRemuxBuilder<'a>,
+        d: &'a Directive,
+    ) -> Result<(), ConfError> {
+        expect_block(d, 0)?;
+        for c in &d.children {
+            match c.name.as_str() {
+                "enabled" => remux.enabled.set(c, on_off(c)?)?,
+                "mount" => remux.mount.set(c, mount(c)?)?,
+                "fast_cache" => {
+                    let cache = seconds(c)?;
+                    remux.fast_cache.set(c, cache)?;
+                    // It only applies to mp3/aac mounts, which are refused: say so.
+                    if !cache.is_zero() {
+                        self.ignore(c);
+                    }
+                }
+                "drop_if_not_match" => remux.drop_if_not_match.set(c, on_off(c)?)?,
+                "has_audio" => remux.has_audio.set(c, on_off(c)?)?,
+                "has_video" => remux.has_video.set(c, on_off(c)?)?,
+                "guess_has_av" => remux.guess_has_av.set(c, on_off(c)?)?,
+                _ => return Err(unknown(c, " in vhost.http_remux")),
+            }
+        }
+        Ok(())
+    }
+}
+
+impl HttpApiBuilder<'_> {
+    fn build(self) -> HttpApi {
+        let defaults = HttpApi::default();
+        HttpApi {
+            enabled: self.enabled.get_or(defaults.enabled),
+            listen: self.listen.get_or(defaults.listen),
+            crossdomain: self.crossdomain.get_or(defaults.crossdomain),
+        }
+    }
+}
+
+impl HttpServerBuilder<'_> {
+    fn build(self) -> HttpServer {
+        let defaults = HttpServer::default();
+        HttpServer {
+            enabled: self.enabled.get_or(defaults.enabled),
+            listen: self.listen.get_or(defaults.listen),
+            dir: self.dir.get_or(defaults.dir),
+            crossdomain: self.crossdomain.get_or(defaults.crossdomain),
+        }
+    }
+}
+
+impl HlsBuilder<'_> {
+    fn build(self) -> Result<Hls, ConfError> {
+        let defaults = Hls::default();
+        let fragment_at = self.hls_fragment.at();
+        let window_at = self.hls_window.at();
+        let hls = Hls {
+            enabled: self.enabled.get_or(defaults.enabled),
+            hls_fragment: self.hls_fragment.get_or(defaults.hls_fragment),
+            hls_td_ratio: self.hls_td_ratio.get_or(defaults.hls_td_ratio),
+            hls_aof_ratio: self.hls_aof_ratio.get_or(defaults.hls_aof_ratio),
+            hls_window: self.hls_window.get_or(defaults.hls_window),
+            hls_on_error: self.hls_on_error.get_or(defaults.hls_on_error),
+            hls_path: self.hls_path.get_or(defaults.hls_path),
+            hls_m3u8_file: self.hls_m3u8_file.get_or(defaults.hls_m3u8_file),
+            hls_ts_file: self.hls_ts_file.get_or(defaults.hls_ts_file),
+            hls_ts_floor: self.hls_ts_floor.get_or(defaults.hls_ts_floor),
+            hls_entry_prefix: self.hls_entry_prefix.get_or(defaults.hls_entry_prefix),
+            hls_acodec: self.hls_acodec.get_or(defaults.hls_acodec),
+            hls_vcodec: self.hls_vcodec.get_or(defaults.hls_vcodec),
+            hls_cleanup: self.hls_cleanup.get_or(defaults.hls_cleanup),
+            hls_dispose: self.hls_dispose.get_or(defaults.hls_dispose),
+            hls_wait_keyframe: self.hls_wait_keyframe.get_or(defaults.hls_wait_keyframe),
+        };
+        // A window shorter than one segment would hold no segment at all. The defaults
+        // (10 s, 60 s) pass, so one of the two was written.
+        if hls.hls_window < hls.hls_fragment {
+            let (w, f) = (hls.hls_window, hls.hls_fragment);
+            if let Some(at) = window_at {
+                return Err(invalid(
+                    at,
+                    format!("hls_window {w:?} is shorter than hls_fragment {f:?}"),
+                ));
+            }
+            if let Some(at) = fragment_at {
+                return Err(invalid(
+                    at,
+                    format!("hls_fragment {f:?} is longer than hls_window {w:?} (the default)"),
+                ));
+            }
+        }
+        Ok(hls)
+    }
+}
+
+impl<'a> HttpRemuxBuilder<'a> {
+    /// The settings, and where `mount` was written.
+    fn build(self) -> (HttpRemux, Option<&'a Directive>) {
+        let defaults = HttpRemux::default();
+        let mount_at = self.mount.at();
+        let remux = HttpRemux {
+            enabled: self.enabled.get_or(defaults.enabled),
+            mount: self.mount.get_or(defaults.mount),
+            fast_cache: self.fast_cache.get_or(defaults.fast_cache),
+            drop_if_not_match: self.drop_if_not_match.get_or(defaults.drop_if_not_match),
+            has_audio: self.has_audio.get_or(defaults.has_audio),
+            has_video: self.has_video.get_or(defaults.has_video),
+            guess_has_av: self.guess_has_av.get_or(defaults.guess_has_av),
+        };
+        (remux, mount_at)
+    }
 }
 
 impl VhostBuilder<'_> {
-    fn build(self, global_chunk_size: u32) -> Vhost {
+    fn build(self, global_chunk_size: u32) -> Result<Vhost, ConfError> {
+        let hls_enabled_at = self.hls.enabled.at();
+        let hls = self.hls.build()?;
+        let (http_remux, mount_at) = self.http_remux.build();
+        // SRS refuses HTTP-TS and HLS together in one vhost (check_normal_config: "vhost.hls
+        // conflict with vhost.http-ts"). A .ts mount was written, the default is .flv.
+        if hls.enabled && http_remux.enabled && http_remux.mount.ends_with(".ts") {
+            if let (Some(at), Some(hls_at)) = (mount_at, hls_enabled_at) {
+                return Err(invalid(
+                    at,
+                    format!(
+                        "HTTP-TS mount \"{}\" conflicts with hls enabled at {}: SRS allows one of them per vhost",
+                        http_remux.mount,
+                        hls_at.location()
+                    ),
+                ));
+            }
+        }
         let refer_enabled = match self.refer_enabled.value {
             Some((on, _)) => on,
             None => self.refer_legacy,
         };
         let defaults = Vhost::new(self.name, global_chunk_size);
-        Vhost {
+        Ok(Vhost {
             enabled: self.enabled.get_or(defaults.enabled),
             chunk_size: self.chunk_size.get_or(defaults.chunk_size),
             min_latency: self.min_latency.get_or(defaults.min_latency),
@@ -636,9 +1196,69 @@ impl VhostBuilder<'_> {
                     .get_or(defaults.publish.firstpkt_timeout),
                 normal_timeout: self.normal_timeout.get_or(defaults.publish.normal_timeout),
             },
+            hls,
+            http_remux,
             name: defaults.name,
+        })
+    }
+}
+
+/// Where an HTTP block's listen address came from, for messages: its `listen`, else its
+/// `enabled` (the address is the default). `None` when the block is not enabled.
+fn http_listen_at<'a>(
+    listen: &Slot<'a, SocketAddr>,
+    enabled: &Slot<'a, bool>,
+) -> Option<&'a Directive> {
+    match &enabled.value {
+        Some((true, at)) => Some(listen.at().unwrap_or(at)),
+        _ => None,
+    }
+}
+
+/// Whether two listen addresses would take the same port: same family, same port (not 0,
+/// which asks for a free one) and the same IP or a wildcard on either side. Dual-stack
+/// overlaps (`[::]` taking IPv4 too) depend on socket options and are left to `bind`.
+fn listens_overlap(a: SocketAddr, b: SocketAddr) -> bool {
+    a.is_ipv4() == b.is_ipv4()
+        && a.port() != 0
+        && a.port() == b.port()
+        && (a.ip() == b.ip() || a.ip().is_unspecified() || b.ip().is_unspecified())
+}
+
+/// The enabled HTTP listeners must not take an RTMP port, nor each other's unless they are
+/// the very same address, which SRS reads as "serve the API on the HTTP server's port".
+fn check_http_listens(
+    rtmp: &[SocketAddr],
+    rtmp_at: Option<&Directive>,
+    (api, api_at): (&HttpApi, Option<&Directive>),
+    (server, server_at): (&HttpServer, Option<&Directive>),
+) -> Result<(), ConfError> {
+    let enabled = [
+        ("http_api", api.listen, api_at),
+        ("http_server", server.listen, server_at),
+    ];
+    for (name, addr, at) in enabled {
+        let Some(at) = at else { continue };
+        if let Some(r) = rtmp.iter().find(|r| listens_overlap(addr, **r)) {
+            let rtmp_where = rtmp_at.map_or("the default".to_string(), Directive::location);
+            return Err(invalid(
+                at,
+                format!("{name} listen {addr} takes the port of RTMP listen {r} ({rtmp_where})"),
+            ));
         }
     }
+    if let (Some(at), Some(_)) = (api_at, server_at) {
+        if api.listen != server.listen && listens_overlap(api.listen, server.listen) {
+            return Err(invalid(
+                at,
+                format!(
+                    "http_api listen {} takes the port of http_server listen {}: write the same address to share it",
+                    api.listen, server.listen
+                ),
+            ));
+        }
+    }
+    Ok(())
 }
 
 // ----------------------------------------------------------------------------------------
@@ -767,14 +1387,77 @@ fn millis(d: &Directive, min: u64) -> Result<Duration, ConfError> {
     whole(d, min, 86_400_000).map(Duration::from_millis)
 }
 
-/// Seconds, fractions allowed (`queue_length 0.5;`), at most a day.
-fn seconds(d: &Directive) -> Result<Duration, ConfError> {
+/// A plain decimal number (digits and a dot: no sign, exponent, `inf` or `nan`).
+fn decimal(d: &Directive) -> Result<Option<f64>, ConfError> {
     let s = one_arg(d)?;
     let ok = !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit() || b == b'.');
-    match s.parse::<f64>() {
-        Ok(v) if ok && (0.0..=86_400.0).contains(&v) => Ok(Duration::from_secs_f64(v)),
-        _ => Err(bad_value(d, s, "a number of seconds between 0 and 86400")),
+    Ok(s.parse::<f64>().ok().filter(|_| ok))
+}
+
+/// Seconds, fractions allowed (`queue_length 0.5;`), at most a day.
+fn seconds(d: &Directive) -> Result<Duration, ConfError> {
+    match decimal(d)? {
+        Some(v) if (0.0..=86_400.0).contains(&v) => Ok(Duration::from_secs_f64(v)),
+        _ => Err(bad_value(
+            d,
+            &d.args[0],
+            "a number of seconds between 0 and 86400",
+        )),
     }
+}
+
+/// Seconds as [`seconds`], but more than 0 (`hls_fragment 0.5;`).
+fn positive_seconds(d: &Directive) -> Result<Duration, ConfError> {
+    match decimal(d)? {
+        Some(v) if v > 0.0 && v <= 86_400.0 => Ok(Duration::from_secs_f64(v)),
+        _ => Err(bad_value(
+            d,
+            &d.args[0],
+            "a number of seconds above 0, at most 86400",
+        )),
+    }
+}
+
+/// A multiplier, at least `min` (and above 0), at most 100.
+fn ratio(d: &Directive, min: f64) -> Result<Ratio, ConfError> {
+    match decimal(d)?
+        .filter(|v| *v >= min && *v <= 100.0)
+        .and_then(Ratio::new)
+    {
+        Some(r) => Ok(r),
+        None if min > 0.0 => Err(bad_value(
+            d,
+            &d.args[0],
+            &format!("a number between {min} and 100"),
+        )),
+        None => Err(bad_value(d, &d.args[0], "a number above 0, at most 100")),
+    }
+}
+
+/// A non-empty path template (`[app]/[stream]-[seq].ts`).
+fn template(d: &Directive) -> Result<String, ConfError> {
+    let s = one_arg(d)?;
+    if s.is_empty() {
+        return Err(invalid(
+            d,
+            format!("directive \"{}\" needs a non-empty value", d.name),
+        ));
+    }
+    Ok(s.to_string())
+}
+
+/// An `http_remux` mount: a template ending in `.flv` or `.ts`.
+fn mount(d: &Directive) -> Result<String, ConfError> {
+    let s = template(d)?;
+    if s.ends_with(".flv") || s.ends_with(".ts") {
+        return Ok(s);
+    }
+    let expected = if s.ends_with(".mp3") || s.ends_with(".aac") {
+        "a path ending in .flv or .ts (srs-rs does not serve .mp3 or .aac streams)"
+    } else {
+        "a path ending in .flv or .ts, such as [vhost]/[app]/[stream].flv"
+    };
+    Err(bad_value(d, &s, expected))
 }
 
 fn path(d: &Directive) -> Result<PathBuf, ConfError> {
@@ -791,6 +1474,11 @@ fn path(d: &Directive) -> Result<PathBuf, ConfError> {
 fn domains(d: &Directive) -> Result<Vec<String>, ConfError> {
     not_block(d)?;
     Ok(d.args.clone())
+}
+
+/// The one address of an `http_api` or `http_server` `listen`.
+fn one_listen(d: &Directive) -> Result<SocketAddr, ConfError> {
+    endpoint(one_arg(d)?).map_err(|m| invalid(d, m))
 }
 
 fn listen(d: &Directive) -> Result<Vec<SocketAddr>, ConfError> {
@@ -1196,21 +1884,27 @@ mod tests {
     #[test]
     fn known_but_unsupported_directives_are_warnings() {
         let c = parse(
-            "listen 1935;\nhttp_api {\n  enabled on;\n  anything goes here;\n}\nvhost a {\n  hls { whatever; }\n  \
-             play { time_jitter full; }\n  publish { mr on; }\n  mode remote;\n}\nff_log_dir ./objs;\n",
+            "listen 1935;\nheartbeat {\n  enabled on;\n  anything goes here;\n}\nvhost a {\n  dvr { whatever; }\n  \
+             play { time_jitter full; }\n  publish { mr on; }\n  mode remote;\n}\nff_log_dir ./objs;\n\
+             http_api {\n  auth { enabled on; }\n}\nvhost b {\n  hls { hls_keys on; }\n  http_remux { fast_cache 1; }\n}\n",
         );
         let warnings: Vec<String> = c.warnings.iter().map(ToString::to_string).collect();
         assert_eq!(
             warnings,
             [
-                "x.conf:2: directive \"http_api\" is not supported yet, ignored",
-                "x.conf:7: directive \"hls\" is not supported yet, ignored",
+                "x.conf:2: directive \"heartbeat\" is not supported yet, ignored",
+                "x.conf:7: directive \"dvr\" is not supported yet, ignored",
                 "x.conf:8: directive \"time_jitter\" is not supported yet, ignored",
                 "x.conf:9: directive \"mr\" is not supported yet, ignored",
                 "x.conf:10: directive \"mode\" is not supported yet, ignored",
                 "x.conf:12: directive \"ff_log_dir\" is not supported yet, ignored",
+                "x.conf:14: directive \"auth\" is not supported yet, ignored",
+                "x.conf:17: directive \"hls_keys\" is not supported yet, ignored",
+                "x.conf:18: directive \"fast_cache\" is not supported yet, ignored",
             ]
         );
+        // fast_cache is still read.
+        assert_eq!(c.vhosts[1].http_remux.fast_cache, Duration::from_secs(1));
     }
 
     #[test]
@@ -1243,7 +1937,7 @@ mod tests {
     #[test]
     fn equality_ignores_comments_lines_and_warnings() {
         let a = parse("listen 1935;\nvhost a { gop_cache off; }");
-        let b = parse("# a comment\n\nlisten   1935 ;\nvhost a {\n  play { gop_cache off; }\n}\nhttp_api { enabled on; }");
+        let b = parse("# a comment\n\nlisten   1935 ;\nvhost a {\n  play { gop_cache off; }\n}\nstats { enabled on; }");
         assert_eq!(a, b);
         assert_ne!(a.warnings, b.warnings);
         let c = parse("listen 1935;\nvhost a { gop_cache on; }");
@@ -1258,17 +1952,422 @@ mod tests {
         assert_eq!(c.listen, [addr("0.0.0.0:1935")]);
         assert!(!c.daemon);
         assert_eq!(c.log_tank, LogTank::Console);
+        // HTTP API on 1985 and HTTP server on 8080, as SRS's own srs.conf.
+        assert!(c.http_api.enabled);
+        assert_eq!(c.http_api.listen, addr("0.0.0.0:1985"));
+        assert!(c.http_server.enabled);
+        assert_eq!(c.http_server.listen, addr("0.0.0.0:8080"));
+        assert_eq!(c.http_server.dir, Path::new("./objs/nginx/html"));
         let v = c.vhost("any").unwrap();
         assert_eq!(v.name, DEFAULT_VHOST);
         assert!(v.play.gop_cache);
-        // The built-in config spells out every default.
+        assert!(v.hls.enabled);
+        assert!(v.http_remux.enabled);
+        assert_eq!(v.http_remux.mount, "[vhost]/[app]/[stream].flv");
+        // The built-in config spells out every default, but for the four `enabled on`.
         let mut defaults = Config::default();
-        defaults
-            .vhosts
-            .push(Vhost::new(DEFAULT_VHOST, DEFAULT_CHUNK_SIZE));
+        defaults.http_api.enabled = true;
+        defaults.http_server.enabled = true;
+        let mut vhost = Vhost::new(DEFAULT_VHOST, DEFAULT_CHUNK_SIZE);
+        vhost.hls.enabled = true;
+        vhost.http_remux.enabled = true;
+        defaults.vhosts.push(vhost);
         assert_eq!(c, defaults);
         // And it is the file conf/srs.conf (tests run in the crate's folder).
         assert_eq!(Config::load("srs.conf").unwrap(), c);
         assert_eq!(std::fs::read_to_string("srs.conf").unwrap(), BUILTIN_CONF);
+    }
+
+    #[test]
+    fn http_api_and_server_defaults() {
+        let c = parse("");
+        assert_eq!(
+            c.http_api,
+            HttpApi {
+                enabled: false,
+                listen: addr("0.0.0.0:1985"),
+                crossdomain: true
+            }
+        );
+        assert_eq!(
+            c.http_server,
+            HttpServer {
+                enabled: false,
+                listen: addr("0.0.0.0:8080"),
+                dir: PathBuf::from("./objs/nginx/html"),
+                crossdomain: true
+            }
+        );
+        // A block that does not say `enabled on` is off, as in SRS.
+        let c = parse("http_api { listen 1986; }\nhttp_server { dir /srv; }");
+        assert!(!c.http_api.enabled && !c.http_server.enabled);
+        assert_eq!(c.http_api.listen, addr("0.0.0.0:1986"));
+        assert_eq!(c.http_server.dir, Path::new("/srv"));
+        assert!(c.warnings.is_empty());
+    }
+
+    #[test]
+    fn http_api_and_server_settings() {
+        let c = parse(
+            "http_api {\n enabled on;\n listen 127.0.0.1:9985;\n crossdomain off;\n}\n\
+             http_server {\n enabled on;\n listen [::]:8081;\n dir /var/www;\n crossdomain off;\n\
+             https { enabled on; }\n}",
+        );
+        assert_eq!(
+            c.http_api,
+            HttpApi {
+                enabled: true,
+                listen: addr("127.0.0.1:9985"),
+                crossdomain: false
+            }
+        );
+        assert_eq!(
+            c.http_server,
+            HttpServer {
+                enabled: true,
+                listen: addr("[::]:8081"),
+                dir: PathBuf::from("/var/www"),
+                crossdomain: false
+            }
+        );
+        assert_eq!(
+            c.warnings[0].to_string(),
+            "x.conf:11: directive \"https\" is not supported yet, ignored"
+        );
+        // SRS 1's http_stream is http_server.
+        let c = parse("http_stream {\n enabled on;\n listen 8082;\n dir ./html;\n}");
+        assert!(c.http_server.enabled);
+        assert_eq!(c.http_server.listen, addr("0.0.0.0:8082"));
+        assert_eq!(c.http_server.dir, Path::new("./html"));
+        assert!(c.warnings.is_empty());
+        // Sharing one address between the API and the server is how SRS serves both on
+        // one port.
+        let c = parse("http_api { enabled on; listen 8080; }\nhttp_server { enabled on; }");
+        assert_eq!(c.http_api.listen, c.http_server.listen);
+        // Reload diffing sees every field.
+        let mut other = c.clone();
+        other.http_api.crossdomain = false;
+        assert_ne!(c, other);
+        let mut other = c.clone();
+        other.http_server.dir = PathBuf::from("/elsewhere");
+        assert_ne!(c, other);
+    }
+
+    #[test]
+    fn http_api_and_server_errors() {
+        assert_eq!(
+            error("http_api {\n  listen 65536;\n}"),
+            "x.conf:2: listen port 65536 out of range (0..=65535)"
+        );
+        assert_eq!(
+            error("http_server {\n  listen localhost:8080;\n}"),
+            "x.conf:2: invalid listen address \"localhost:8080\": expected port, ip:port or [ipv6]:port"
+        );
+        assert_eq!(
+            error("http_server {\n  listen 8080 8081;\n}"),
+            "x.conf:2: directive \"listen\" takes 1 argument, got 2"
+        );
+        assert_eq!(
+            error("http_api {\n enabled yes;\n}"),
+            "x.conf:2: invalid value \"yes\" for \"enabled\": expected on or off"
+        );
+        assert_eq!(
+            error("http_api {\n crossdomain;\n}"),
+            "x.conf:2: directive \"crossdomain\" needs a value"
+        );
+        assert_eq!(
+            error("http_server {\n dir \"\";\n}"),
+            "x.conf:2: directive \"dir\" needs a non-empty path"
+        );
+        assert_eq!(
+            error("http_api on;"),
+            "x.conf:1: directive \"http_api\" must be a block { ... }"
+        );
+        assert_eq!(
+            error("http_api {\n  lisen 1985;\n}"),
+            "x.conf:2: unknown directive \"lisen\" in http_api"
+        );
+        assert_eq!(
+            error("http_stream {\n  crossdomian on;\n}"),
+            "x.conf:2: unknown directive \"crossdomian\" in http_stream"
+        );
+        // Both spellings of one setting are a duplicate.
+        assert_eq!(
+            error("http_server { listen 8080; }\nhttp_stream {\n listen 8081;\n}"),
+            "x.conf:3: duplicate directive \"listen\" (first set at x.conf:1)"
+        );
+        // An enabled HTTP listener cannot take an RTMP port...
+        assert_eq!(
+            error("listen 1935;\nhttp_server {\n enabled on;\n listen 1935;\n}"),
+            "x.conf:4: http_server listen 0.0.0.0:1935 takes the port of RTMP listen 0.0.0.0:1935 (x.conf:1)"
+        );
+        assert_eq!(
+            error("http_api {\n enabled on;\n listen 127.0.0.1:1935;\n}"),
+            "x.conf:3: http_api listen 127.0.0.1:1935 takes the port of RTMP listen 0.0.0.0:1935 (the default)"
+        );
+        // ... nor, when it is not the same address, the other one's.
+        assert_eq!(
+            error("http_api {\n enabled on;\n listen 127.0.0.1:8080;\n}\nhttp_server { enabled on; }"),
+            "x.conf:3: http_api listen 127.0.0.1:8080 takes the port of http_server listen 0.0.0.0:8080: write the same address to share it"
+        );
+        // With the default address, the error points at `enabled`.
+        assert_eq!(
+            error("listen 8080;\nhttp_server {\n enabled on;\n}"),
+            "x.conf:3: http_server listen 0.0.0.0:8080 takes the port of RTMP listen 0.0.0.0:8080 (x.conf:1)"
+        );
+        // Disabled blocks, port 0 (a free port) and other addresses do not clash.
+        parse("listen 8080;\nhttp_server { listen 8080; }");
+        parse(
+            "listen 0;\nhttp_api { enabled on; listen 0; }\nhttp_server { enabled on; listen 0; }",
+        );
+        parse("listen 127.0.0.1:8080;\nhttp_server { enabled on; listen 127.0.0.2:8080; }");
+        parse("listen 0.0.0.0:8080;\nhttp_server { enabled on; listen [::1]:8080; }");
+    }
+
+    #[test]
+    fn hls_defaults() {
+        let h = &parse("vhost a { hls { } }").vhosts[0].hls;
+        assert_eq!(*h, Hls::default());
+        assert_eq!(parse("vhost a {}").vhosts[0].hls, Hls::default());
+        assert!(!h.enabled);
+        assert_eq!(h.hls_fragment, Duration::from_secs(10));
+        assert_eq!(h.hls_td_ratio.get(), 1.0);
+        assert_eq!(h.hls_aof_ratio.get(), 2.1);
+        assert_eq!(h.hls_window, Duration::from_secs(60));
+        assert_eq!(h.hls_on_error, HlsOnError::Continue);
+        assert_eq!(h.hls_path, Path::new("./objs/nginx/html"));
+        assert_eq!(h.hls_m3u8_file, "[app]/[stream].m3u8");
+        assert_eq!(h.hls_ts_file, "[app]/[stream]-[seq].ts");
+        assert!(!h.hls_ts_floor);
+        assert_eq!(h.hls_entry_prefix, None);
+        assert_eq!(h.hls_acodec, HlsAcodec::Aac);
+        assert_eq!(h.hls_vcodec, HlsVcodec::H264);
+        assert!(h.hls_cleanup);
+        assert_eq!(h.hls_dispose, Some(Duration::from_secs(120)));
+        assert!(h.hls_wait_keyframe);
+    }
+
+    #[test]
+    fn hls_settings() {
+        let c = parse(
+            "vhost a {\n hls {\n  enabled on;\n  hls_fragment 2.5;\n  hls_td_ratio 1.5;\n\
+             hls_aof_ratio 0.8;\n  hls_window 20;\n  hls_on_error disconnect;\n  hls_path /srv/hls;\n\
+             hls_m3u8_file [vhost]/[app]/[stream]/index.m3u8;\n  hls_ts_file [app]/[stream]/[timestamp]-[seq].ts;\n\
+             hls_ts_floor on;\n  hls_entry_prefix https://cdn.example.com;\n  hls_acodec mp3;\n  hls_vcodec vn;\n\
+             hls_cleanup off;\n  hls_dispose 0;\n  hls_wait_keyframe off;\n }\n}",
+        );
+        assert!(c.warnings.is_empty(), "{:?}", c.warnings);
+        assert_eq!(
+            c.vhosts[0].hls,
+            Hls {
+                enabled: true,
+                hls_fragment: Duration::from_millis(2500),
+                hls_td_ratio: Ratio::new(1.5).unwrap(),
+                hls_aof_ratio: Ratio::new(0.8).unwrap(),
+                hls_window: Duration::from_secs(20),
+                hls_on_error: HlsOnError::Disconnect,
+                hls_path: PathBuf::from("/srv/hls"),
+                hls_m3u8_file: "[vhost]/[app]/[stream]/index.m3u8".into(),
+                hls_ts_file: "[app]/[stream]/[timestamp]-[seq].ts".into(),
+                hls_ts_floor: true,
+                hls_entry_prefix: Some("https://cdn.example.com".into()),
+                hls_acodec: HlsAcodec::Mp3,
+                hls_vcodec: HlsVcodec::Vn,
+                hls_cleanup: false,
+                hls_dispose: None,
+                hls_wait_keyframe: false,
+            }
+        );
+        let h = |body: &str| {
+            parse(&format!("vhost a {{ hls {{ {body} }} }}")).vhosts[0]
+                .hls
+                .clone()
+        };
+        assert_eq!(h("hls_on_error ignore;").hls_on_error, HlsOnError::Ignore);
+        assert_eq!(
+            h("hls_on_error continue;").hls_on_error,
+            HlsOnError::Continue
+        );
+        assert_eq!(h("hls_acodec an;").hls_acodec, HlsAcodec::An);
+        assert_eq!(h("hls_acodec aac;").hls_acodec, HlsAcodec::Aac);
+        assert_eq!(h("hls_vcodec h264;").hls_vcodec, HlsVcodec::H264);
+        assert_eq!(h("hls_entry_prefix \"\";").hls_entry_prefix, None);
+        assert_eq!(
+            h("hls_dispose 30;").hls_dispose,
+            Some(Duration::from_secs(30))
+        );
+        // The window may equal one fragment.
+        assert_eq!(h("hls_fragment 60;").hls_window, Duration::from_secs(60));
+        // Reload diffing sees the block.
+        let a = parse("vhost a { hls { hls_window 30; } }");
+        let b = parse("vhost a { hls { hls_window 31; } }");
+        assert_ne!(a, b);
+        assert_ne!(a.vhosts[0], b.vhosts[0]);
+    }
+
+    #[test]
+    fn hls_errors() {
+        let e = |body: &str| error(&format!("vhost a {{\n hls {{\n  {body}\n }}\n}}"));
+        assert_eq!(
+            e("hls_fragment 0;"),
+            "x.conf:3: invalid value \"0\" for \"hls_fragment\": expected a number of seconds above 0, at most 86400"
+        );
+        assert_eq!(
+            e("hls_fragment -1;"),
+            "x.conf:3: invalid value \"-1\" for \"hls_fragment\": expected a number of seconds above 0, at most 86400"
+        );
+        assert_eq!(
+            e("hls_window 1e3;"),
+            "x.conf:3: invalid value \"1e3\" for \"hls_window\": expected a number of seconds above 0, at most 86400"
+        );
+        assert_eq!(
+            e("hls_window 5;"),
+            "x.conf:3: hls_window 5s is shorter than hls_fragment 10s"
+        );
+        assert_eq!(
+            e("hls_fragment 90;"),
+            "x.conf:3: hls_fragment 90s is longer than hls_window 60s (the default)"
+        );
+        assert_eq!(
+            error("vhost a {\n hls {\n  hls_fragment 4;\n  hls_window 3.5;\n }\n}"),
+            "x.conf:4: hls_window 3.5s is shorter than hls_fragment 4s"
+        );
+        assert_eq!(
+            e("hls_td_ratio 0.5;"),
+            "x.conf:3: invalid value \"0.5\" for \"hls_td_ratio\": expected a number between 1 and 100"
+        );
+        assert_eq!(
+            e("hls_aof_ratio 0;"),
+            "x.conf:3: invalid value \"0\" for \"hls_aof_ratio\": expected a number above 0, at most 100"
+        );
+        assert_eq!(
+            e("hls_aof_ratio nan;"),
+            "x.conf:3: invalid value \"nan\" for \"hls_aof_ratio\": expected a number above 0, at most 100"
+        );
+        assert_eq!(
+            e("hls_on_error retry;"),
+            "x.conf:3: invalid value \"retry\" for \"hls_on_error\": expected ignore, disconnect or continue"
+        );
+        assert_eq!(
+            e("hls_acodec opus;"),
+            "x.conf:3: invalid value \"opus\" for \"hls_acodec\": expected aac, mp3 or an"
+        );
+        assert_eq!(
+            e("hls_vcodec hevc;"),
+            "x.conf:3: invalid value \"hevc\" for \"hls_vcodec\": expected h264 or vn"
+        );
+        assert_eq!(
+            e("hls_dispose -5;"),
+            "x.conf:3: invalid value \"-5\" for \"hls_dispose\": expected a whole number"
+        );
+        assert_eq!(
+            e("hls_dispose 1.5;"),
+            "x.conf:3: invalid value \"1.5\" for \"hls_dispose\": expected a whole number"
+        );
+        assert_eq!(
+            e("hls_ts_file \"\";"),
+            "x.conf:3: directive \"hls_ts_file\" needs a non-empty value"
+        );
+        assert_eq!(
+            e("hls_path \"\";"),
+            "x.conf:3: directive \"hls_path\" needs a non-empty path"
+        );
+        assert_eq!(
+            e("hls_cleanup maybe;"),
+            "x.conf:3: invalid value \"maybe\" for \"hls_cleanup\": expected on or off"
+        );
+        assert_eq!(
+            e("hls_fragmnet 10;"),
+            "x.conf:3: unknown directive \"hls_fragmnet\" in vhost.hls"
+        );
+        assert_eq!(
+            error("vhost a {\n hls { hls_fragment 5; }\n hls {\n  hls_fragment 6;\n }\n}"),
+            "x.conf:4: duplicate directive \"hls_fragment\" (first set at x.conf:2)"
+        );
+        assert_eq!(
+            error("vhost a {\n hls on;\n}"),
+            "x.conf:2: directive \"hls\" must be a block { ... }"
+        );
+    }
+
+    #[test]
+    fn http_remux_defaults_and_settings() {
+        let r = &parse("vhost a { http_remux { } }").vhosts[0].http_remux;
+        assert_eq!(*r, HttpRemux::default());
+        assert_eq!(
+            parse("vhost a {}").vhosts[0].http_remux,
+            HttpRemux::default()
+        );
+        assert!(!r.enabled);
+        assert_eq!(r.mount, "[vhost]/[app]/[stream].flv");
+        assert_eq!(r.fast_cache, Duration::ZERO);
+        assert!(r.drop_if_not_match && r.has_audio && r.has_video && r.guess_has_av);
+
+        let c = parse(
+            "vhost a {\n http_remux {\n  enabled on;\n  mount /[app]/[stream].ts;\n  fast_cache 0;\n\
+             drop_if_not_match off;\n  has_audio off;\n  has_video off;\n  guess_has_av off;\n }\n}",
+        );
+        assert!(c.warnings.is_empty(), "{:?}", c.warnings);
+        assert_eq!(
+            c.vhosts[0].http_remux,
+            HttpRemux {
+                enabled: true,
+                mount: "/[app]/[stream].ts".into(),
+                fast_cache: Duration::ZERO,
+                drop_if_not_match: false,
+                has_audio: false,
+                has_video: false,
+                guess_has_av: false,
+            }
+        );
+        // HTTP-FLV next to HLS is fine.
+        let c = parse("vhost a { hls { enabled on; } http_remux { enabled on; } }");
+        assert!(c.vhosts[0].hls.enabled && c.vhosts[0].http_remux.enabled);
+        // Reload diffing sees the block.
+        let a = parse("vhost a { http_remux { mount [app]/[stream].flv; } }");
+        assert_ne!(a, parse("vhost a { http_remux { } }"));
+    }
+
+    #[test]
+    fn http_remux_errors() {
+        let e = |body: &str| error(&format!("vhost a {{\n http_remux {{\n  {body}\n }}\n}}"));
+        assert_eq!(
+            e("mount [vhost]/[app]/[stream];"),
+            "x.conf:3: invalid value \"[vhost]/[app]/[stream]\" for \"mount\": expected a path ending in .flv or .ts, such as [vhost]/[app]/[stream].flv"
+        );
+        assert_eq!(
+            e("mount [vhost]/[app]/[stream].mp3;"),
+            "x.conf:3: invalid value \"[vhost]/[app]/[stream].mp3\" for \"mount\": expected a path ending in .flv or .ts (srs-rs does not serve .mp3 or .aac streams)"
+        );
+        assert_eq!(
+            e("mount \"\";"),
+            "x.conf:3: directive \"mount\" needs a non-empty value"
+        );
+        assert_eq!(
+            e("fast_cache -1;"),
+            "x.conf:3: invalid value \"-1\" for \"fast_cache\": expected a number of seconds between 0 and 86400"
+        );
+        assert_eq!(
+            e("has_audio 1;"),
+            "x.conf:3: invalid value \"1\" for \"has_audio\": expected on or off"
+        );
+        assert_eq!(
+            e("hstrs on;"),
+            "x.conf:3: unknown directive \"hstrs\" in vhost.http_remux"
+        );
+        assert_eq!(
+            error("vhost a {\n http_remux { enabled on; }\n http_remux {\n  enabled off;\n }\n}"),
+            "x.conf:4: duplicate directive \"enabled\" (first set at x.conf:2)"
+        );
+        // SRS refuses HTTP-TS and HLS together in one vhost.
+        assert_eq!(
+            error("vhost a {\n hls {\n  enabled on;\n }\n http_remux {\n  enabled on;\n  mount [vhost]/[app]/[stream].ts;\n }\n}"),
+            "x.conf:7: HTTP-TS mount \"[vhost]/[app]/[stream].ts\" conflicts with hls enabled at x.conf:3: SRS allows one of them per vhost"
+        );
+        // Unless one of them is off.
+        parse(
+            "vhost a { hls { enabled off; } http_remux { enabled on; mount [app]/[stream].ts; } }",
+        );
+        parse("vhost a { hls { enabled on; } http_remux { mount [app]/[stream].ts; } }");
     }
 }

@@ -154,9 +154,10 @@ pub const VHOST_PUBLISH: &[&str] = &[
 /// `vhost { refer { } }`.
 pub const VHOST_REFER: &[&str] = &["enabled", "all", "publish", "play"];
 
-/// The other contexts SRS checks, for the crates that will implement them. Children of a
-/// block this server ignores are not validated, so these are not used by [`crate::Config`]
-/// yet.
+/// The other contexts SRS checks. [`crate::Config`] reads `http_api`, `http_server` (also
+/// for SRS 1's `http_stream`), `vhost.hls` and `vhost.http_remux` name by name, and warns
+/// about the names it does not implement there; children of a block it ignores altogether
+/// (the rest) are not validated.
 pub const OTHER_CONTEXTS: &[(&str, &[&str])] = &[
     (
         "http_api",

@@ -11,14 +11,16 @@
 //!
 //! ```
 //! let config = srs_conf::Config::parse(
-//!     "listen 1935;\nvhost __defaultVhost__ { play { gop_cache off; } hls { enabled on; } }\n",
+//!     "listen 1935;\nvhost __defaultVhost__ { play { gop_cache off; } hls { enabled on; } }\n\
+//!      vhost rec.example.com { dvr { enabled on; } }\n",
 //!     "example.conf",
 //! )
 //! .unwrap();
-//! assert!(!config.vhost("any.host").unwrap().play.gop_cache);
+//! let vhost = config.vhost("any.host").unwrap();
+//! assert!(!vhost.play.gop_cache && vhost.hls.enabled);
 //! assert_eq!(
 //!     config.warnings[0].to_string(),
-//!     "example.conf:2: directive \"hls\" is not supported yet, ignored"
+//!     "example.conf:3: directive \"dvr\" is not supported yet, ignored"
 //! );
 //! ```
 
@@ -32,10 +34,13 @@ mod parser;
 mod printer;
 
 pub use config::{
-    Config, LogLevel, LogTank, Play, Publish, Refer, Vhost, WorkerProcesses, BUILTIN_CONF,
-    DEFAULT_CHUNK_SIZE, DEFAULT_FIRSTPKT_TIMEOUT, DEFAULT_HANDSHAKE_TIMEOUT,
-    DEFAULT_MAX_CONNECTIONS, DEFAULT_MW_LATENCY, DEFAULT_NORMAL_TIMEOUT, DEFAULT_QUEUE_LENGTH,
-    DEFAULT_RTMP_PORT, DEFAULT_VHOST, MAX_CHUNK_SIZE, MIN_CHUNK_SIZE,
+    Config, Hls, HlsAcodec, HlsOnError, HlsVcodec, HttpApi, HttpRemux, HttpServer, LogLevel,
+    LogTank, Play, Publish, Ratio, Refer, Vhost, WorkerProcesses, BUILTIN_CONF, DEFAULT_CHUNK_SIZE,
+    DEFAULT_FIRSTPKT_TIMEOUT, DEFAULT_HANDSHAKE_TIMEOUT, DEFAULT_HLS_DISPOSE, DEFAULT_HLS_FRAGMENT,
+    DEFAULT_HLS_M3U8_FILE, DEFAULT_HLS_TS_FILE, DEFAULT_HLS_WINDOW, DEFAULT_HTTP_API_PORT,
+    DEFAULT_HTTP_DIR, DEFAULT_HTTP_REMUX_MOUNT, DEFAULT_HTTP_SERVER_PORT, DEFAULT_MAX_CONNECTIONS,
+    DEFAULT_MW_LATENCY, DEFAULT_NORMAL_TIMEOUT, DEFAULT_QUEUE_LENGTH, DEFAULT_RTMP_PORT,
+    DEFAULT_VHOST, MAX_CHUNK_SIZE, MIN_CHUNK_SIZE,
 };
 pub use error::{ConfError, Warning};
 pub use include::{load_tree, load_tree_with, resolve_includes, IncludeFs, MemFs, RealFs};

@@ -14,6 +14,8 @@ const OTHER_BLOCKS: &[(&str, &str)] = &[
     ("", "threads"),
     ("", "circuit_breaker"),
     ("", "pithy_print"),
+    // SRS 1's spelling of http_server.
+    ("", "http_stream"),
     ("http_api", "https"),
     ("http_server", "https"),
     ("rtc_server", "tcp"),
@@ -36,10 +38,14 @@ const OTHER_BLOCKS: &[(&str, &str)] = &[
 const VALIDATED: &[&str] = &[
     "",
     "rtmp",
+    "http_api",
+    "http_server",
     "vhost",
     "vhost.play",
     "vhost.publish",
     "vhost.refer",
+    "vhost.hls",
+    "vhost.http_remux",
 ];
 
 fn is_context(path: &str) -> bool {
@@ -172,10 +178,14 @@ fn sample(context: &str, name: &str) -> &'static str {
         (_, "queue_length" | "send_min_interval" | "interval" | "hls_dispose" | "dash_dispose") => {
             "30"
         }
-        (_, "stun_timeout" | "timeout" | "reinvite" | "fast_cache") => "30",
+        (_, "stun_timeout" | "timeout" | "reinvite") => "30",
         (_, "first_wait_for_qlv") => "300",
         (_, "tcmalloc_release_rate" | "hls_td_ratio" | "hls_aof_ratio" | "pli_for_rtmp") => "1.5",
-        (_, "mw_msgs" | "reuseport" | "network" | "drop_for_pt" | "kickoff_for_idle") => "0",
+        // fast_cache above 0 is read but warned about (it only applies to mp3/aac mounts).
+        (
+            _,
+            "mw_msgs" | "reuseport" | "network" | "drop_for_pt" | "kickoff_for_idle" | "fast_cache",
+        ) => "0",
         (_, n)
             if n.contains("timeout")
                 || n.contains("latency")

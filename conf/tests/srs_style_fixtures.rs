@@ -9,8 +9,8 @@ use std::time::Duration;
 
 use srs_conf::known::{contexts, srs_knows};
 use srs_conf::{
-    load_tree, parse_str, same_forest, to_text, Config, Directive, LogLevel, LogTank,
-    DEFAULT_CHUNK_SIZE, DEFAULT_VHOST,
+    load_tree, parse_str, same_forest, to_text, Config, Directive, Hls, HlsOnError, HttpRemux,
+    LogLevel, LogTank, Ratio, DEFAULT_CHUNK_SIZE, DEFAULT_VHOST,
 };
 
 /// Every file of the fixture folder; [`the_list_is_the_folder`] keeps the two in step.
@@ -155,7 +155,27 @@ fn hls() {
     assert_eq!(c.max_connections, 1500);
     assert_eq!(vhost_names(&c), [DEFAULT_VHOST]);
     assert!(c.vhosts[0].play.gop_cache);
-    assert_eq!(warned(&c), ["http_server", "hls"]);
+    assert!(c.warnings.is_empty(), "{:?}", c.warnings);
+    assert!(c.http_server.enabled);
+    assert_eq!(c.http_server.listen, addr("0.0.0.0:8088"));
+    assert_eq!(c.http_server.dir, Path::new("/srv/www"));
+    assert!(c.http_server.crossdomain);
+    assert!(!c.http_api.enabled);
+    assert_eq!(
+        c.vhosts[0].hls,
+        Hls {
+            enabled: true,
+            hls_path: PathBuf::from("/srv/www"),
+            hls_fragment: Duration::from_secs(4),
+            hls_window: Duration::from_secs(40),
+            hls_m3u8_file: "[app]/[stream]/index.m3u8".into(),
+            hls_ts_file: "[app]/[stream]/[seq].ts".into(),
+            hls_wait_keyframe: true,
+            hls_cleanup: true,
+            hls_dispose: Some(Duration::from_secs(120)),
+            ..Hls::default()
+        }
+    );
 }
 
 #[test]
@@ -169,7 +189,23 @@ fn http_flv() {
     assert!(v.play.gop_cache);
     assert_eq!(v.play.queue_length, Duration::from_secs(12));
     assert_eq!(v.play.mw_latency, Duration::from_millis(200));
-    assert_eq!(warned(&c), ["http_server", "http_remux"]);
+    assert!(c.warnings.is_empty(), "{:?}", c.warnings);
+    assert!(c.http_server.enabled);
+    assert_eq!(c.http_server.listen, addr("0.0.0.0:8080"));
+    assert_eq!(c.http_server.dir, Path::new("./public"));
+    assert_eq!(
+        v.http_remux,
+        HttpRemux {
+            enabled: true,
+            mount: "[vhost]/[app]/[stream].flv".into(),
+            fast_cache: Duration::ZERO,
+            drop_if_not_match: false,
+            has_audio: true,
+            has_video: true,
+            guess_has_av: true,
+        }
+    );
+    assert!(!v.hls.enabled);
 }
 
 #[test]
@@ -192,7 +228,10 @@ fn origin_cluster() {
     assert_eq!(c.pid, Path::new("./objs/origin-b.pid"));
     let v = c.vhost(DEFAULT_VHOST).unwrap();
     assert_eq!(v.publish.firstpkt_timeout, Duration::from_secs(10));
-    assert_eq!(warned(&c), ["http_api", "cluster"]);
+    assert!(c.http_api.enabled);
+    assert_eq!(c.http_api.listen, addr("0.0.0.0:9091"));
+    assert!(!c.http_server.enabled);
+    assert_eq!(warned(&c), ["cluster"]);
 }
 
 #[test]
@@ -215,7 +254,8 @@ fn dvr_segment_and_session() {
 fn http_hooks() {
     let c = load("http-hooks.conf");
     assert_eq!(vhost_names(&c), ["hooks.example.net"]);
-    assert_eq!(warned(&c), ["http_hooks", "dvr", "hls"]);
+    assert_eq!(warned(&c), ["http_hooks", "dvr"]);
+    assert!(!c.vhosts[0].hls.enabled);
     // Every hook SRS has is in the fixture.
     let tree = load_tree(&path("http-hooks.conf")).unwrap();
     let hooks = &tree.iter().find(|d| d.name == "vhost").unwrap().children[0];
@@ -245,7 +285,14 @@ fn transcode() {
 
     let audio = load("transcode-audio-only.conf");
     assert_eq!(vhost_names(&audio), ["radio.example.net"]);
-    assert_eq!(warned(&audio), ["http_server", "transcode", "hls"]);
+    assert_eq!(warned(&audio), ["transcode"]);
+    assert!(audio.http_server.enabled);
+    let hls = &audio.vhosts[0].hls;
+    assert!(hls.enabled);
+    assert_eq!(hls.hls_path, Path::new("./public"));
+    assert_eq!(hls.hls_fragment, Duration::from_secs(10));
+    assert_eq!(hls.hls_window, Duration::from_secs(60));
+    assert_eq!(hls.hls_aof_ratio, Ratio::new(2.0).unwrap());
 }
 
 #[test]
@@ -263,7 +310,10 @@ fn webrtc() {
     assert!(v.min_latency);
     assert!(!v.play.gop_cache);
     assert_eq!(v.play.mw_latency, Duration::ZERO);
-    assert_eq!(warned(&c), ["http_api", "http_server", "rtc_server", "rtc"]);
+    assert!(c.http_api.enabled && c.http_server.enabled);
+    assert_eq!(c.http_api.listen, addr("0.0.0.0:1985"));
+    assert_eq!(c.http_server.listen, addr("0.0.0.0:8080"));
+    assert_eq!(warned(&c), ["rtc_server", "rtc"]);
 }
 
 #[test]
@@ -271,10 +321,11 @@ fn srt() {
     let c = load("srt.conf");
     assert_eq!(c.max_connections, 600);
     assert_eq!(vhost_names(&c), [DEFAULT_VHOST]);
-    assert_eq!(
-        warned(&c),
-        ["http_server", "srt_server", "srt", "http_remux"]
-    );
+    assert_eq!(warned(&c), ["srt_server", "srt"]);
+    assert!(c.http_server.enabled);
+    let remux = &c.vhosts[0].http_remux;
+    assert!(remux.enabled);
+    assert_eq!(remux.mount, "[vhost]/[app]/[stream].flv");
 }
 
 #[test]
@@ -284,9 +335,14 @@ fn management() {
     assert_eq!(c.max_connections, 5000);
     assert_eq!(c.log_file, Path::new("/var/log/srs/srs.log"));
     assert_eq!(c.pid, Path::new("/var/run/srs/srs.pid"));
+    assert!(c.http_api.enabled);
+    assert_eq!(c.http_api.listen, addr("127.0.0.1:1985"));
+    assert!(!c.http_api.crossdomain);
+    assert!(c.http_server.enabled);
+    assert_eq!(c.http_server.dir, Path::new("/srv/www"));
     assert_eq!(
         warned(&c),
-        ["http_api", "http_server", "stats", "heartbeat", "exporter"]
+        ["raw_api", "auth", "stats", "heartbeat", "exporter"]
     );
 }
 
@@ -299,8 +355,12 @@ fn include_pair() {
     assert_eq!(v.chunk_size, 8192);
     assert!(!v.play.gop_cache);
     assert_eq!(v.play.queue_length, Duration::from_secs(8));
+    // HLS comes from the included file.
+    assert!(v.hls.enabled);
+    assert_eq!(v.hls.hls_fragment, Duration::from_secs(4));
+    assert_eq!(v.hls.hls_window, Duration::from_secs(20));
     // The warning names the included file, where the directive is.
-    assert_eq!(warned(&c), ["hls"]);
+    assert_eq!(warned(&c), ["http_hooks"]);
     assert!(c.warnings[0].file.ends_with("include.vhost.conf"));
 
     // The vhost file alone is a config too, with the global defaults.
@@ -327,12 +387,15 @@ fn srs1_legacy() {
     assert_eq!(v.refer.all, ["example.net"]);
     assert_eq!(v.refer.play, ["example.net", "example.org"]);
     assert_eq!(v.refer.publish, ["example.net"]);
+    // SRS 1's http_stream is read as http_server.
+    assert!(c.http_server.enabled);
+    assert_eq!(c.http_server.listen, addr("0.0.0.0:8080"));
+    assert_eq!(c.http_server.dir, Path::new("./objs/nginx/html"));
     assert_eq!(
         warned(&c),
         [
             "log_dir",
             "pithy_print",
-            "http_stream",
             "time_jitter",
             "atc",
             "http",
@@ -373,16 +436,47 @@ fn everything_values() {
     assert!(old.refer.enabled);
     assert_eq!(old.refer.publish, ["studio.example.com"]);
 
+    assert!(c.http_api.enabled && c.http_api.crossdomain);
+    assert_eq!(c.http_api.listen, addr("0.0.0.0:1985"));
+    assert!(c.http_server.enabled && c.http_server.crossdomain);
+    assert_eq!(c.http_server.listen, addr("0.0.0.0:8080"));
+    assert_eq!(c.http_server.dir, Path::new("./public"));
+    assert_eq!(
+        v.hls,
+        Hls {
+            enabled: true,
+            hls_entry_prefix: Some("https://cdn.example.com".into()),
+            hls_path: PathBuf::from("./public"),
+            hls_fragment: Duration::from_secs(6),
+            hls_window: Duration::from_secs(30),
+            hls_td_ratio: Ratio::new(1.5).unwrap(),
+            hls_aof_ratio: Ratio::new(2.5).unwrap(),
+            hls_on_error: HlsOnError::Continue,
+            hls_dispose: Some(Duration::from_secs(90)),
+            ..Hls::default()
+        }
+    );
+    assert_eq!(
+        v.http_remux,
+        HttpRemux {
+            enabled: true,
+            fast_cache: Duration::from_secs(10),
+            drop_if_not_match: false,
+            ..HttpRemux::default()
+        }
+    );
+
     // Among the many warnings, the big features we do not have yet.
     let names = warned(&c);
     for feature in [
-        "http_api",
-        "http_server",
+        "raw_api",
+        "auth",
+        "https",
+        "hls_keys",
+        "fast_cache",
         "rtc_server",
         "srt_server",
-        "hls",
         "dvr",
-        "http_remux",
         "http_hooks",
         "cluster",
         "rtc",
@@ -390,6 +484,17 @@ fn everything_values() {
         "log_dir",
     ] {
         assert!(names.contains(&feature), "{feature}");
+    }
+    // And none for what srs-rs reads.
+    for read in [
+        "http_api",
+        "http_server",
+        "hls",
+        "http_remux",
+        "hls_fragment",
+        "mount",
+    ] {
+        assert!(!names.contains(&read), "{read}");
     }
 }
 
@@ -412,12 +517,13 @@ fn everything_uses_every_directive_srs_knows() {
     let tree = load_tree(&path("everything.conf")).unwrap();
     walk("", &tree, &mut seen);
 
-    // The SRS 1-6 top-level spellings of `rtmp { listen; chunk_size; }`: writing both is a
-    // duplicate, so they are in the legacy fixture.
+    // The SRS 1-6 top-level spellings of `rtmp { listen; chunk_size; }` and SRS 1's
+    // `http_stream` for `http_server`: writing both is a duplicate, so they are in the legacy
+    // fixture.
     let legacy_tree = load_tree(&path("srs1-legacy.conf")).unwrap();
     let mut legacy = BTreeSet::new();
     walk("", &legacy_tree, &mut legacy);
-    let elsewhere = [("", "listen"), ("", "chunk_size")];
+    let elsewhere = [("", "listen"), ("", "chunk_size"), ("", "http_stream")];
 
     let mut missing = Vec::new();
     for (context, names) in contexts() {
