@@ -3,12 +3,12 @@
 //! `backsource.sock`), runs them, writes each stream into its ring, and announces streams
 //! to the master, which tells the workers.
 
-use crate::publish::{self, ConnStats, HandoverFrame};
+use crate::publish::{self, ConnStats, HandoverFrame, PublishInfo};
 use crate::{Hub, HubEvent, RingSink};
 use srs_conf::Config;
 use srs_ipc::control::{
-    ApiRequest, ApiResponse, ClientInfo, FromMaster, Role, StreamId, StreamUp, ToMaster,
-    WorkerStats,
+    ApiRequest, ApiResponse, ClientInfo, FromMaster, Role, StreamDetail, StreamId, StreamUp,
+    ToMaster, WorkerStats,
 };
 use srs_ipc::link::{self, Link};
 use srs_ipc::ring::RingConfig;
@@ -38,9 +38,12 @@ pub struct Paths {
 #[derive(Debug)]
 struct Client {
     peer: String,
-    stream: String,
+    key: crate::StreamKey,
+    tc_url: String,
     since: Instant,
+    live_ms: u64,
     stats: Arc<ConnStats>,
+    info: Arc<PublishInfo>,
 }
 
 type Clients = Arc<Mutex<HashMap<String, Client>>>;
@@ -155,6 +158,26 @@ fn stats(hub: &Hub, clients: &Clients) -> WorkerStats {
     }
 }
 
+/// Kick switches of the publishers, by cid.
+fn lock_kicks() -> std::sync::MutexGuard<'static, HashMap<String, Arc<tokio::sync::Notify>>> {
+    static KICKS: std::sync::OnceLock<Mutex<HashMap<String, Arc<tokio::sync::Notify>>>> =
+        std::sync::OnceLock::new();
+    KICKS
+        .get_or_init(Default::default)
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+}
+
+fn kick(cid: &str) -> bool {
+    match lock_kicks().get(cid) {
+        Some(n) => {
+            n.notify_one();
+            true
+        }
+        None => false,
+    }
+}
+
 fn answer(hub: &Hub, clients: &Clients, req: ApiRequest) -> ApiResponse {
     match req {
         ApiRequest::Stats => ApiResponse::Stats(stats(hub, clients)),
@@ -171,14 +194,41 @@ fn answer(hub: &Hub, clients: &Clients, req: ApiRequest) -> ApiResponse {
                     cid: cid.clone(),
                     peer: c.peer.clone(),
                     kind: "publish".into(),
-                    stream: c.stream.clone(),
+                    stream: c.key.to_string(),
                     alive_s: c.since.elapsed().as_secs(),
                     bytes_in: c.stats.bytes_in(),
                     bytes_out: c.stats.bytes_out(),
                 })
                 .collect(),
         ),
-        ApiRequest::Kick(_) => ApiResponse::Kicked(false),
+        ApiRequest::Kick(cid) => ApiResponse::Kicked(kick(&cid)),
+        ApiRequest::StreamDetails => ApiResponse::StreamDetails(
+            lock(clients)
+                .iter()
+                .map(|(cid, c)| StreamDetail {
+                    vhost: c.key.vhost.clone(),
+                    app: c.key.app.clone(),
+                    stream: c.key.stream.clone(),
+                    tc_url: c.tc_url.clone(),
+                    live_ms: c.live_ms,
+                    frames: c.info.frames.load(std::sync::atomic::Ordering::Relaxed),
+                    recv_bytes: c.stats.bytes_in(),
+                    publisher_cid: cid.clone(),
+                    video: c
+                        .info
+                        .video
+                        .lock()
+                        .unwrap_or_else(|e| e.into_inner())
+                        .clone(),
+                    audio: c
+                        .info
+                        .audio
+                        .lock()
+                        .unwrap_or_else(|e| e.into_inner())
+                        .clone(),
+                })
+                .collect(),
+        ),
     }
 }
 
@@ -253,17 +303,30 @@ async fn take_over(
         };
         info!(peer = %req.peer, stream = %req.key, "publisher taken over from a stream worker");
         let stats = Arc::new(ConnStats::default());
+        let info = Arc::new(PublishInfo::default());
+        let kicked = Arc::new(tokio::sync::Notify::new());
         lock(&clients).insert(
             req.cid.clone(),
             Client {
                 peer: req.peer.clone(),
-                stream: req.key.to_string(),
+                key: req.key.clone(),
+                tc_url: req.tc_url.clone(),
                 since: Instant::now(),
+                live_ms: std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map_or(0, |d| d.as_millis() as u64),
                 stats: stats.clone(),
+                info: info.clone(),
             },
         );
+        lock_kicks().insert(req.cid.clone(), kicked.clone());
         let cid = req.cid.clone();
-        match publish::serve(socket, session, req, &vhost, &hub, &stats).await {
+        let served = tokio::select! {
+            r = publish::serve(socket, session, req, &vhost, &hub, &stats, Some(&info)) => r,
+            _ = kicked.notified() => Err(publish::ConnError::Rejected("kicked by the API".into())),
+        };
+        lock_kicks().remove(&cid);
+        match served {
             Ok(()) => info!("closed"),
             Err(publish::ConnError::Rejected(why)) => warn!("closed: rejected: {why}"),
             Err(e) => warn!("closed: {e}"),

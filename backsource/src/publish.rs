@@ -10,10 +10,12 @@ use crate::{Hub, PublishError, SourceConfig, StreamKey};
 use bytes::BytesMut;
 use serde::{Deserialize, Serialize};
 use srs_conf::Vhost;
+use srs_ipc::control::{AudioInfo, VideoInfo};
+use srs_protocol::flv;
 use srs_protocol::message::type_id;
 use srs_protocol::session::{ServerEvent, ServerSession, SessionError};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
@@ -69,6 +71,48 @@ pub struct PublishRequest {
     pub publish_type: String,
     /// The stream.
     pub key: StreamKey,
+    /// tcUrl the client connected with.
+    #[serde(default)]
+    pub tc_url: String,
+}
+
+/// What a publishing connection reports about its stream (for the HTTP API).
+#[derive(Debug, Default)]
+pub struct PublishInfo {
+    /// Video frames received (sequence headers not counted).
+    pub frames: AtomicU64,
+    /// Video codec details, from the last sequence header.
+    pub video: Mutex<Option<VideoInfo>>,
+    /// Audio codec details, from the last sequence header.
+    pub audio: Mutex<Option<AudioInfo>>,
+}
+
+/// Codec names of a video tag body, as SRS reports them.
+pub fn video_info(body: &[u8]) -> VideoInfo {
+    let codec = match flv::video_codec(body) {
+        _ if body.first().is_some_and(|b| b & 0x80 != 0) => "H265",
+        Some(flv::codec_id::AVC) => "H264",
+        Some(flv::codec_id::HEVC) => "H265",
+        _ => "Other",
+    };
+    VideoInfo {
+        codec: codec.into(),
+        ..Default::default()
+    }
+}
+
+/// Codec names of an audio tag body, as SRS reports them.
+pub fn audio_info(body: &[u8]) -> AudioInfo {
+    let codec = match flv::audio_codec(body) {
+        Some(flv::sound_format::AAC) => "AAC",
+        Some(flv::sound_format::MP3) => "MP3",
+        Some(flv::sound_format::OPUS) => "Opus",
+        _ => "Other",
+    };
+    AudioInfo {
+        codec: codec.into(),
+        ..Default::default()
+    }
 }
 
 /// Bytes a connection received and sent, shared with whoever reports on it.
@@ -162,6 +206,7 @@ pub async fn serve(
     vhost: &Vhost,
     hub: &Arc<Hub>,
     stats: &ConnStats,
+    info: Option<&PublishInfo>,
 ) -> Result<(), ConnError> {
     let publisher = match hub.publish(&req.key, &req.cid, source_config(vhost)) {
         Ok(p) => p,
@@ -208,6 +253,22 @@ pub async fn serve(
                 }
                 _ => continue,
             };
+            if let Some(i) = info {
+                match ty {
+                    type_id::VIDEO if flv::video_info(&payload).sequence_header => {
+                        *i.video.lock().unwrap_or_else(|e| e.into_inner()) =
+                            Some(video_info(&payload));
+                    }
+                    type_id::VIDEO => {
+                        i.frames.fetch_add(1, Ordering::Relaxed);
+                    }
+                    type_id::AUDIO if flv::audio_info(&payload).sequence_header => {
+                        *i.audio.lock().unwrap_or_else(|e| e.into_inner()) =
+                            Some(audio_info(&payload));
+                    }
+                    _ => {}
+                }
+            }
             publisher.push(ty, timestamp, payload);
             got_media = true;
             last_media = Instant::now();

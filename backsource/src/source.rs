@@ -540,9 +540,7 @@ impl Publisher {
             // Data messages (metadata, cue points) often carry 0 or a stale time: they take
             // the stream's current time and leave the jitter state alone.
             let timestamp = if ty == type_id::DATA_AMF0 {
-                st.jitter
-                    .current()
-                    .unwrap_or_else(|| st.jitter.correct(timestamp))
+                st.jitter.current().unwrap_or(timestamp)
             } else {
                 st.jitter.correct(timestamp)
             };
@@ -715,10 +713,18 @@ impl Player {
             // not jump from the headers' old time to the GOP's (players such as ffprobe measure
             // from the first timestamp they see).
             let now = st.at(cursor).map(|m| m.timestamp).or(st.newest_ts());
-            for (sent, cur) in self.sent.iter_mut().zip(&st.headers) {
+            for (i, (sent, cur)) in self.sent.iter_mut().zip(&st.headers).enumerate() {
                 if let Some((seq, h)) = cur {
                     if *seq < cursor && !sent.as_ref().is_some_and(|s| Arc::ptr_eq(s, h)) {
-                        let timestamp = now.unwrap_or(h.timestamp);
+                        // Metadata goes at time 0, where players (ffmpeg's FLV reader among
+                        // them) take it as stream metadata; at any other time they turn it
+                        // into a data or subtitle track. The sequence headers go at the time
+                        // of the frame that follows.
+                        let timestamp = if i == HEADER_METADATA {
+                            0
+                        } else {
+                            now.unwrap_or(h.timestamp)
+                        };
                         out.push(if timestamp == h.timestamp {
                             h.clone()
                         } else {
@@ -857,9 +863,11 @@ mod tests {
         assert!(m[2].info.sequence_header && m[2].type_id == type_id::AUDIO);
         assert!(m[3].info.keyframe);
         assert_eq!(&m[3].payload[..], &key_frame(2)[..]);
-        // The headers carry the keyframe's time, not the time they were published at.
+        // The sequence headers carry the keyframe's time, not the time they were published
+        // at; the metadata carries 0.
+        assert_eq!(m[0].timestamp, 0);
         assert!(
-            m[..3].iter().all(|h| h.timestamp == m[3].timestamp),
+            m[1..3].iter().all(|h| h.timestamp == m[3].timestamp),
             "{m:?}"
         );
         assert_eq!(m.len(), 3 + 1 + 10);

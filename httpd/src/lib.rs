@@ -1,35 +1,261 @@
-//! httpd: the SRS-compatible HTTP API, HLS, HTTP-FLV, static files and vod (DESIGN.md).
+//! httpd: the SRS-compatible HTTP API, HTTP-FLV live streams, HLS and static files
+//! (DESIGN.md). It is a ring reader like a stream worker: live streams come from the rings
+//! through mirrors into its own local sources.
 //!
-//! Until the HTTP issue it is a member of the process tree that does no HTTP yet: it
-//! registers with the master, reports heartbeats, and stops when told, so that the tree's
-//! supervision, reload and stop paths already include it.
+//! The master binds the HTTP ports (`http_api.listen`, `http_server.listen`) and hands them
+//! over like the RTMP ports; when both name the same address one listener serves both.
 
+pub mod api;
+pub mod files;
+pub mod flv;
+
+use axum::body::Body;
+use axum::extract::{Request, State};
+use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Router;
+use srs_backsource::{publish::source_config, Hub, StreamKey};
+use srs_conf::{Config, Vhost};
 use srs_ipc::control::{ApiRequest, ApiResponse, FromMaster, Role, ToMaster, WorkerStats};
 use srs_ipc::link::{self, Link};
+use srs_stream_worker::mirror::Mirrors;
 use std::io;
-use std::path::Path;
-use std::time::Duration;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 use tokio::net::TcpListener;
-use tracing::{info, warn};
+use tracing::{error, info, warn};
 
-fn stats() -> WorkerStats {
+/// The HTTP listening sockets the master handed over.
+#[derive(Debug, Default)]
+pub struct HttpListeners {
+    /// `http_api.listen` (None: disabled, or shared with the server's).
+    pub api: Option<std::net::TcpListener>,
+    /// `http_server.listen` (None: disabled).
+    pub server: Option<std::net::TcpListener>,
+    /// The API is served on the server's listener too (same address).
+    pub api_on_server: bool,
+}
+
+/// Where httpd finds its peers.
+#[derive(Debug, Clone)]
+pub struct Paths {
+    /// The config snapshot.
+    pub config: Option<PathBuf>,
+    /// The master's control socket.
+    pub master_socket: PathBuf,
+}
+
+/// What every request handler shares.
+pub struct HttpContext {
+    config: Mutex<Arc<Config>>,
+    /// Local sources fed by the mirrors (HTTP-FLV players read these).
+    pub hub: Arc<Hub>,
+    /// Ring mirrors.
+    pub mirrors: Arc<Mirrors>,
+    /// The master's control socket (for the API's aggregation and reload).
+    pub master_socket: PathBuf,
+    /// When httpd started.
+    pub started: Instant,
+    /// HTTP-FLV players now.
+    pub flv_players: std::sync::atomic::AtomicU64,
+}
+
+impl HttpContext {
+    /// The current config.
+    pub fn config(&self) -> Arc<Config> {
+        self.config
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    fn set_config(&self, c: Arc<Config>) {
+        *self.config.lock().unwrap_or_else(|e| e.into_inner()) = c;
+    }
+}
+
+fn stats(ctx: &HttpContext) -> WorkerStats {
     WorkerStats {
+        connections: ctx.flv_players.load(std::sync::atomic::Ordering::Relaxed),
+        streams: ctx.hub.len() as u64,
         rss_kib: link::own_rss_kib(),
         ..Default::default()
     }
 }
 
+/// Add `Access-Control-Allow-Origin: *` when `crossdomain` is on.
+fn cors(mut r: Response, on: bool) -> Response {
+    if on {
+        r.headers_mut().insert(
+            header::ACCESS_CONTROL_ALLOW_ORIGIN,
+            HeaderValue::from_static("*"),
+        );
+    }
+    r
+}
+
+/// Which live stream an HTTP-FLV path names: `/[vhost/]app/stream.flv`, the vhost from the
+/// path's first segment when it names a configured vhost, else from the Host header (or
+/// `?vhost=`), falling back to `__defaultVhost__` as for RTMP.
+pub fn match_flv(
+    config: &Config,
+    host: &str,
+    path: &str,
+    query: &str,
+) -> Option<(Vhost, StreamKey)> {
+    let path = path.trim_start_matches('/');
+    let stem = path.strip_suffix(".flv")?;
+    let mut segs: Vec<&str> = stem.split('/').filter(|s| !s.is_empty()).collect();
+    if segs.len() < 2 || segs.iter().any(|s| *s == ".." || *s == ".") {
+        return None;
+    }
+    let mut vhost_name = srs_protocol::request::query_param(query, "vhost")
+        .map(str::to_string)
+        .unwrap_or_else(|| host.split(':').next().unwrap_or("").to_string());
+    if segs.len() >= 3 && config.vhost_named(segs[0]).is_some() {
+        vhost_name = segs.remove(0).to_string();
+    }
+    let v = config.vhost(&vhost_name)?;
+    if !v.enabled || !v.http_remux.enabled {
+        return None;
+    }
+    let stream = segs.pop()?.to_string();
+    Some((
+        v.clone(),
+        StreamKey {
+            vhost: v.name.clone(),
+            app: segs.join("/"),
+            stream,
+        },
+    ))
+}
+
+/// HTTP-FLV if the path is a live mount, else a static file (or a vod m3u8).
+async fn serve_http(
+    State(ctx): State<Arc<HttpContext>>,
+    headers: HeaderMap,
+    req: Request,
+) -> Response {
+    let config = ctx.config();
+    let crossdomain = config.http_server.crossdomain;
+    if req.method() == Method::OPTIONS {
+        return cors(StatusCode::OK.into_response(), crossdomain);
+    }
+    let host = headers
+        .get(header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .unwrap_or("")
+        .to_string();
+    let path = req.uri().path().to_string();
+    let query = req.uri().query().unwrap_or("").to_string();
+    if req.method() == Method::GET {
+        if let Some((v, key)) = match_flv(&config, &host, &path, &query) {
+            info!(stream = %key, %path, "HTTP-FLV play");
+            let player = ctx.hub.play(&key, source_config(&v));
+            ctx.mirrors.ensure(&key, Some(source_config(&v)));
+            let counted = FlvCount::new(ctx.clone());
+            let body = futures_util::StreamExt::map(flv::body(player), move |b| {
+                let _keep = &counted;
+                b
+            });
+            let r = Response::builder()
+                .status(StatusCode::OK)
+                .header(header::CONTENT_TYPE, "video/x-flv")
+                .header(header::CACHE_CONTROL, "no-cache")
+                .body(Body::from_stream(body))
+                .unwrap_or_else(|_| StatusCode::INTERNAL_SERVER_ERROR.into_response());
+            return cors(r, crossdomain);
+        }
+    }
+    cors(files::serve(&config, req).await, crossdomain)
+}
+
+/// Counts an HTTP-FLV player while its body lives.
+struct FlvCount(Arc<HttpContext>);
+
+impl FlvCount {
+    fn new(ctx: Arc<HttpContext>) -> FlvCount {
+        ctx.flv_players
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        FlvCount(ctx)
+    }
+}
+
+impl Drop for FlvCount {
+    fn drop(&mut self) {
+        self.0
+            .flv_players
+            .fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
+    }
+}
+
+async fn serve_on(listener: std::net::TcpListener, router: Router, what: &'static str) {
+    let listener = match listener
+        .set_nonblocking(true)
+        .and_then(|()| TcpListener::from_std(listener))
+    {
+        Ok(l) => l,
+        Err(e) => {
+            error!("{what}: cannot use the listening socket: {e}");
+            return;
+        }
+    };
+    if let Ok(a) = listener.local_addr() {
+        info!(addr = %a, "{what} serving");
+    }
+    if let Err(e) = axum::serve(listener, router.into_make_service()).await {
+        error!("{what} stopped: {e}");
+    }
+}
+
 /// Run httpd until the master says stop (or goes away).
-pub async fn run(master_socket: &Path) -> io::Result<()> {
-    let api = TcpListener::bind("127.0.0.1:0").await?;
-    let api_port = api.local_addr()?.port();
-    tokio::spawn(link::serve_api(api, |req| match req {
-        ApiRequest::Stats => ApiResponse::Stats(stats()),
-        ApiRequest::Streams => ApiResponse::Streams(Vec::new()),
-        ApiRequest::Clients => ApiResponse::Clients(Vec::new()),
-        ApiRequest::Kick(_) => ApiResponse::Kicked(false),
-    }));
-    let mut master = Link::connect(master_socket).await?;
+pub async fn run(config: Config, paths: Paths, listeners: HttpListeners) -> io::Result<()> {
+    let hub = Hub::new();
+    let mirrors = Mirrors::new(hub.clone());
+    let ctx = Arc::new(HttpContext {
+        config: Mutex::new(Arc::new(config)),
+        hub,
+        mirrors: mirrors.clone(),
+        master_socket: paths.master_socket.clone(),
+        started: Instant::now(),
+        flv_players: Default::default(),
+    });
+    let server_router = Router::new().fallback(serve_http).with_state(ctx.clone());
+    let api_router = api::router(ctx.clone());
+    if let Some(l) = listeners.server {
+        let r = if listeners.api_on_server {
+            api_router.clone().merge(server_router.clone())
+        } else {
+            server_router.clone()
+        };
+        tokio::spawn(serve_on(l, r, "HTTP server"));
+    }
+    if let Some(l) = listeners.api {
+        tokio::spawn(serve_on(l, api_router, "HTTP API"));
+    }
+    let private = TcpListener::bind("127.0.0.1:0").await?;
+    let api_port = private.local_addr()?.port();
+    {
+        let ctx = ctx.clone();
+        tokio::spawn(link::serve_api(private, move |req| match req {
+            ApiRequest::Stats => ApiResponse::Stats(stats(&ctx)),
+            ApiRequest::Streams => ApiResponse::Streams(
+                ctx.hub
+                    .keys()
+                    .into_iter()
+                    .map(|k| {
+                        let n = ctx.hub.players(&k) as u64;
+                        (k.to_string(), n)
+                    })
+                    .collect(),
+            ),
+            ApiRequest::Clients => ApiResponse::Clients(Vec::new()),
+            ApiRequest::Kick(_) => ApiResponse::Kicked(false),
+            ApiRequest::StreamDetails => ApiResponse::StreamDetails(Vec::new()),
+        }));
+    }
+    let mut master = Link::connect(&paths.master_socket).await?;
     master
         .send(&ToMaster::Register {
             role: Role::Httpd,
@@ -38,15 +264,34 @@ pub async fn run(master_socket: &Path) -> io::Result<()> {
             api_port,
         })
         .await?;
-    info!(api_port, "httpd ready (no HTTP service yet)");
+    info!(api_port, "httpd ready");
     let mut heartbeat = tokio::time::interval(Duration::from_secs(1));
     loop {
         tokio::select! {
-            _ = heartbeat.tick() => master.send(&ToMaster::Heartbeat(stats())).await?,
+            _ = heartbeat.tick() => master.send(&ToMaster::Heartbeat(stats(&ctx))).await?,
             msg = master.recv::<FromMaster>() => match msg? {
                 None => {
                     warn!("master went away, stopping");
                     return Ok(());
+                }
+                Some(FromMaster::Welcome { streams }) => {
+                    for up in streams {
+                        mirrors.stream_up(up);
+                    }
+                }
+                Some(FromMaster::StreamUp(up)) => mirrors.stream_up(up),
+                Some(FromMaster::StreamDown(id)) => mirrors.stream_down(&id),
+                Some(FromMaster::Reload) => {
+                    if let Some(p) = &paths.config {
+                        match Config::load(p) {
+                            Ok(c) => {
+                                ctx.hub.reconfigure(|k| c.vhost(&k.vhost).map(source_config));
+                                ctx.set_config(Arc::new(c));
+                                info!("config reloaded");
+                            }
+                            Err(e) => error!("reload failed, keeping the running config: {e}"),
+                        }
+                    }
                 }
                 Some(FromMaster::Stop { .. }) => {
                     info!("stopping");

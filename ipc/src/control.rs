@@ -255,6 +255,59 @@ pub struct ClientInfo {
     pub bytes_out: u64,
 }
 
+/// Codec details of a stream's video, for the HTTP API.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct VideoInfo {
+    /// `H264`, `H265`, ...
+    pub codec: String,
+    /// `Baseline`, `Main`, `High`, ...
+    pub profile: String,
+    /// `3.1`, ...
+    pub level: String,
+    /// Picture width (0: unknown).
+    pub width: u32,
+    /// Picture height (0: unknown).
+    pub height: u32,
+}
+
+/// Codec details of a stream's audio, for the HTTP API.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AudioInfo {
+    /// `AAC`, `MP3`, ...
+    pub codec: String,
+    /// Samples per second (0: unknown).
+    pub sample_rate: u32,
+    /// Channels (0: unknown).
+    pub channel: u32,
+    /// `LC`, `HE`, ...
+    pub profile: String,
+}
+
+/// A published stream as backsource knows it.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StreamDetail {
+    /// Vhost.
+    pub vhost: String,
+    /// Application.
+    pub app: String,
+    /// Stream name.
+    pub stream: String,
+    /// tcUrl the publisher connected with.
+    pub tc_url: String,
+    /// Publish start, ms since the Unix epoch.
+    pub live_ms: u64,
+    /// Video frames received.
+    pub frames: u64,
+    /// Bytes received from the publisher.
+    pub recv_bytes: u64,
+    /// The publisher's connection id.
+    pub publisher_cid: String,
+    /// Video codec details, once its sequence header arrived.
+    pub video: Option<VideoInfo>,
+    /// Audio codec details, once its sequence header arrived.
+    pub audio: Option<AudioInfo>,
+}
+
 /// Requests to a worker's private API (127.0.0.1, frames like the control link).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum ApiRequest {
@@ -266,6 +319,8 @@ pub enum ApiRequest {
     Clients,
     /// Close a client by cid.
     Kick(String),
+    /// Published streams with their details (backsource).
+    StreamDetails,
 }
 
 /// Answers of a worker's private API.
@@ -279,6 +334,8 @@ pub enum ApiResponse {
     Clients(Vec<ClientInfo>),
     /// Kick result: whether the cid was found.
     Kicked(bool),
+    /// Published streams with their details.
+    StreamDetails(Vec<StreamDetail>),
 }
 
 /// Fuzz invariant: arbitrary bytes never panic the decoder, and a frame that decodes

@@ -26,6 +26,35 @@ fn inherited_listeners() -> Vec<std::net::TcpListener> {
         .collect()
 }
 
+/// HTTP listeners inherited from the master (`SRS_HTTP_FDS=api=5,server=6` or `both=5`).
+fn inherited_http() -> srs_httpd::HttpListeners {
+    let mut h = srs_httpd::HttpListeners::default();
+    for item in std::env::var("SRS_HTTP_FDS").unwrap_or_default().split(',') {
+        let Some((what, fd)) = item.split_once('=') else {
+            continue;
+        };
+        let Ok(fd) = fd.parse::<RawFd>() else {
+            continue;
+        };
+        if fd <= 2 {
+            continue;
+        }
+        // SAFETY: as for the RTMP listeners: the master opened this socket, kept it open
+        // across exec for us and named it here; nothing else in this process owns it.
+        let l = unsafe { std::net::TcpListener::from_raw_fd(fd) };
+        match what {
+            "api" => h.api = Some(l),
+            "server" => h.server = Some(l),
+            "both" => {
+                h.server = Some(l);
+                h.api_on_server = true;
+            }
+            _ => {}
+        }
+    }
+    h
+}
+
 /// Run the role; the exit code tells the master how it ended.
 pub fn main(role: &str, index: u32, config: Config, config_path: Option<PathBuf>) -> ExitCode {
     let tag = if role == "stream-worker" {
@@ -92,7 +121,17 @@ pub fn main(role: &str, index: u32, config: Config, config_path: Option<PathBuf>
                 )
                 .await
             }
-            "httpd" => srs_httpd::run(&master_socket).await,
+            "httpd" => {
+                srs_httpd::run(
+                    config,
+                    srs_httpd::Paths {
+                        config: config_path,
+                        master_socket,
+                    },
+                    inherited_http(),
+                )
+                .await
+            }
             other => Err(std::io::Error::other(format!("unknown role {other:?}"))),
         }
     });

@@ -138,7 +138,9 @@ fn run(config: Config, name: String, path: Option<PathBuf>, single: bool) -> any
         if single {
             serve_single(config, listeners, path, signals).await
         } else {
-            tree::Tree::new(config, path, listeners)?.run(signals).await
+            let mut tree = tree::Tree::new(config, path, listeners)?;
+            tree.bind_http()?;
+            tree.run(signals).await
         }
     });
     drop(pid);

@@ -138,6 +138,8 @@ pub struct Tree {
     run_dir: PathBuf,
     ring_dir: PathBuf,
     listeners: Vec<(SocketAddr, std::net::TcpListener)>,
+    /// HTTP listeners for httpd: ("api" | "server" | "both", socket).
+    http: Vec<(&'static str, std::net::TcpListener)>,
     slots: BTreeMap<Key, Slot>,
     streams: HashMap<srs_ipc::control::StreamId, StreamUp>,
     events_tx: mpsc::UnboundedSender<Event>,
@@ -182,12 +184,49 @@ impl Tree {
             run_dir,
             ring_dir,
             listeners: addrs.into_iter().zip(listeners).collect(),
+            http: Vec::new(),
             slots: BTreeMap::new(),
             streams: HashMap::new(),
             events_tx,
             events,
             ready_logged: false,
         })
+    }
+
+    /// Bind the HTTP API and HTTP server ports of `config` (one socket when they share an
+    /// address) for httpd.
+    pub fn bind_http(&mut self) -> anyhow::Result<()> {
+        let c = &self.config;
+        let api = c.http_api.enabled.then_some(c.http_api.listen);
+        let server = c.http_server.enabled.then_some(c.http_server.listen);
+        let mut http = Vec::new();
+        match (api, server) {
+            (Some(a), Some(s)) if a == s => http.push((
+                "both",
+                listen::bind(a).with_context(|| format!("http listen {a}"))?,
+            )),
+            (a, s) => {
+                if let Some(a) = a {
+                    http.push((
+                        "api",
+                        listen::bind(a).with_context(|| format!("http_api listen {a}"))?,
+                    ));
+                }
+                if let Some(s) = s {
+                    http.push((
+                        "server",
+                        listen::bind(s).with_context(|| format!("http_server listen {s}"))?,
+                    ));
+                }
+            }
+        }
+        for (what, l) in &http {
+            if let Ok(addr) = l.local_addr() {
+                info!(%addr, what, "HTTP listening");
+            }
+        }
+        self.http = http;
+        Ok(())
     }
 
     fn wanted(&self) -> Vec<Key> {
@@ -211,11 +250,21 @@ impl Tree {
         }
         cmd.env("SRS_RUN_DIR", &self.run_dir)
             .env("SRS_RING_DIR", &self.ring_dir);
-        let fds: Vec<RawFd> = if role == Role::StreamWorker {
-            self.listeners.iter().map(|(_, l)| l.as_raw_fd()).collect()
-        } else {
-            Vec::new()
+        let fds: Vec<RawFd> = match role {
+            Role::StreamWorker => self.listeners.iter().map(|(_, l)| l.as_raw_fd()).collect(),
+            Role::Httpd => self.http.iter().map(|(_, l)| l.as_raw_fd()).collect(),
+            _ => Vec::new(),
         };
+        if role == Role::Httpd {
+            cmd.env(
+                "SRS_HTTP_FDS",
+                self.http
+                    .iter()
+                    .map(|(what, l)| format!("{what}={}", l.as_raw_fd()))
+                    .collect::<Vec<_>>()
+                    .join(","),
+            );
+        }
         cmd.env(
             "SRS_LISTEN_FDS",
             fds.iter()

@@ -185,11 +185,17 @@ pub async fn serve(
                         name,
                         publish_type,
                         key,
+                        tc_url: request
+                            .as_ref()
+                            .map(|r| r.tc_url.clone())
+                            .unwrap_or_default(),
                     };
                     ctx.describe(&req.cid, "publish", &req.key.to_string());
                     return match ctx.handover.as_ref() {
                         Some(h) => h.hand_over(socket, session, req).await,
-                        None => publish::serve(socket, session, req, &v, &ctx.hub, &stats).await,
+                        None => {
+                            publish::serve(socket, session, req, &v, &ctx.hub, &stats, None).await
+                        }
                     };
                 }
                 ServerEvent::Play {

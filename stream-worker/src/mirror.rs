@@ -188,11 +188,14 @@ impl Mirrors {
             .flatten()
         {
             sent_aside.push(h.seq);
-            publisher.push(
-                h.type_id,
-                start_ts.unwrap_or(h.timestamp),
-                bytes::Bytes::from(h.payload),
-            );
+            // Metadata at time 0, where players take it for stream metadata (see the
+            // source's header handling); sequence headers at the start frame's time.
+            let ts = if h.flags & flags::METADATA != 0 {
+                0
+            } else {
+                start_ts.unwrap_or(h.timestamp)
+            };
+            publisher.push(h.type_id, ts, bytes::Bytes::from(h.payload));
         }
         loop {
             if stop.load(Ordering::Relaxed) || self.hub.players(key) == 0 {

@@ -57,6 +57,7 @@ fn answer(ctx: &WorkerContext, req: ApiRequest) -> ApiResponse {
         ),
         ApiRequest::Clients => ApiResponse::Clients(ctx.client_list()),
         ApiRequest::Kick(cid) => ApiResponse::Kicked(ctx.kick(&cid)),
+        ApiRequest::StreamDetails => ApiResponse::StreamDetails(Vec::new()),
     }
 }
 

@@ -519,7 +519,9 @@ impl Probe {
 /// Decode `seconds` of `url` with ffprobe (`-show_frames`), bounded by `timeout`.
 pub fn ffprobe(url: &str, seconds: f64, timeout: Duration) -> Result<Probe> {
     require_tool("ffprobe");
-    let interval = format!("%+{seconds}");
+    // By packet count (about 25 video + 43 audio packets a second), not by time: a live
+    // stream's first packet (metadata at time 0) may be far from its first frame's time.
+    let interval = format!("%+#{}", (seconds * 70.0).ceil() as u64);
     let child = Command::new("ffprobe")
         .args([
             "-hide_banner",

@@ -1,0 +1,547 @@
+//! The SRS-compatible HTTP API (`http_api`), aggregated over every process of the tree:
+//! the master lists the processes, each process's private API answers for itself, and this
+//! module shapes the answers like SRS's (`code`, `server`, `service`, `pid`, ...), so that
+//! SRS dashboards and scripts keep working.
+//!
+//! `/api/v1/versions`, `/summaries`, `/vhosts`, `/streams[/{id}]`, `/clients[/{id}]`
+//! (`DELETE` kicks), `/raw?rpc=reload`, and `/metrics` in the Prometheus text format.
+//! Errors are JSON with SRS-style codes and the matching HTTP status.
+
+use crate::HttpContext;
+use axum::extract::{Path, Query, State};
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::{Json, Router};
+use serde_json::{json, Value};
+use srs_ipc::control::{
+    ApiRequest, ApiResponse, ClientInfo, FromMaster, ProcessInfo, Role, StreamDetail, ToMaster,
+};
+use srs_ipc::link::{self, Link};
+use std::collections::HashMap;
+use std::sync::Arc;
+
+/// SRS's error code for a stream that does not exist (`ERROR_RTMP_STREAM_NOT_FOUND`).
+pub const ERROR_STREAM_NOT_FOUND: u32 = 2048;
+/// SRS's error code for a client that does not exist (`ERROR_RTMP_CLIENT_NOT_FOUND`).
+pub const ERROR_CLIENT_NOT_FOUND: u32 = 2049;
+/// SRS's error code for a bad request (`ERROR_HTTP_DATA_INVALID`).
+pub const ERROR_INVALID: u32 = 4026;
+/// SRS's error code for a failed system call or an unreachable part of the tree.
+pub const ERROR_SYSTEM: u32 = 1000;
+
+fn server_id() -> String {
+    format!("vid-{:08x}", std::process::id())
+}
+
+fn envelope(mut body: Value) -> Value {
+    if let Value::Object(m) = &mut body {
+        m.insert("code".into(), json!(0));
+        m.insert("server".into(), json!(server_id()));
+        m.insert(
+            "service".into(),
+            json!(format!("srs-rs-{}", env!("CARGO_PKG_VERSION"))),
+        );
+        m.insert("pid".into(), json!(std::process::id().to_string()));
+    }
+    body
+}
+
+fn ok(body: Value, crossdomain: bool) -> Response {
+    with_cors(Json(envelope(body)).into_response(), crossdomain)
+}
+
+fn error(status: StatusCode, code: u32, why: &str, crossdomain: bool) -> Response {
+    let r = (
+        status,
+        Json(json!({ "code": code, "server": server_id(), "error": why })),
+    )
+        .into_response();
+    with_cors(r, crossdomain)
+}
+
+fn with_cors(mut r: Response, on: bool) -> Response {
+    if on {
+        r.headers_mut().insert(
+            header::ACCESS_CONTROL_ALLOW_ORIGIN,
+            HeaderValue::from_static("*"),
+        );
+    }
+    r
+}
+
+/// A stream's API id: stable for a stream key.
+pub fn stream_id(vhost: &str, app: &str, stream: &str) -> String {
+    // FNV-1a: stable across processes and restarts.
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in format!("{vhost}/{app}/{stream}").bytes() {
+        h ^= b as u64;
+        h = h.wrapping_mul(0x0100_0000_01b3);
+    }
+    format!("vid-{:08x}", h as u32)
+}
+
+async fn processes(ctx: &HttpContext) -> Result<Vec<ProcessInfo>, String> {
+    let mut link = Link::connect(&ctx.master_socket)
+        .await
+        .map_err(|e| e.to_string())?;
+    link.send(&ToMaster::ListProcesses)
+        .await
+        .map_err(|e| e.to_string())?;
+    match link.recv::<FromMaster>().await {
+        Ok(Some(FromMaster::Processes(p))) => Ok(p),
+        Ok(other) => Err(format!("unexpected answer {other:?}")),
+        Err(e) => Err(e.to_string()),
+    }
+}
+
+async fn ask_all(procs: &[ProcessInfo], req: ApiRequest) -> Vec<(ProcessInfo, ApiResponse)> {
+    let mut out = Vec::new();
+    for p in procs.iter().filter(|p| p.api_port != 0 && p.pid != 0) {
+        if let Ok(r) = link::query(p.api_port, &req).await {
+            out.push((p.clone(), r));
+        }
+    }
+    out
+}
+
+/// Everything the API aggregates, fetched once per request.
+struct Snapshot {
+    procs: Vec<ProcessInfo>,
+    details: Vec<StreamDetail>,
+    clients: Vec<(Role, ClientInfo)>,
+    /// Players per stream (`vhost/app/stream`), summed over readers.
+    players: HashMap<String, u64>,
+}
+
+async fn snapshot(ctx: &HttpContext) -> Result<Snapshot, String> {
+    let procs = processes(ctx).await?;
+    let mut details = Vec::new();
+    let mut clients = Vec::new();
+    let mut players: HashMap<String, u64> = HashMap::new();
+    for (p, r) in ask_all(&procs, ApiRequest::StreamDetails).await {
+        if let ApiResponse::StreamDetails(d) = r {
+            if p.role == Role::Backsource {
+                details.extend(d);
+            }
+        }
+    }
+    for (p, r) in ask_all(&procs, ApiRequest::Clients).await {
+        if let ApiResponse::Clients(list) = r {
+            for c in list {
+                if c.kind == "play" {
+                    *players.entry(c.stream.clone()).or_default() += 1;
+                }
+                clients.push((p.role, c));
+            }
+        }
+    }
+    details.sort_by(|a, b| (&a.vhost, &a.app, &a.stream).cmp(&(&b.vhost, &b.app, &b.stream)));
+    Ok(Snapshot {
+        procs,
+        details,
+        clients,
+        players,
+    })
+}
+
+fn stream_json(d: &StreamDetail, snap: &Snapshot) -> Value {
+    let key = format!("{}/{}/{}", d.vhost, d.app, d.stream);
+    let clients = snap.players.get(&key).copied().unwrap_or(0) + 1;
+    let send_bytes: u64 = snap
+        .clients
+        .iter()
+        .filter(|(_, c)| c.stream == key)
+        .map(|(_, c)| c.bytes_out)
+        .sum();
+    let alive_s = (now_ms().saturating_sub(d.live_ms) / 1000).max(1);
+    json!({
+        "id": stream_id(&d.vhost, &d.app, &d.stream),
+        "name": d.stream,
+        "vhost": d.vhost,
+        "app": d.app,
+        "tcUrl": d.tc_url,
+        "url": format!("/{}/{}", d.app, d.stream),
+        "live_ms": d.live_ms,
+        "clients": clients,
+        "frames": d.frames,
+        "send_bytes": send_bytes,
+        "recv_bytes": d.recv_bytes,
+        "kbps": { "recv_30s": d.recv_bytes * 8 / 1000 / alive_s, "send_30s": send_bytes * 8 / 1000 / alive_s },
+        "publish": { "active": true, "cid": d.publisher_cid },
+        "video": d.video.as_ref().map(|v| json!({
+            "codec": v.codec, "profile": v.profile, "level": v.level, "width": v.width, "height": v.height,
+        })),
+        "audio": d.audio.as_ref().map(|a| json!({
+            "codec": a.codec, "sample_rate": a.sample_rate, "channel": a.channel, "profile": a.profile,
+        })),
+    })
+}
+
+fn client_json(role: Role, c: &ClientInfo, snap: &Snapshot) -> Value {
+    let (vhost, app, stream) = {
+        let mut it = c.stream.splitn(3, '/');
+        (
+            it.next().unwrap_or("").to_string(),
+            it.next().unwrap_or("").to_string(),
+            it.next().unwrap_or("").to_string(),
+        )
+    };
+    let publish = c.kind == "publish";
+    let tc_url = snap
+        .details
+        .iter()
+        .find(|d| d.vhost == vhost && d.app == app && d.stream == stream)
+        .map(|d| d.tc_url.clone())
+        .unwrap_or_default();
+    json!({
+        "id": c.cid,
+        "vhost": vhost,
+        "stream": if stream.is_empty() { Value::Null } else { json!(stream_id(&vhost, &app, &stream)) },
+        "ip": c.peer.rsplit_once(':').map(|(ip, _)| ip).unwrap_or(&c.peer),
+        "tcUrl": tc_url,
+        "url": if stream.is_empty() { String::new() } else { format!("/{app}/{stream}") },
+        "name": stream,
+        "type": match (publish, role) { (true, _) => "fmle-publish", (false, Role::Httpd) => "flv-play", _ => "rtmp-play" },
+        "publish": publish,
+        "alive": c.alive_s as f64,
+        "send_bytes": c.bytes_out,
+        "recv_bytes": c.bytes_in,
+        "kbps": {
+            "recv_30s": c.bytes_in * 8 / 1000 / c.alive_s.max(1),
+            "send_30s": c.bytes_out * 8 / 1000 / c.alive_s.max(1),
+        },
+    })
+}
+
+fn now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
+}
+
+type Ctx = State<Arc<HttpContext>>;
+
+async fn versions(State(ctx): Ctx) -> Response {
+    let v: Vec<u64> = env!("CARGO_PKG_VERSION")
+        .split('.')
+        .filter_map(|x| x.parse().ok())
+        .collect();
+    ok(
+        json!({ "data": {
+            "major": v.first().copied().unwrap_or(0),
+            "minor": v.get(1).copied().unwrap_or(0),
+            "revision": v.get(2).copied().unwrap_or(0),
+            "version": env!("CARGO_PKG_VERSION"),
+        }}),
+        ctx.config().http_api.crossdomain,
+    )
+}
+
+async fn summaries(State(ctx): Ctx) -> Response {
+    let cross = ctx.config().http_api.crossdomain;
+    let snap = match snapshot(&ctx).await {
+        Ok(s) => s,
+        Err(e) => return error(StatusCode::SERVICE_UNAVAILABLE, ERROR_SYSTEM, &e, cross),
+    };
+    let mem: u64 = snap.procs.iter().map(|p| p.stats.rss_kib).sum();
+    let conns: u64 = snap.procs.iter().map(|p| p.stats.connections).sum();
+    let master = snap.procs.iter().find(|p| p.role == Role::Master);
+    let uptime = snap
+        .procs
+        .iter()
+        .filter(|p| p.role == Role::Backsource)
+        .map(|p| p.uptime_s)
+        .max()
+        .unwrap_or(0);
+    ok(
+        json!({ "data": {
+            "ok": true,
+            "now_ms": now_ms(),
+            "self": {
+                "version": env!("CARGO_PKG_VERSION"),
+                "pid": master.map(|m| m.pid).unwrap_or(0),
+                "ppid": std::process::id(),
+                "mem_kbyte": mem,
+                "srs_uptime": uptime,
+                "processes": snap.procs.len(),
+            },
+            "system": {
+                "conn_srs": conns,
+                "kbps_in": snap.procs.iter().map(|p| p.kbps_in).sum::<u64>(),
+                "kbps_out": snap.procs.iter().map(|p| p.kbps_out).sum::<u64>(),
+            },
+        }}),
+        cross,
+    )
+}
+
+async fn vhosts(State(ctx): Ctx) -> Response {
+    let config = ctx.config();
+    let cross = config.http_api.crossdomain;
+    let snap = match snapshot(&ctx).await {
+        Ok(s) => s,
+        Err(e) => return error(StatusCode::SERVICE_UNAVAILABLE, ERROR_SYSTEM, &e, cross),
+    };
+    let list: Vec<Value> = config
+        .vhosts
+        .iter()
+        .map(|v| {
+            let streams: Vec<&StreamDetail> = snap.details.iter().filter(|d| d.vhost == v.name).collect();
+            let clients = snap
+                .clients
+                .iter()
+                .filter(|(_, c)| c.stream.starts_with(&format!("{}/", v.name)))
+                .count();
+            json!({
+                "id": stream_id(&v.name, "", ""),
+                "name": v.name,
+                "enabled": v.enabled,
+                "clients": clients,
+                "streams": streams.len(),
+                "recv_bytes": streams.iter().map(|d| d.recv_bytes).sum::<u64>(),
+                "hls": { "enabled": v.hls.enabled, "fragment": v.hls.hls_fragment.as_secs_f64(), "window": v.hls.hls_window.as_secs_f64() },
+            })
+        })
+        .collect();
+    ok(json!({ "vhosts": list }), cross)
+}
+
+async fn streams(State(ctx): Ctx) -> Response {
+    let cross = ctx.config().http_api.crossdomain;
+    match snapshot(&ctx).await {
+        Ok(snap) => ok(
+            json!({ "streams": snap.details.iter().map(|d| stream_json(d, &snap)).collect::<Vec<_>>() }),
+            cross,
+        ),
+        Err(e) => error(StatusCode::SERVICE_UNAVAILABLE, ERROR_SYSTEM, &e, cross),
+    }
+}
+
+async fn stream(State(ctx): Ctx, Path(id): Path<String>) -> Response {
+    let cross = ctx.config().http_api.crossdomain;
+    let snap = match snapshot(&ctx).await {
+        Ok(s) => s,
+        Err(e) => return error(StatusCode::SERVICE_UNAVAILABLE, ERROR_SYSTEM, &e, cross),
+    };
+    match snap
+        .details
+        .iter()
+        .find(|d| stream_id(&d.vhost, &d.app, &d.stream) == id)
+    {
+        Some(d) => ok(json!({ "stream": stream_json(d, &snap) }), cross),
+        None => error(
+            StatusCode::NOT_FOUND,
+            ERROR_STREAM_NOT_FOUND,
+            "stream not found",
+            cross,
+        ),
+    }
+}
+
+async fn clients(State(ctx): Ctx) -> Response {
+    let cross = ctx.config().http_api.crossdomain;
+    match snapshot(&ctx).await {
+        Ok(snap) => ok(
+            json!({ "clients": snap.clients.iter().map(|(r, c)| client_json(*r, c, &snap)).collect::<Vec<_>>() }),
+            cross,
+        ),
+        Err(e) => error(StatusCode::SERVICE_UNAVAILABLE, ERROR_SYSTEM, &e, cross),
+    }
+}
+
+async fn client(State(ctx): Ctx, Path(id): Path<String>) -> Response {
+    let cross = ctx.config().http_api.crossdomain;
+    let snap = match snapshot(&ctx).await {
+        Ok(s) => s,
+        Err(e) => return error(StatusCode::SERVICE_UNAVAILABLE, ERROR_SYSTEM, &e, cross),
+    };
+    match snap.clients.iter().find(|(_, c)| c.cid == id) {
+        Some((r, c)) => ok(json!({ "client": client_json(*r, c, &snap) }), cross),
+        None => error(
+            StatusCode::NOT_FOUND,
+            ERROR_CLIENT_NOT_FOUND,
+            "client not found",
+            cross,
+        ),
+    }
+}
+
+/// DELETE a client: wherever it lives (a worker, or backsource for a publisher).
+async fn kick(State(ctx): Ctx, Path(id): Path<String>) -> Response {
+    let cross = ctx.config().http_api.crossdomain;
+    let procs = match processes(&ctx).await {
+        Ok(p) => p,
+        Err(e) => return error(StatusCode::SERVICE_UNAVAILABLE, ERROR_SYSTEM, &e, cross),
+    };
+    let found = ask_all(&procs, ApiRequest::Kick(id.clone()))
+        .await
+        .iter()
+        .any(|(_, r)| *r == ApiResponse::Kicked(true));
+    if found {
+        ok(json!({}), cross)
+    } else {
+        error(
+            StatusCode::NOT_FOUND,
+            ERROR_CLIENT_NOT_FOUND,
+            "client not found",
+            cross,
+        )
+    }
+}
+
+async fn raw(State(ctx): Ctx, Query(q): Query<HashMap<String, String>>) -> Response {
+    let cross = ctx.config().http_api.crossdomain;
+    match q.get("rpc").map(String::as_str) {
+        Some("reload") => {
+            let r = async {
+                let mut link = Link::connect(&ctx.master_socket)
+                    .await
+                    .map_err(|e| e.to_string())?;
+                link.send(&ToMaster::Reload)
+                    .await
+                    .map_err(|e| e.to_string())?;
+                match link.recv::<FromMaster>().await {
+                    Ok(Some(FromMaster::Ok)) => Ok(()),
+                    Ok(other) => Err(format!("{other:?}")),
+                    Err(e) => Err(e.to_string()),
+                }
+            }
+            .await;
+            match r {
+                Ok(()) => ok(json!({}), cross),
+                Err(e) => error(StatusCode::SERVICE_UNAVAILABLE, ERROR_SYSTEM, &e, cross),
+            }
+        }
+        Some(other) => error(
+            StatusCode::BAD_REQUEST,
+            ERROR_INVALID,
+            &format!("rpc {other} not supported"),
+            cross,
+        ),
+        None => error(StatusCode::BAD_REQUEST, ERROR_INVALID, "missing rpc", cross),
+    }
+}
+
+/// Prometheus text format.
+async fn metrics(State(ctx): Ctx) -> Response {
+    let snap = match snapshot(&ctx).await {
+        Ok(s) => s,
+        Err(e) => return (StatusCode::SERVICE_UNAVAILABLE, e).into_response(),
+    };
+    let mut out = String::new();
+    let mut metric = |name: &str, help: &str, kind: &str, rows: Vec<(String, u64)>| {
+        out.push_str(&format!("# HELP {name} {help}\n# TYPE {name} {kind}\n"));
+        for (labels, v) in rows {
+            out.push_str(&format!("{name}{labels} {v}\n"));
+        }
+    };
+    let proc_label =
+        |p: &ProcessInfo| format!("{{role=\"{}\",index=\"{}\"}}", p.role.name(), p.index);
+    metric(
+        "srs_up",
+        "The server answers.",
+        "gauge",
+        vec![(String::new(), 1)],
+    );
+    metric(
+        "srs_process_rss_kibibytes",
+        "Resident memory of each process of the tree.",
+        "gauge",
+        snap.procs
+            .iter()
+            .map(|p| (proc_label(p), p.stats.rss_kib))
+            .collect(),
+    );
+    metric(
+        "srs_process_connections",
+        "Client connections of each process.",
+        "gauge",
+        snap.procs
+            .iter()
+            .map(|p| (proc_label(p), p.stats.connections))
+            .collect(),
+    );
+    metric(
+        "srs_process_restarts_total",
+        "Restarts of each child.",
+        "counter",
+        snap.procs
+            .iter()
+            .map(|p| (proc_label(p), p.restarts as u64))
+            .collect(),
+    );
+    metric(
+        "srs_receive_bytes_total",
+        "Bytes received from clients.",
+        "counter",
+        snap.procs
+            .iter()
+            .map(|p| (proc_label(p), p.stats.bytes_in))
+            .collect(),
+    );
+    metric(
+        "srs_send_bytes_total",
+        "Bytes sent to clients.",
+        "counter",
+        snap.procs
+            .iter()
+            .map(|p| (proc_label(p), p.stats.bytes_out))
+            .collect(),
+    );
+    metric(
+        "srs_streams",
+        "Published streams.",
+        "gauge",
+        vec![(String::new(), snap.details.len() as u64)],
+    );
+    metric(
+        "srs_stream_clients",
+        "Clients of each stream (players and the publisher).",
+        "gauge",
+        snap.details
+            .iter()
+            .map(|d| {
+                let key = format!("{}/{}/{}", d.vhost, d.app, d.stream);
+                (
+                    format!(
+                        "{{vhost=\"{}\",app=\"{}\",stream=\"{}\"}}",
+                        d.vhost, d.app, d.stream
+                    ),
+                    snap.players.get(&key).copied().unwrap_or(0) + 1,
+                )
+            })
+            .collect(),
+    );
+    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], out).into_response()
+}
+
+async fn not_found(State(ctx): Ctx) -> Response {
+    error(
+        StatusCode::NOT_FOUND,
+        ERROR_INVALID,
+        "no such API",
+        ctx.config().http_api.crossdomain,
+    )
+}
+
+/// The API routes.
+pub fn router(ctx: Arc<HttpContext>) -> axum::Router {
+    Router::new()
+        .route("/api/v1/versions", get(versions))
+        .route("/api/v1/summaries", get(summaries))
+        .route("/api/v1/vhosts", get(vhosts))
+        .route("/api/v1/streams", get(streams))
+        .route("/api/v1/streams/", get(streams))
+        .route("/api/v1/streams/:id", get(stream))
+        .route("/api/v1/clients", get(clients))
+        .route("/api/v1/clients/", get(clients))
+        .route("/api/v1/clients/:id", get(client).delete(kick))
+        .route("/api/v1/raw", get(raw))
+        .route("/metrics", get(metrics))
+        .route(
+            "/api/*rest",
+            get(not_found).post(not_found).delete(not_found),
+        )
+        .with_state(ctx)
+}
