@@ -5,7 +5,7 @@
 
 use axum::body::Body;
 use axum::extract::Request;
-use axum::http::StatusCode;
+use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use srs_conf::Config;
 use std::path::{Component, Path, PathBuf};
@@ -56,10 +56,33 @@ pub async fn serve(config: &Config, req: Request) -> Response {
     if confine(&dir, req.uri().path()).is_none() {
         return (StatusCode::FORBIDDEN, "forbidden path\n").into_response();
     }
+    let mime = media_type(req.uri().path());
     match ServeDir::new(&dir).oneshot(req).await {
-        Ok(r) => r.map(Body::new),
+        Ok(r) => {
+            let mut r = r.map(Body::new);
+            if let (Some(m), true) = (mime, r.status().is_success()) {
+                r.headers_mut()
+                    .insert(header::CONTENT_TYPE, HeaderValue::from_static(m));
+            }
+            r
+        }
         Err(e) => (StatusCode::INTERNAL_SERVER_ERROR, format!("{e}\n")).into_response(),
     }
+}
+
+/// Streaming types that the generic MIME table gets wrong (it says `.ts` is a DLNA type):
+/// the ones HLS and FLV players expect.
+pub fn media_type(path: &str) -> Option<&'static str> {
+    let ext = path.rsplit_once('.').map(|(_, e)| e.to_ascii_lowercase())?;
+    Some(match ext.as_str() {
+        "ts" => "video/mp2t",
+        "m3u8" => "application/vnd.apple.mpegurl",
+        "flv" => "video/x-flv",
+        "mp4" | "m4s" => "video/mp4",
+        "aac" => "audio/aac",
+        "mp3" => "audio/mpeg",
+        _ => return None,
+    })
 }
 
 #[cfg(test)]

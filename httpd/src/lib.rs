@@ -190,6 +190,13 @@ impl Drop for FlvCount {
     }
 }
 
+/// How long a client may take to send a request's headers (slowloris).
+pub const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
+/// Largest request head we buffer (oversized headers are refused).
+pub const MAX_HEADER_BYTES: usize = 64 * 1024;
+/// Most HTTP connections at once; more are closed at accept.
+pub const MAX_HTTP_CONNECTIONS: usize = 10_000;
+
 async fn serve_on(listener: std::net::TcpListener, router: Router, what: &'static str) {
     let listener = match listener
         .set_nonblocking(true)
@@ -204,8 +211,42 @@ async fn serve_on(listener: std::net::TcpListener, router: Router, what: &'stati
     if let Ok(a) = listener.local_addr() {
         info!(addr = %a, "{what} serving");
     }
-    if let Err(e) = axum::serve(listener, router.into_make_service()).await {
-        error!("{what} stopped: {e}");
+    let open = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    loop {
+        let (stream, peer) = match listener.accept().await {
+            Ok(x) => x,
+            Err(e) => {
+                warn!("{what}: accept failed: {e}");
+                tokio::time::sleep(Duration::from_millis(100)).await;
+                continue;
+            }
+        };
+        if open.fetch_add(1, std::sync::atomic::Ordering::Relaxed) >= MAX_HTTP_CONNECTIONS {
+            open.fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
+            warn!(%peer, "{what}: too many connections, closing the new one");
+            continue;
+        }
+        let router = router.clone();
+        let open = open.clone();
+        tokio::spawn(async move {
+            let io = hyper_util::rt::TokioIo::new(stream);
+            let svc =
+                hyper::service::service_fn(move |req: hyper::Request<hyper::body::Incoming>| {
+                    tower::ServiceExt::oneshot(router.clone(), req.map(axum::body::Body::new))
+                });
+            // Bounded heads and a deadline for them: a slow or hostile client costs one
+            // small buffer for at most HEADER_READ_TIMEOUT.
+            let r = hyper::server::conn::http1::Builder::new()
+                .timer(hyper_util::rt::TokioTimer::new())
+                .header_read_timeout(HEADER_READ_TIMEOUT)
+                .max_buf_size(MAX_HEADER_BYTES)
+                .serve_connection(io, svc)
+                .await;
+            if let Err(e) = r {
+                tracing::debug!(%peer, "{what}: connection ended: {e}");
+            }
+            open.fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
+        });
     }
 }
 
