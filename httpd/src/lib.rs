@@ -8,6 +8,7 @@
 pub mod api;
 pub mod files;
 pub mod flv;
+pub mod www;
 
 use axum::body::Body;
 use axum::extract::{Request, State};
@@ -167,6 +168,9 @@ async fn serve_http(
                 .unwrap_or_else(|_| StatusCode::INTERNAL_SERVER_ERROR.into_response());
             return cors(r, crossdomain);
         }
+    }
+    if let Some(r) = www::serve(req.method(), req.uri(), &headers) {
+        return cors(r, crossdomain);
     }
     cors(files::serve(&config, req).await, crossdomain)
 }

@@ -622,3 +622,32 @@ pub fn wait_until(timeout: Duration, mut f: impl FnMut() -> bool) -> bool {
     }
     false
 }
+
+impl Server {
+    /// Address of the HTTP listener `what` (`api`, `server`, or `both` when `http_api` and
+    /// `http_server` share one address), from the master's "HTTP listening" log lines; None
+    /// when the config does not enable it. Call after [`Server::start`], which waits for
+    /// readiness, so every listener is logged by then.
+    pub fn http_addr(&self, what: &str) -> Option<SocketAddr> {
+        let tag = format!("what=\"{what}\"");
+        self.log()
+            .lines()
+            .filter(|l| {
+                l.contains("HTTP listening")
+                    && (l.contains(&tag) || l.contains(&format!("what={what}")))
+            })
+            .filter_map(|l| l.split("addr=").nth(1))
+            .filter_map(|a| a.split_whitespace().next())
+            .find_map(|a| a.parse().ok())
+    }
+
+    /// `http://addr{path}` on the HTTP server (`http_server`), panicking with the log when it
+    /// is not enabled.
+    pub fn http_url(&self, path: &str) -> String {
+        let addr = self
+            .http_addr("server")
+            .or_else(|| self.http_addr("both"))
+            .unwrap_or_else(|| panic!("no HTTP server listener in the log:\n{}", self.log()));
+        format!("http://{addr}{path}")
+    }
+}
