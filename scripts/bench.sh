@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Benchmark srs-rs against nginx-rtmp on this machine, in the same run.
 #
-#   scripts/bench.sh                         # 500, 1000, 2000, 4000 players (~10 minutes)
+#   scripts/bench.sh                         # 500, 1000, 2000, 4000 players (10-15 minutes)
 #   STEPS="500 1000" DURATION=20 scripts/bench.sh
+#   REV=HEAD scripts/bench.sh                # a clean build of a commit, not the working tree
 #
 # Builds the release binaries, installs nginx and libnginx-mod-rtmp (and ffmpeg, for the
 # test file) with apt-get when missing, then for each step and each server: starts the
@@ -17,7 +18,13 @@
 #   same window;
 # - memory per player: PSS of every process of the server (/proc/PID/smaps_rollup) with the
 #   players connected, minus PSS with the publisher alone, divided by the players;
-# - from srs-bench: players below 90 % of the stream's bitrate, first-frame p99, lag p99.
+# - from srs-bench: players below 90 % of the stream's bitrate, first-frame p99, lag p99
+#   (lag from the clock SEI srs-bench puts in the H.264 frames: nginx-rtmp drops data
+#   messages).
+#
+# The servers run on core 0 and srs-bench on the other cores (taskset) when there are two
+# or more; the output says which. On loopback the kernel's receive work for the players
+# lands on the server's core, so the table also shows that whole core per Gbit.
 #
 # Each server is started afresh for every step, so steps do not inherit memory. Tables go
 # to stdout, progress to stderr; every number is also written as JSON (path printed).
