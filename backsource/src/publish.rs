@@ -87,32 +87,66 @@ pub struct PublishInfo {
     pub audio: Mutex<Option<AudioInfo>>,
 }
 
-/// Codec names of a video tag body, as SRS reports them.
+/// Codec details of a video sequence header, as SRS reports them.
 pub fn video_info(body: &[u8]) -> VideoInfo {
-    let codec = match flv::video_codec(body) {
-        _ if body.first().is_some_and(|b| b & 0x80 != 0) => "H265",
-        Some(flv::codec_id::AVC) => "H264",
-        Some(flv::codec_id::HEVC) => "H265",
-        _ => "Other",
-    };
-    VideoInfo {
-        codec: codec.into(),
-        ..Default::default()
+    use srs_protocol::codec::avc::AvcDecoderConfig;
+    let enhanced = body.first().is_some_and(|b| b & 0x80 != 0);
+    match flv::video_codec(body) {
+        Some(flv::codec_id::AVC) if !enhanced => {
+            // Body: frame type/codec, AVCPacketType, composition time (3), then the record.
+            let mut v = VideoInfo {
+                codec: "H264".into(),
+                ..Default::default()
+            };
+            if let Some(rec) = body.get(5..).and_then(|r| AvcDecoderConfig::parse(r).ok()) {
+                if let Ok(sps) = rec.parse_sps() {
+                    v.profile = sps.profile_name().into();
+                    v.level = sps.level_name().into();
+                    v.width = sps.width;
+                    v.height = sps.height;
+                }
+            }
+            v
+        }
+        _ if enhanced => VideoInfo {
+            codec: "H265".into(),
+            ..Default::default()
+        },
+        Some(flv::codec_id::HEVC) => VideoInfo {
+            codec: "H265".into(),
+            ..Default::default()
+        },
+        _ => VideoInfo {
+            codec: "Other".into(),
+            ..Default::default()
+        },
     }
 }
 
-/// Codec names of an audio tag body, as SRS reports them.
+/// Codec details of an audio sequence header, as SRS reports them.
 pub fn audio_info(body: &[u8]) -> AudioInfo {
+    use srs_protocol::codec::aac::AudioSpecificConfig;
     let codec = match flv::audio_codec(body) {
         Some(flv::sound_format::AAC) => "AAC",
         Some(flv::sound_format::MP3) => "MP3",
         Some(flv::sound_format::OPUS) => "Opus",
         _ => "Other",
     };
-    AudioInfo {
+    let mut a = AudioInfo {
         codec: codec.into(),
         ..Default::default()
+    };
+    if codec == "AAC" {
+        if let Some(asc) = body
+            .get(2..)
+            .and_then(|c| AudioSpecificConfig::parse(c).ok())
+        {
+            a.sample_rate = asc.extension_sample_rate.unwrap_or(asc.sample_rate);
+            a.channel = asc.channels() as u32;
+            a.profile = asc.profile_name().into();
+        }
     }
+    a
 }
 
 /// Bytes a connection received and sent, shared with whoever reports on it.

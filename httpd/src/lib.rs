@@ -8,6 +8,7 @@
 pub mod api;
 pub mod files;
 pub mod flv;
+pub mod hls;
 pub mod www;
 
 use axum::body::Body;
@@ -60,6 +61,8 @@ pub struct HttpContext {
     pub started: Instant,
     /// HTTP-FLV players now.
     pub flv_players: std::sync::atomic::AtomicU64,
+    /// HLS writers of the published streams.
+    pub hls: Arc<hls::HlsWriters>,
 }
 
 impl HttpContext {
@@ -265,6 +268,7 @@ pub async fn run(config: Config, paths: Paths, listeners: HttpListeners) -> io::
         master_socket: paths.master_socket.clone(),
         started: Instant::now(),
         flv_players: Default::default(),
+        hls: Arc::default(),
     });
     let server_router = Router::new().fallback(serve_http).with_state(ctx.clone());
     let api_router = api::router(ctx.clone());
@@ -321,10 +325,16 @@ pub async fn run(config: Config, paths: Paths, listeners: HttpListeners) -> io::
                 }
                 Some(FromMaster::Welcome { streams }) => {
                     for up in streams {
+                        ctx.hls.stream_up(&ctx, srs_stream_worker::mirror::key_of(&up.id));
                         mirrors.stream_up(up);
                     }
                 }
-                Some(FromMaster::StreamUp(up)) => mirrors.stream_up(up),
+                Some(FromMaster::StreamUp(up)) => {
+                    // The HLS writer first: its player is then waiting when the mirror
+                    // starts, and gets the publish from its very start.
+                    ctx.hls.stream_up(&ctx, srs_stream_worker::mirror::key_of(&up.id));
+                    mirrors.stream_up(up);
+                }
                 Some(FromMaster::StreamDown(id)) => mirrors.stream_down(&id),
                 Some(FromMaster::Reload) => {
                     if let Some(p) = &paths.config {

@@ -5,8 +5,11 @@
 
 pub mod amf0;
 pub mod chunk;
+pub mod codec;
 pub mod flv;
 pub mod handshake;
+pub mod hls;
 pub mod message;
 pub mod request;
 pub mod session;
+pub mod ts;
