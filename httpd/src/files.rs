@@ -56,6 +56,13 @@ pub async fn serve(config: &Config, req: Request) -> Response {
     if confine(&dir, req.uri().path()).is_none() {
         return (StatusCode::FORBIDDEN, "forbidden path\n").into_response();
     }
+    let (path, query) = (
+        req.uri().path().to_string(),
+        req.uri().query().map(str::to_string),
+    );
+    if let Some(r) = vod(config, &dir, &path, query.as_deref()).await {
+        return r;
+    }
     let mime = media_type(req.uri().path());
     match ServeDir::new(&dir).oneshot(req).await {
         Ok(r) => {
@@ -68,6 +75,43 @@ pub async fn serve(config: &Config, req: Request) -> Response {
         }
         Err(e) => (StatusCode::INTERNAL_SERVER_ERROR, format!("{e}\n")).into_response(),
     }
+}
+
+/// A `.m3u8` for a recorded `.flv` next to it (or one of its segments), sliced on the fly.
+async fn vod(config: &Config, dir: &Path, path: &str, query: Option<&str>) -> Option<Response> {
+    let fragment = config
+        .vhost(srs_conf::DEFAULT_VHOST)
+        .map_or(std::time::Duration::from_secs(10), |v| v.hls.hls_fragment);
+    if let Some(stem) = path.strip_suffix(".m3u8") {
+        let m3u8 = confine(dir, path)?;
+        if m3u8.exists() {
+            return None;
+        }
+        let flv = confine(dir, &format!("{stem}.flv"))?;
+        if !flv.is_file() {
+            return None;
+        }
+        let name = flv.file_name()?.to_string_lossy().to_string();
+        return tokio::task::spawn_blocking(move || crate::vod::playlist(&flv, &name, fragment))
+            .await
+            .ok();
+    }
+    if let Some(flv_path) = path.strip_suffix(".flv.ts") {
+        let flv = confine(dir, &format!("{flv_path}.flv"))?;
+        if !flv.is_file() {
+            return None;
+        }
+        let n = query
+            .and_then(|q| srs_protocol::request::query_param(q, "seg"))
+            .and_then(|n| n.parse::<usize>().ok());
+        let Some(n) = n else {
+            return Some((StatusCode::BAD_REQUEST, "missing ?seg=N\n").into_response());
+        };
+        return tokio::task::spawn_blocking(move || crate::vod::segment(&flv, n, fragment))
+            .await
+            .ok();
+    }
+    None
 }
 
 /// Streaming types that the generic MIME table gets wrong (it says `.ts` is a DLNA type):

@@ -9,6 +9,7 @@ pub mod api;
 pub mod files;
 pub mod flv;
 pub mod hls;
+pub mod vod;
 pub mod www;
 
 use axum::body::Body;

@@ -214,7 +214,23 @@ fn api_fields_against_a_live_publish_and_kick() {
     assert!(st["kbps"]["recv_30s"].as_u64().unwrap() > 10, "{st}");
     assert_eq!(st["publish"]["active"], true);
     assert_eq!(st["video"]["codec"], "H264");
+    // x264 ultrafast encodes Baseline (no CABAC, no 8x8 transform).
+    assert_eq!(st["video"]["profile"], "Baseline", "{st}");
+    assert!(
+        !st["video"]["level"].as_str().unwrap_or("").is_empty(),
+        "{st}"
+    );
+    assert_eq!(
+        (
+            st["video"]["width"].as_u64(),
+            st["video"]["height"].as_u64()
+        ),
+        (Some(320), Some(240))
+    );
     assert_eq!(st["audio"]["codec"], "AAC");
+    assert_eq!(st["audio"]["sample_rate"], 44100, "{st}");
+    assert_eq!(st["audio"]["channel"], 1, "{st}");
+    assert_eq!(st["audio"]["profile"], "LC", "{st}");
     let id = st["id"].as_str().unwrap().to_string();
     let publisher_cid = st["publish"]["cid"].as_str().unwrap().to_string();
 
