@@ -485,6 +485,8 @@ mod tests {
                 bits: 0,
             }
         }
+        // `%`, not `is_multiple_of` (Rust 1.87): the workspace supports 1.80.
+        #[allow(unknown_lints, clippy::manual_is_multiple_of)]
         fn bit(&mut self, b: bool) {
             if self.bits % 8 == 0 {
                 self.bytes.push(0);

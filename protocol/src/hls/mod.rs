@@ -341,6 +341,8 @@ impl HlsSegmenter {
     }
 
     /// Audio decides cuts when there is no video, or video has been silent for a fragment.
+    // `map_or(true, ..)`, not `is_none_or` (Rust 1.82): the workspace supports 1.80.
+    #[allow(unknown_lints, clippy::unnecessary_map_or)]
     fn audio_only_at(&self, dts: i64) -> bool {
         !self.muxer.has_video()
             || self

@@ -102,7 +102,7 @@ pub fn parse_packet(data: &[u8]) -> Result<TsPacket<'_>, TsError> {
 /// The section in a payload that starts one (after the pointer field), checked: table id,
 /// syntax indicator, length within this packet (sections spanning packets are not supported:
 /// ours never do), CRC. Returns the section without its CRC.
-fn section<'a>(pid: u16, payload: &'a [u8], table_id: u8) -> Result<&'a [u8], TsError> {
+fn section(pid: u16, payload: &[u8], table_id: u8) -> Result<&[u8], TsError> {
     let bad = |what| TsError::BadSection { pid, what };
     let pointer = *payload.first().ok_or(bad("empty payload"))? as usize;
     let s = payload

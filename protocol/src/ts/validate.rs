@@ -51,6 +51,8 @@ fn is_video(t: u8) -> bool {
 /// - PCRs only on the PCR PID, one before the first PES, and none older than 100 ms at the
 ///   start of any PES; video keyframes on the PCR PID carry one;
 /// - with `keyframe_first`, the first video PES is a random access point.
+// `%`, not `is_multiple_of` (Rust 1.87): the workspace supports 1.80.
+#[allow(unknown_lints, clippy::manual_is_multiple_of)]
 pub fn validate_muxed(data: &[u8], keyframe_first: bool) -> Result<MuxedSummary, TsError> {
     let invalid = |s: &str| TsError::Invalid(s.to_string());
     if data.len() % PACKET_SIZE != 0 {
