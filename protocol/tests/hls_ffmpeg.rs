@@ -69,7 +69,8 @@ fn kind(t: &Tag) -> Option<MediaKind> {
     }
 }
 
-/// A directory under the system temp dir, removed on drop.
+/// A directory under the system temp dir, removed on drop (kept when `SRS_KEEP_TEST_DIRS`
+/// is set, to look at the files after a failure).
 struct TempDir(PathBuf);
 
 impl TempDir {
