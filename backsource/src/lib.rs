@@ -11,6 +11,6 @@ pub mod publish;
 pub mod source;
 
 pub use source::{
-    Hub, HubEvent, Media, PlayEvent, Player, PublishError, Publisher, RingSink, SourceConfig,
-    StreamKey,
+    Hub, HubEvent, Media, PlayEvent, PlayItem, Player, PublishError, Publisher, RingSink,
+    SourceConfig, StreamKey,
 };

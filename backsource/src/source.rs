@@ -621,6 +621,17 @@ pub enum PlayEvent {
     Media(Vec<Arc<Media>>),
 }
 
+/// One item of [`Player::poll_each`], in the order of [`PlayEvent`]s.
+#[derive(Debug, Clone, Copy)]
+pub enum PlayItem<'a> {
+    /// A publisher started (first publish or republish).
+    Published,
+    /// The publisher left.
+    Unpublished,
+    /// A message to send.
+    Media(&'a Arc<Media>),
+}
+
 /// The playing side of a source: a cursor into its log.
 #[derive(Debug)]
 pub struct Player {
@@ -658,12 +669,27 @@ impl Player {
     }
 
     /// Take what is new: a publish that started, then up to `max` messages (and about
-    /// `max_bytes` of them), then a publish
-    /// that ended once its messages are all taken. Returns an empty vector when there is
-    /// nothing to do.
+    /// `max_bytes` of them), then a publish that ended once its messages are all taken.
+    /// Returns an empty vector when there is nothing to do.
     pub fn poll(&mut self, max: usize, max_bytes: usize) -> Vec<PlayEvent> {
-        self.rx.borrow_and_update();
         let mut events = Vec::new();
+        self.poll_each(max, max_bytes, |item| match item {
+            PlayItem::Published => events.push(PlayEvent::Published),
+            PlayItem::Unpublished => events.push(PlayEvent::Unpublished),
+            PlayItem::Media(m) => match events.last_mut() {
+                Some(PlayEvent::Media(v)) => v.push(m.clone()),
+                _ => events.push(PlayEvent::Media(vec![m.clone()])),
+            },
+        });
+        events
+    }
+
+    /// What [`poll`](Self::poll) takes, in the same order, handed to `f` one item at a time
+    /// instead of collected: the fan-out path calls this for every player at every wake-up,
+    /// and needs neither the vectors nor a reference count per message. `f` runs with the
+    /// source locked, so it must be quick and must not touch this source.
+    pub fn poll_each(&mut self, max: usize, max_bytes: usize, mut f: impl FnMut(PlayItem<'_>)) {
+        self.rx.borrow_and_update();
         let st = self.source.lock();
         if st.publishing && st.generation != self.generation {
             // Waited for this publish, or followed an earlier one: it gets this one from its
@@ -671,9 +697,9 @@ impl Player {
             let followed = self.waiting || self.generation != 0;
             if self.was_publishing {
                 // A republish happened while this player was still behind on the old one.
-                events.push(PlayEvent::Unpublished);
+                f(PlayItem::Unpublished);
             }
-            events.push(PlayEvent::Published);
+            f(PlayItem::Published);
             self.generation = st.generation;
             self.was_publishing = true;
             // A player that waited for this publish (or played the previous one) gets it
@@ -690,7 +716,7 @@ impl Player {
             self.waiting = false;
         }
         let Some(mut cursor) = self.cursor else {
-            return events;
+            return;
         };
         // Lapped (fell off the log) or lagging more than queue_length: skip whole GOPs.
         let limit_ms = st.config.queue_length.as_millis().min(u32::MAX as u128) as u32;
@@ -704,7 +730,7 @@ impl Player {
             cursor = target.max(cursor);
             self.need_keyframe = !key;
         }
-        let mut out = Vec::new();
+        let mut taken = 0;
         // A player that starts (or restarts after skipping) needs the current metadata and
         // sequence headers before any frame, unless it already has exactly those. Headers
         // still ahead of the cursor arrive in order with the other messages.
@@ -725,18 +751,19 @@ impl Player {
                         } else {
                             now.unwrap_or(h.timestamp)
                         };
-                        out.push(if timestamp == h.timestamp {
-                            h.clone()
+                        if timestamp == h.timestamp {
+                            f(PlayItem::Media(h));
                         } else {
-                            Arc::new(h.restamped(timestamp))
-                        });
+                            f(PlayItem::Media(&Arc::new(h.restamped(timestamp))));
+                        }
+                        taken += 1;
                         *sent = Some(h.clone());
                     }
                 }
             }
         }
         let mut bytes = 0;
-        while out.len() < max && bytes < max_bytes {
+        while taken < max && bytes < max_bytes {
             let Some(m) = st.at(cursor) else { break };
             cursor += 1;
             for (sent, cur) in self.sent.iter_mut().zip(&st.headers) {
@@ -754,22 +781,19 @@ impl Player {
                 self.need_keyframe = false;
             }
             bytes += m.payload.len();
-            out.push(m.clone());
+            taken += 1;
+            f(PlayItem::Media(m));
         }
         self.cursor = Some(cursor);
-        if !out.is_empty() {
-            events.push(PlayEvent::Media(out));
-        }
         let drained = st.at(cursor).is_none();
         if !st.publishing && self.was_publishing && drained {
-            events.push(PlayEvent::Unpublished);
+            f(PlayItem::Unpublished);
             self.was_publishing = false;
         }
         if !drained {
             // More left than `max`: make sure the next `changed()` returns at once.
             self.rx.mark_changed();
         }
-        events
     }
 
     /// Skip ahead to the newest keyframe (after a pause), if it is ahead; never backwards:
