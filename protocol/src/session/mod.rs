@@ -123,6 +123,11 @@ impl Transport {
     pub fn next_message(&mut self) -> Result<Option<(RawMessage, Message)>, SessionError> {
         loop {
             let Some(raw) = self.decoder.decode(&mut self.input)? else {
+                if self.input.is_empty() {
+                    // Nothing left over (the usual case): free the buffer rather than keep
+                    // the largest read's capacity for the connection's lifetime.
+                    self.input = BytesMut::new();
+                }
                 self.maybe_ack();
                 return Ok(None);
             };
@@ -146,8 +151,11 @@ impl Transport {
         }
     }
 
+    /// The bytes to send, leaving no buffer behind: after the handshake (3 KiB) and the
+    /// command replies a player's output is idle for hours, and a split would keep the
+    /// old allocation alive for the next reply.
     pub fn take_output(&mut self) -> Bytes {
-        self.output.split().freeze()
+        std::mem::take(&mut self.output).freeze()
     }
 }
 

@@ -171,21 +171,17 @@ impl ServerSession {
     /// Feed bytes read from the socket; then drain [`poll_event`](Self::poll_event) and
     /// [`take_output`](Self::take_output).
     pub fn feed(&mut self, data: &[u8]) -> Result<(), SessionError> {
-        let data = if let Phase::Handshake(hs) = &mut self.phase {
+        if let Phase::Handshake(hs) = &mut self.phase {
             let progress = hs.feed(data)?;
             self.t.output.extend_from_slice(&hs.take_output());
             self.handshake_kind = hs.kind();
-            match progress {
-                Progress::NeedMore => return Ok(()),
-                Progress::Done { leftover } => {
-                    self.phase = Phase::WaitConnect;
-                    leftover
-                }
+            if let Progress::Done { leftover } = progress {
+                self.phase = Phase::WaitConnect;
+                self.t.push_input(&leftover);
             }
-        } else {
-            data.to_vec()
-        };
-        self.t.push_input(&data);
+            return Ok(());
+        }
+        self.t.push_input(data);
         Ok(())
     }
 
@@ -196,6 +192,12 @@ impl ServerSession {
     pub fn poll_event(&mut self) -> Result<Option<ServerEvent>, SessionError> {
         loop {
             if let Some(e) = self.events.pop_front() {
+                if self.events.is_empty() {
+                    // Events are bursts (the commands of a connect, or one message of a
+                    // publisher at a time): a player's connection lives for hours after its
+                    // last one, so the queue gives its memory back.
+                    self.events = VecDeque::new();
+                }
                 return Ok(Some(e));
             }
             if self.awaiting_decision() {
