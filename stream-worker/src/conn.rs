@@ -10,18 +10,16 @@
 use crate::refer;
 use crate::server::WorkerContext;
 use bytes::Bytes;
-use bytes::BytesMut;
 use srs_backsource::publish::{self, flush, reject, source_config, ConnStats, PublishRequest};
 pub use srs_backsource::publish::{ConnError, SEND_TIMEOUT};
-use srs_backsource::{PlayEvent, Player, StreamKey};
+use srs_backsource::{PlayItem, Player, StreamKey};
 use srs_conf::{Config, Vhost};
 use srs_protocol::message::UserControl;
 use srs_protocol::request::StreamRequest;
-use srs_protocol::session::{ServerConfig, ServerEvent, ServerSession};
-use std::io::IoSlice;
-use std::sync::Arc;
+use srs_protocol::session::{ConnectRequest, ServerConfig, ServerEvent, ServerSession};
+use std::io::{ErrorKind, IoSlice};
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::time::Instant;
 use tracing::{debug, info};
@@ -30,9 +28,10 @@ use tracing::{debug, info};
 /// [`SEND_TIMEOUT`] even on a slow link.
 const PLAY_BATCH_BYTES: usize = 256 * 1024;
 
-/// Initial read buffer of a connection. Small: a thousand idle or handshaking clients must
-/// not cost 64 KiB each; `read_buf` grows it when needed.
-const READ_BUFFER_START: usize = 4 * 1024;
+/// Most bytes taken from the socket per read. The buffer is on the stack of the read, not
+/// in the connection: a player almost never sends anything after `play`, so a thousand
+/// players must not keep a thousand read buffers.
+const READ_CHUNK: usize = 16 * 1024;
 
 /// Most messages a player takes from its source per wake-up, so that one player cannot
 /// hold the source lock for long.
@@ -49,10 +48,12 @@ struct Playing {
     /// The session's outgoing chunk size (what the shared chunked messages were built for).
     chunk_size: u32,
     /// What to send next, in order: control messages from the session and media chunks
-    /// shared with every other player of the stream. Reused between writes.
+    /// shared with every other player of the stream. Freed once written (see
+    /// [`write_all_vectored`]).
     out: Vec<Bytes>,
-    /// Merged writes: the player is fed at most once per `mw_latency` (SRS), so that each
-    /// wake-up sends many messages in one writev. Zero in low-latency mode.
+    /// Merged writes: the player is fed about once per `mw_latency` (SRS), so that each
+    /// wake-up sends many messages in one writev, on a clock shared by all the worker's
+    /// players (see [`next_feed`]). Zero in low-latency mode.
     mw_latency: Duration,
     next_feed: Instant,
 }
@@ -71,10 +72,94 @@ fn resolve_vhost<'c>(config: &'c Config, name: &str) -> Result<&'c Vhost, String
     }
 }
 
+/// Admit a `connect`: its request and page URL, or why it was refused (the session then
+/// holds the refusal to send).
+fn admit_connect(
+    config: &Config,
+    session: &mut ServerSession,
+    c: ConnectRequest,
+) -> Result<(StreamRequest, String), String> {
+    let req = match StreamRequest::from_connect(&c.tc_url, Some(&c.app)) {
+        Ok(r) => r,
+        Err(e) => {
+            session.reject_connect(&format!("bad tcUrl: {e}"));
+            return Err(format!("bad tcUrl {:?}: {e}", c.tc_url));
+        }
+    };
+    let v = match resolve_vhost(config, &req.vhost) {
+        Ok(v) => v,
+        Err(e) => {
+            session.reject_connect(&e);
+            return Err(e);
+        }
+    };
+    if v.refer.enabled && !refer::allowed(&c.page_url, &v.refer.all) {
+        let e = format!("refer check failed for pageUrl {:?}", c.page_url);
+        session.reject_connect(&e);
+        return Err(e);
+    }
+    info!(tc_url = %c.tc_url, vhost = %v.name, app = %req.app, flash_ver = %c.flash_ver,
+        page_url = %c.page_url, handshake = ?session.handshake_kind(), "connect");
+    session.accept_connect();
+    Ok((req, c.page_url))
+}
+
+/// A `publish` request with what the connection knew when it came.
+struct Publish {
+    stream_id: u32,
+    name: String,
+    publish_type: String,
+    request: Option<StreamRequest>,
+    page_url: String,
+    peer: String,
+}
+
+impl Publish {
+    /// Admit the publish, then serve it here or hand the connection to backsource.
+    async fn run(
+        self,
+        mut socket: TcpStream,
+        mut session: ServerSession,
+        config: &Config,
+        stats: &ConnStats,
+        ctx: &WorkerContext,
+    ) -> Result<(), ConnError> {
+        let (key, v) = match admit(
+            config,
+            self.request.as_ref(),
+            &self.page_url,
+            &self.name,
+            true,
+        ) {
+            Ok(x) => x,
+            Err(e) => {
+                session.reject_publish(self.stream_id, "NetStream.Publish.Rejected", &e);
+                return reject(&mut socket, &mut session, e).await;
+            }
+        };
+        // Replies to releaseStream/FCPublish go out before the connection moves.
+        flush(&mut socket, &mut session, stats).await?;
+        let req = PublishRequest {
+            cid: crate::server::current_cid(),
+            peer: self.peer,
+            stream_id: self.stream_id,
+            name: self.name,
+            publish_type: self.publish_type,
+            key,
+            tc_url: self.request.map(|r| r.tc_url).unwrap_or_default(),
+        };
+        ctx.describe(&req.cid, "publish", &req.key.to_string());
+        match ctx.handover.as_ref() {
+            Some(h) => h.hand_over(socket, session, req).await,
+            None => publish::serve(socket, session, req, &v, &ctx.hub, stats, None).await,
+        }
+    }
+}
+
 /// Serve one accepted connection until it ends.
 pub async fn serve(
     mut socket: TcpStream,
-    peer: String,
+    mut peer: String,
     stats: Arc<ConnStats>,
     ctx: Arc<WorkerContext>,
 ) -> Result<(), ConnError> {
@@ -83,7 +168,6 @@ pub async fn serve(
         out_chunk_size: config.chunk_size,
         ..Default::default()
     });
-    let mut buf = BytesMut::with_capacity(READ_BUFFER_START);
     let mut playing: Option<Playing> = None;
     let mut request: Option<StreamRequest> = None;
     let mut page_url = String::new();
@@ -92,20 +176,23 @@ pub async fn serve(
 
     loop {
         flush(&mut socket, &mut session, &stats).await?;
-        if let Some(p) = playing.as_mut() {
-            write_all_vectored(&mut socket, &mut p.out, &stats).await?;
+        if let Some(p) = playing.as_mut().filter(|p| !p.out.is_empty()) {
+            write_all_vectored(&socket, &mut p.out, &stats).await?;
         }
         let feeding = playing.as_ref().is_some_and(|p| !p.paused);
+        // Whether the session got bytes: only then can it have events.
+        let mut got_input = false;
         tokio::select! {
-            r = socket.read_buf(&mut buf) => {
-                let n = r?;
-                stats.add_in(n);
-                if n == 0 {
-                    debug!("client closed the connection");
-                    return Ok(());
+            r = socket.readable() => {
+                r?;
+                match read_some(&socket, &mut session, &stats)? {
+                    Some(0) => {
+                        debug!("client closed the connection");
+                        return Ok(());
+                    }
+                    Some(_) => got_input = true,
+                    None => {}
                 }
-                session.feed(&buf)?;
-                buf.clear();
             }
             _ = async {
                 if let Some(p) = playing.as_mut() {
@@ -115,7 +202,13 @@ pub async fn serve(
             }, if feeding => {
                 if let Some(p) = playing.as_mut() {
                     feed_player(&mut session, p);
-                    p.next_feed = Instant::now() + p.mw_latency;
+                    // Until the first media went out, the next change is fed at once: the
+                    // first frame must not wait for the clock.
+                    p.next_feed = if p.data_started {
+                        next_feed(Instant::now(), p.mw_latency)
+                    } else {
+                        Instant::now()
+                    };
                 }
             }
             _ = async {
@@ -128,39 +221,18 @@ pub async fn serve(
             }
         }
 
-        while let Some(ev) = session.poll_event()? {
+        while got_input {
+            let Some(ev) = session.poll_event()? else {
+                break;
+            };
             match ev {
-                ServerEvent::Connect(c) => {
-                    let req = match StreamRequest::from_connect(&c.tc_url, Some(&c.app)) {
-                        Ok(r) => r,
-                        Err(e) => {
-                            session.reject_connect(&format!("bad tcUrl: {e}"));
-                            return reject(
-                                &mut socket,
-                                &mut session,
-                                format!("bad tcUrl {:?}: {e}", c.tc_url),
-                            )
-                            .await;
-                        }
-                    };
-                    let v = match resolve_vhost(&config, &req.vhost) {
-                        Ok(v) => v,
-                        Err(e) => {
-                            session.reject_connect(&e);
-                            return reject(&mut socket, &mut session, e).await;
-                        }
-                    };
-                    if v.refer.enabled && !refer::allowed(&c.page_url, &v.refer.all) {
-                        let e = format!("refer check failed for pageUrl {:?}", c.page_url);
-                        session.reject_connect(&e);
-                        return reject(&mut socket, &mut session, e).await;
+                ServerEvent::Connect(c) => match admit_connect(&config, &mut session, c) {
+                    Ok((req, page)) => {
+                        request = Some(req);
+                        page_url = page;
                     }
-                    info!(tc_url = %c.tc_url, vhost = %v.name, app = %req.app, flash_ver = %c.flash_ver,
-                        page_url = %c.page_url, handshake = ?session.handshake_kind(), "connect");
-                    session.accept_connect();
-                    page_url = c.page_url;
-                    request = Some(req);
-                }
+                    Err(e) => return Box::pin(reject(&mut socket, &mut session, e)).await,
+                },
                 ServerEvent::Publish {
                     stream_id,
                     name,
@@ -169,34 +241,17 @@ pub async fn serve(
                     if playing.is_some() {
                         return Err(ConnError::Rejected("publish while playing".into()));
                     }
-                    let (key, v) = match admit(&config, request.as_ref(), &page_url, &name, true) {
-                        Ok(x) => x,
-                        Err(e) => {
-                            session.reject_publish(stream_id, "NetStream.Publish.Rejected", &e);
-                            return reject(&mut socket, &mut session, e).await;
-                        }
-                    };
-                    // Replies to releaseStream/FCPublish go out before the connection moves.
-                    flush(&mut socket, &mut session, &stats).await?;
-                    let req = PublishRequest {
-                        cid: crate::server::current_cid(),
-                        peer: peer.clone(),
+                    // Boxed: a publisher is rare next to players, and every connection's
+                    // task would otherwise be as large as the publish path's future.
+                    let publish = Publish {
                         stream_id,
                         name,
                         publish_type,
-                        key,
-                        tc_url: request
-                            .as_ref()
-                            .map(|r| r.tc_url.clone())
-                            .unwrap_or_default(),
+                        request: request.take(),
+                        page_url: std::mem::take(&mut page_url),
+                        peer: std::mem::take(&mut peer),
                     };
-                    ctx.describe(&req.cid, "publish", &req.key.to_string());
-                    return match ctx.handover.as_ref() {
-                        Some(h) => h.hand_over(socket, session, req).await,
-                        None => {
-                            publish::serve(socket, session, req, &v, &ctx.hub, &stats, None).await
-                        }
-                    };
+                    return Box::pin(publish.run(socket, session, &config, &stats, &ctx)).await;
                 }
                 ServerEvent::Play {
                     stream_id,
@@ -212,7 +267,7 @@ pub async fn serve(
                         Ok(x) => x,
                         Err(e) => {
                             session.reject_play(stream_id, "NetStream.Play.Rejected", &e);
-                            return reject(&mut socket, &mut session, e).await;
+                            return Box::pin(reject(&mut socket, &mut session, e)).await;
                         }
                     };
                     info!(stream = %key, start, duration, reset, "play start");
@@ -222,6 +277,7 @@ pub async fn serve(
                     if v.tcp_nodelay {
                         socket.set_nodelay(true)?;
                     }
+                    // The first feed at once (the GOP cache), later ones on the shared clock.
                     playing = Some(Playing {
                         player,
                         stream_id,
@@ -266,45 +322,102 @@ pub async fn serve(
     }
 }
 
-/// Move what the source has for a player into its session.
+/// Move what the source has for a player into its output list.
 fn feed_player(session: &mut ServerSession, p: &mut Playing) {
+    let Playing {
+        player,
+        stream_id,
+        name,
+        unpublished,
+        data_started,
+        chunk_size,
+        out,
+        ..
+    } = p;
     // Session output (status messages) and media chunks go into one ordered list.
     let take = |session: &mut ServerSession, out: &mut Vec<Bytes>| {
         if session.has_output() {
             out.push(session.take_output());
         }
     };
-    take(session, &mut p.out);
-    for ev in p.player.poll(PLAY_BATCH, PLAY_BATCH_BYTES) {
-        match ev {
-            PlayEvent::Published => {
-                if p.unpublished {
-                    session.notify_publish(p.stream_id, &p.name);
-                    session.send_user_control(UserControl::StreamBegin(p.stream_id));
-                    p.unpublished = false;
-                }
-                info!(stream = %p.player.key(), "publisher is on, playing");
+    take(session, out);
+    // What to log once the source is unlocked: (published, unpublished) in order.
+    let mut notes: Vec<bool> = Vec::new();
+    player.poll_each(PLAY_BATCH, PLAY_BATCH_BYTES, |item| match item {
+        PlayItem::Published => {
+            if *unpublished {
+                session.notify_publish(*stream_id, name);
+                session.send_user_control(UserControl::StreamBegin(*stream_id));
+                *unpublished = false;
+                take(session, out);
             }
-            PlayEvent::Unpublished => {
-                session.notify_unpublish(p.stream_id, &p.name);
-                session.send_user_control(UserControl::StreamEof(p.stream_id));
-                p.unpublished = true;
-                info!(stream = %p.player.key(), "publisher left, waiting for a republish");
-            }
-            PlayEvent::Media(msgs) => {
-                if !p.data_started {
-                    if let Some(first) = msgs.first() {
-                        session.send_play_data_start(p.stream_id, first.timestamp);
-                        p.data_started = true;
-                    }
-                }
-                take(session, &mut p.out);
-                // One copy of each message's chunks for all players: only a refcount here.
-                p.out
-                    .extend(msgs.iter().map(|m| m.chunked(p.chunk_size, p.stream_id)));
-            }
+            notes.push(true);
         }
-        take(session, &mut p.out);
+        PlayItem::Unpublished => {
+            session.notify_unpublish(*stream_id, name);
+            session.send_user_control(UserControl::StreamEof(*stream_id));
+            *unpublished = true;
+            take(session, out);
+            notes.push(false);
+        }
+        PlayItem::Media(m) => {
+            if !*data_started {
+                session.send_play_data_start(*stream_id, m.timestamp);
+                *data_started = true;
+                take(session, out);
+            }
+            // One copy of each message's chunks for all players: only a refcount here.
+            out.push(m.chunked(*chunk_size, *stream_id));
+        }
+    });
+    for published in notes {
+        if published {
+            info!(stream = %player.key(), "publisher is on, playing");
+        } else {
+            info!(stream = %player.key(), "publisher left, waiting for a republish");
+        }
+    }
+}
+
+/// When a player that was just fed is fed next: the first multiple of `mw_latency` after
+/// `now` on a clock shared by every connection of the process. Players of a stream then
+/// wake up together, once per `mw_latency`, and a single timer tick and poll of the runtime
+/// serves them all, instead of one wake-up per player spread over the interval. No wait is
+/// longer than `mw_latency`; the first after a feed off the clock (the first one, or one
+/// that waited for the publisher) is shorter.
+fn next_feed(now: Instant, mw_latency: Duration) -> Instant {
+    static EPOCH: OnceLock<Instant> = OnceLock::new();
+    if mw_latency.is_zero() {
+        return now;
+    }
+    let epoch = *EPOCH.get_or_init(|| now);
+    if now < epoch {
+        // A clock that runs behind the shared one (tokio's paused clock in tests).
+        return now + mw_latency;
+    }
+    let q = mw_latency.as_nanos();
+    let periods = (now - epoch).as_nanos() / q + 1;
+    epoch + Duration::from_nanos((periods * q).min(u64::MAX as u128) as u64)
+}
+
+/// Read once from a socket that polled readable and feed the bytes to the session:
+/// `Some(0)` when the peer closed, `None` when the readiness was stale.
+fn read_some(
+    socket: &TcpStream,
+    session: &mut ServerSession,
+    stats: &ConnStats,
+) -> Result<Option<usize>, ConnError> {
+    let mut buf = [0u8; READ_CHUNK];
+    match socket.try_read(&mut buf) {
+        Ok(n) => {
+            stats.add_in(n);
+            if n > 0 {
+                session.feed(&buf[..n])?;
+            }
+            Ok(Some(n))
+        }
+        Err(e) if e.kind() == ErrorKind::WouldBlock => Ok(None),
+        Err(e) => Err(e.into()),
     }
 }
 
@@ -312,28 +425,30 @@ fn feed_player(session: &mut ServerSession, p: &mut Playing) {
 const MAX_IOV: usize = 256;
 
 /// Write every buffer in `out` (in order) with as few writev calls as the socket allows,
-/// bounded by [`SEND_TIMEOUT`]; `out` is left empty for reuse.
+/// waiting for the socket at most [`SEND_TIMEOUT`]. `out` is left empty and without
+/// capacity: a player's list is a few dozen buffers every `mw_latency` (more for the GOP
+/// cache at the start), not worth keeping between writes for thousands of players.
 async fn write_all_vectored(
-    socket: &mut TcpStream,
+    socket: &TcpStream,
     out: &mut Vec<Bytes>,
     stats: &ConnStats,
 ) -> Result<(), ConnError> {
-    let deadline = Instant::now() + SEND_TIMEOUT;
+    let mut deadline = None;
     let mut first = 0;
     while first < out.len() {
-        let slices: Vec<IoSlice<'_>> = out[first..]
-            .iter()
-            .take(MAX_IOV)
-            .map(|b| IoSlice::new(b))
-            .collect();
-        let n = match tokio::time::timeout_at(deadline, socket.write_vectored(&slices)).await {
-            Ok(r) => r?,
-            Err(_) => return Err(ConnError::SendTimeout(SEND_TIMEOUT)),
+        let n = match write_some(socket, &out[first..]) {
+            Ok(0) => return Err(ConnError::Io(ErrorKind::WriteZero.into())),
+            Ok(n) => n,
+            Err(e) if e.kind() == ErrorKind::WouldBlock => {
+                let d = *deadline.get_or_insert_with(|| Instant::now() + SEND_TIMEOUT);
+                match tokio::time::timeout_at(d, socket.writable()).await {
+                    Ok(r) => r?,
+                    Err(_) => return Err(ConnError::SendTimeout(SEND_TIMEOUT)),
+                }
+                continue;
+            }
+            Err(e) => return Err(e.into()),
         };
-        drop(slices);
-        if n == 0 {
-            return Err(ConnError::Io(std::io::ErrorKind::WriteZero.into()));
-        }
         stats.add_out(n);
         // Drop what was written: whole buffers, then the front of a partial one.
         let mut left = n;
@@ -348,8 +463,19 @@ async fn write_all_vectored(
             }
         }
     }
-    out.clear();
+    *out = Vec::new();
     Ok(())
+}
+
+/// One writev of the front of `bufs`, without waiting. The slices live on this stack
+/// frame, not in the connection's future.
+fn write_some(socket: &TcpStream, bufs: &[Bytes]) -> std::io::Result<usize> {
+    let mut slices = [IoSlice::new(&[]); MAX_IOV];
+    let n = bufs.len().min(MAX_IOV);
+    for (s, b) in slices.iter_mut().zip(bufs) {
+        *s = IoSlice::new(b);
+    }
+    socket.try_write_vectored(&slices[..n])
 }
 
 /// Work out the stream key for a publish/play and check vhost and refer again (the stream
@@ -387,4 +513,39 @@ fn admit(
         },
         v.clone(),
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use srs_backsource::Hub;
+
+    /// Every connection's task holds this future for as long as it plays: the rare paths
+    /// (publish, handover, refusals) are boxed so that it stays small.
+    #[tokio::test]
+    async fn serve_future_stays_small() {
+        let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let c = TcpStream::connect(l.local_addr().unwrap()).await.unwrap();
+        let ctx = WorkerContext::new(Arc::new(Config::builtin().unwrap()), Hub::new());
+        let f = serve(c, String::new(), Arc::new(ConnStats::default()), ctx);
+        let size = std::mem::size_of_val(&f);
+        assert!(size <= 2048, "serve future: {size} bytes");
+    }
+
+    #[test]
+    fn feeds_fall_on_a_shared_clock() {
+        let mw = Duration::from_millis(350);
+        let t0 = Instant::now();
+        let a = next_feed(t0, mw);
+        assert!(a > t0 && a <= t0 + mw);
+        // Players fed at different moments of one period wake up together.
+        let b = next_feed(t0 + Duration::from_millis(1), mw);
+        let c = next_feed(a - Duration::from_millis(1), mw);
+        assert!(b == a || b == a + mw);
+        assert_eq!(c, a);
+        // Fed on the clock: the next feed is one whole period later.
+        assert_eq!(next_feed(a, mw), a + mw);
+        // Low-latency mode: no wait.
+        assert_eq!(next_feed(t0, Duration::ZERO), t0);
+    }
 }
