@@ -41,10 +41,15 @@ pub fn confine(dir: &Path, url_path: &str) -> Option<PathBuf> {
         return None;
     }
     let candidate = dir.join(rel);
-    // A symlink (or a path through one) may point anywhere: resolve and check.
-    if let (Ok(real), Ok(root)) = (candidate.canonicalize(), dir.canonicalize()) {
-        if !real.starts_with(&root) {
-            return None;
+    // A symlink (or a path through one) may point anywhere: resolve and check — also the
+    // index.html the file server serves for a directory.
+    if let Ok(root) = dir.canonicalize() {
+        for p in [candidate.clone(), candidate.join("index.html")] {
+            if let Ok(real) = p.canonicalize() {
+                if !real.starts_with(&root) {
+                    return None;
+                }
+            }
         }
     }
     Some(candidate)
@@ -92,6 +97,7 @@ async fn vod(config: &Config, dir: &Path, path: &str, query: Option<&str>) -> Op
             return None;
         }
         let name = flv.file_name()?.to_string_lossy().to_string();
+        let _turn = crate::vod::SLICERS.acquire().await.ok()?;
         return tokio::task::spawn_blocking(move || crate::vod::playlist(&flv, &name, fragment))
             .await
             .ok();
@@ -107,6 +113,7 @@ async fn vod(config: &Config, dir: &Path, path: &str, query: Option<&str>) -> Op
         let Some(n) = n else {
             return Some((StatusCode::BAD_REQUEST, "missing ?seg=N\n").into_response());
         };
+        let _turn = crate::vod::SLICERS.acquire().await.ok()?;
         return tokio::task::spawn_blocking(move || crate::vod::segment(&flv, n, fragment))
             .await
             .ok();

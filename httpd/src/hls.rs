@@ -163,15 +163,32 @@ impl HlsWriters {
                 return;
             }
         };
+        // File I/O happens on a thread of its own: httpd's runtime has one thread, and a
+        // slow disk must not stall every HTTP client. A bounded queue: a writer that cannot
+        // keep up makes this task wait, and its player then skips GOPs.
+        let (io, mut io_rx) = tokio::sync::mpsc::channel::<Vec<HlsAction>>(256);
         let mut files = Files {
             root: v.hls.hls_path.clone(),
             open: None,
         };
+        let io_thread = std::thread::Builder::new()
+            .name(format!("hls {}", key.stream))
+            .spawn(move || {
+                while let Some(acts) = io_rx.blocking_recv() {
+                    files.apply(acts);
+                }
+            });
+        if let Err(e) = io_thread {
+            warn!("hls: cannot start the writer thread: {e}");
+            return;
+        }
         ctx.mirrors.ensure(key, Some(source_config(v)));
         info!(path = %v.hls.hls_path.display(), m3u8 = seg.m3u8_path(), "hls writing");
         let dispose = v.hls.hls_dispose;
         let mut published_once = false;
-        let mut unpublished_since: Option<tokio::time::Instant> = None;
+        // Counted from now too: a publish that is gone before its ring could be read must
+        // not leave this writer waiting forever.
+        let mut unpublished_since = Some(tokio::time::Instant::now());
         loop {
             // After the publisher left: wait for a republish, up to hls_dispose.
             let woke = match (unpublished_since, dispose) {
@@ -189,23 +206,20 @@ impl HlsWriters {
             };
             if !woke {
                 info!("hls: publisher gone for hls_dispose, removing the files");
-                let acts = seg.dispose();
-                files.apply(acts);
+                let _ = io.send(seg.dispose()).await;
                 return;
             }
             for ev in player.poll(256, 1 << 20) {
                 match ev {
                     PlayEvent::Published => {
                         if published_once {
-                            let acts = seg.discontinuity();
-                            files.apply(acts);
+                            let _ = io.send(seg.discontinuity()).await;
                         }
                         published_once = true;
                         unpublished_since = None;
                     }
                     PlayEvent::Unpublished => {
-                        let acts = seg.close();
-                        files.apply(acts);
+                        let _ = io.send(seg.close()).await;
                         unpublished_since = Some(tokio::time::Instant::now());
                     }
                     PlayEvent::Media(msgs) => {
@@ -223,7 +237,10 @@ impl HlsWriters {
                                 },
                                 now_ms(),
                             ) {
-                                Ok(acts) => files.apply(acts),
+                                Ok(acts) if acts.is_empty() => {}
+                                Ok(acts) => {
+                                    let _ = io.send(acts).await;
+                                }
                                 Err(e) => warn!("hls: message dropped: {e}"),
                             }
                         }

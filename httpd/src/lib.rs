@@ -64,6 +64,8 @@ pub struct HttpContext {
     pub flv_players: std::sync::atomic::AtomicU64,
     /// HLS writers of the published streams.
     pub hls: Arc<hls::HlsWriters>,
+    /// HTTP-FLV players by connection id.
+    flv: Mutex<std::collections::HashMap<String, Arc<FlvClient>>>,
 }
 
 impl HttpContext {
@@ -73,6 +75,39 @@ impl HttpContext {
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .clone()
+    }
+
+    fn flv_clients(
+        &self,
+    ) -> std::sync::MutexGuard<'_, std::collections::HashMap<String, Arc<FlvClient>>> {
+        self.flv.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The HTTP-FLV players, as the private API lists them.
+    fn client_list(&self) -> Vec<srs_ipc::control::ClientInfo> {
+        self.flv_clients()
+            .iter()
+            .map(|(cid, c)| srs_ipc::control::ClientInfo {
+                cid: cid.clone(),
+                peer: c.peer.clone(),
+                kind: "play".into(),
+                stream: c.stream.clone(),
+                alive_s: c.since.elapsed().as_secs(),
+                bytes_in: 0,
+                bytes_out: c.bytes_out.load(std::sync::atomic::Ordering::Relaxed),
+            })
+            .collect()
+    }
+
+    /// End an HTTP-FLV player's response.
+    fn kick(&self, cid: &str) -> bool {
+        match self.flv_clients().get(cid) {
+            Some(c) => {
+                c.kick.notify_one();
+                true
+            }
+            None => false,
+        }
     }
 
     fn set_config(&self, c: Arc<Config>) {
@@ -159,11 +194,25 @@ async fn serve_http(
             info!(stream = %key, %path, "HTTP-FLV play");
             let player = ctx.hub.play(&key, source_config(&v));
             ctx.mirrors.ensure(&key, Some(source_config(&v)));
-            let counted = FlvCount::new(ctx.clone());
-            let body = futures_util::StreamExt::map(flv::body(player), move |b| {
-                let _keep = &counted;
-                b
-            });
+            let peer = req
+                .extensions()
+                .get::<PeerAddr>()
+                .map(|p| p.0.to_string())
+                .unwrap_or_default();
+            let counted = FlvCount::new(ctx.clone(), peer, key.to_string());
+            let sent = counted.entry.bytes_out.clone();
+            let kick = counted.entry.kick.clone();
+            // The body ends when the client goes away (hyper drops it) or is kicked.
+            let body = futures_util::StreamExt::take_until(
+                futures_util::StreamExt::map(flv::body(player), move |b| {
+                    let _keep = &counted;
+                    if let Ok(bytes) = &b {
+                        sent.fetch_add(bytes.len() as u64, std::sync::atomic::Ordering::Relaxed);
+                    }
+                    b
+                }),
+                async move { kick.notified().await },
+            );
             let r = Response::builder()
                 .status(StatusCode::OK)
                 .header(header::CONTENT_TYPE, "video/x-flv")
@@ -179,20 +228,53 @@ async fn serve_http(
     cors(files::serve(&config, req).await, crossdomain)
 }
 
-/// Counts an HTTP-FLV player while its body lives.
-struct FlvCount(Arc<HttpContext>);
+/// The peer address of a request's connection (set by the accept loop).
+#[derive(Debug, Clone, Copy)]
+pub struct PeerAddr(pub std::net::SocketAddr);
+
+/// An HTTP-FLV player, for the API's client list and kicks.
+#[derive(Debug)]
+pub struct FlvClient {
+    /// Peer address.
+    pub peer: String,
+    /// `vhost/app/stream`.
+    pub stream: String,
+    /// When it started.
+    pub since: Instant,
+    /// Body bytes sent.
+    pub bytes_out: Arc<std::sync::atomic::AtomicU64>,
+    /// Woken to end the response (kick).
+    pub kick: Arc<tokio::sync::Notify>,
+}
+
+/// Registers an HTTP-FLV player while its body lives.
+struct FlvCount {
+    ctx: Arc<HttpContext>,
+    cid: String,
+    entry: Arc<FlvClient>,
+}
 
 impl FlvCount {
-    fn new(ctx: Arc<HttpContext>) -> FlvCount {
+    fn new(ctx: Arc<HttpContext>, peer: String, stream: String) -> FlvCount {
+        let cid = srs_stream_worker::server::new_cid();
+        let entry = Arc::new(FlvClient {
+            peer,
+            stream,
+            since: Instant::now(),
+            bytes_out: Default::default(),
+            kick: Default::default(),
+        });
+        ctx.flv_clients().insert(cid.clone(), entry.clone());
         ctx.flv_players
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        FlvCount(ctx)
+        FlvCount { ctx, cid, entry }
     }
 }
 
 impl Drop for FlvCount {
     fn drop(&mut self) {
-        self.0
+        self.ctx.flv_clients().remove(&self.cid);
+        self.ctx
             .flv_players
             .fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
     }
@@ -240,7 +322,9 @@ async fn serve_on(listener: std::net::TcpListener, router: Router, what: &'stati
             let io = hyper_util::rt::TokioIo::new(stream);
             let svc =
                 hyper::service::service_fn(move |req: hyper::Request<hyper::body::Incoming>| {
-                    tower::ServiceExt::oneshot(router.clone(), req.map(axum::body::Body::new))
+                    let mut req = req.map(axum::body::Body::new);
+                    req.extensions_mut().insert(PeerAddr(peer));
+                    tower::ServiceExt::oneshot(router.clone(), req)
                 });
             // Bounded heads and a deadline for them: a slow or hostile client costs one
             // small buffer for at most HEADER_READ_TIMEOUT.
@@ -270,6 +354,7 @@ pub async fn run(config: Config, paths: Paths, listeners: HttpListeners) -> io::
         started: Instant::now(),
         flv_players: Default::default(),
         hls: Arc::default(),
+        flv: Mutex::default(),
     });
     let server_router = Router::new().fallback(serve_http).with_state(ctx.clone());
     let api_router = api::router(ctx.clone());
@@ -300,8 +385,8 @@ pub async fn run(config: Config, paths: Paths, listeners: HttpListeners) -> io::
                     })
                     .collect(),
             ),
-            ApiRequest::Clients => ApiResponse::Clients(Vec::new()),
-            ApiRequest::Kick(_) => ApiResponse::Kicked(false),
+            ApiRequest::Clients => ApiResponse::Clients(ctx.client_list()),
+            ApiRequest::Kick(cid) => ApiResponse::Kicked(ctx.kick(&cid)),
             ApiRequest::StreamDetails => ApiResponse::StreamDetails(Vec::new()),
         }));
     }

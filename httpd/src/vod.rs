@@ -3,35 +3,69 @@
 //! at keyframes (the same segmenter as live HLS, `hls_fragment` of the default vhost, with
 //! `#EXT-X-ENDLIST`), and `name.flv.ts?seg=N` muxes segment N from the file.
 //!
-//! Both requests read the file through the segmenter; nothing is written to disk. Files are
-//! bounded ([`MAX_VOD_BYTES`]) so one request cannot make httpd hold a huge recording.
+//! A recording is sliced once (at most [`SLICERS`] at a time, files up to [`MAX_VOD_BYTES`])
+//! and the last few are kept in memory, so playing one through costs one slicing, and a
+//! burst of requests cannot make httpd hold many copies.
 
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
-use bytes::BytesMut;
+use bytes::{Bytes, BytesMut};
 use srs_protocol::flv::{self, FlvReader};
 use srs_protocol::hls::{HlsAction, HlsConfig, HlsSegmenter, MediaMessage};
 use srs_protocol::ts::MediaKind;
+use std::collections::VecDeque;
 use std::path::Path;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
+use std::time::SystemTime;
 
 /// Largest recording sliced on request.
-pub const MAX_VOD_BYTES: u64 = 512 * 1024 * 1024;
+pub const MAX_VOD_BYTES: u64 = 256 * 1024 * 1024;
 
-/// Segments of a recording: (duration, TS bytes if `want` is its index).
+/// A recording sliced into segments.
 struct Sliced {
     durations: Vec<Duration>,
-    segment: Option<BytesMut>,
+    segments: Vec<Bytes>,
 }
 
-fn slice(file: &Path, fragment: Duration, want: Option<usize>) -> Result<Sliced, String> {
+/// Recordings sliced recently, keyed by path, size and modification time: playing a file
+/// through asks for its playlist and every segment, and each must not slice it again.
+static CACHE: Mutex<VecDeque<(PathBuf, u64, SystemTime, Arc<Sliced>)>> =
+    Mutex::new(VecDeque::new());
+/// Most recordings kept sliced.
+const CACHE_ENTRIES: usize = 2;
+
+fn sliced(file: &Path, fragment: Duration) -> Result<Arc<Sliced>, String> {
     let meta = std::fs::metadata(file).map_err(|e| e.to_string())?;
     if meta.len() > MAX_VOD_BYTES {
         return Err(format!("recording larger than {MAX_VOD_BYTES} bytes"));
     }
+    let mtime = meta.modified().map_err(|e| e.to_string())?;
+    let key = (file.to_path_buf(), meta.len(), mtime);
+    {
+        let cache = CACHE.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some((_, _, _, s)) = cache
+            .iter()
+            .find(|(p, l, m, _)| (p, *l, *m) == (&key.0, key.1, key.2))
+        {
+            return Ok(s.clone());
+        }
+    }
+    let s = Arc::new(slice(file, fragment)?);
+    let mut cache = CACHE.lock().unwrap_or_else(|e| e.into_inner());
+    cache.push_back((key.0, key.1, key.2, s.clone()));
+    while cache.len() > CACHE_ENTRIES {
+        cache.pop_front();
+    }
+    Ok(s)
+}
+
+fn slice(file: &Path, fragment: Duration) -> Result<Sliced, String> {
     let data = std::fs::read(file).map_err(|e| e.to_string())?;
     let mut reader = FlvReader::new();
     reader.push(&data);
+    drop(data);
     let mut seg = HlsSegmenter::new(
         HlsConfig {
             fragment,
@@ -47,26 +81,17 @@ fn slice(file: &Path, fragment: Duration, want: Option<usize>) -> Result<Sliced,
     .map_err(|e| e.to_string())?;
     let mut out = Sliced {
         durations: Vec::new(),
-        segment: None,
+        segments: Vec::new(),
     };
-    let mut current: Option<u64> = None;
-    let apply = |acts: Vec<HlsAction>, out: &mut Sliced, current: &mut Option<u64>| {
+    let mut open = BytesMut::new();
+    let mut apply = |acts: Vec<HlsAction>, out: &mut Sliced| {
         for a in acts {
             match a {
-                HlsAction::SegmentStarted { seq, .. } => {
-                    *current = Some(seq);
-                    if want == Some(seq as usize) {
-                        out.segment = Some(BytesMut::new());
-                    }
+                HlsAction::Append { data, .. } => open.extend_from_slice(&data),
+                HlsAction::SegmentClosed { duration, .. } => {
+                    out.durations.push(duration);
+                    out.segments.push(open.split().freeze());
                 }
-                HlsAction::Append { seq, data } => {
-                    if want == Some(seq as usize) {
-                        if let Some(b) = out.segment.as_mut() {
-                            b.extend_from_slice(&data);
-                        }
-                    }
-                }
-                HlsAction::SegmentClosed { duration, .. } => out.durations.push(duration),
                 _ => {}
             }
         }
@@ -87,7 +112,7 @@ fn slice(file: &Path, fragment: Duration, want: Option<usize>) -> Result<Sliced,
                     },
                     0,
                 ) {
-                    apply(acts, &mut out, &mut current);
+                    apply(acts, &mut out);
                 }
             }
             Ok(None) => break,
@@ -95,13 +120,13 @@ fn slice(file: &Path, fragment: Duration, want: Option<usize>) -> Result<Sliced,
         }
     }
     let acts = seg.close();
-    apply(acts, &mut out, &mut current);
+    apply(acts, &mut out);
     Ok(out)
 }
 
 /// The playlist of `flv` (whose URL file name is `name`).
 pub fn playlist(flv: &Path, name: &str, fragment: Duration) -> Response {
-    match slice(flv, fragment, None) {
+    match sliced(flv, fragment) {
         Ok(s) if !s.durations.is_empty() => {
             let target = s
                 .durations
@@ -137,12 +162,14 @@ pub fn playlist(flv: &Path, name: &str, fragment: Duration) -> Response {
 
 /// Segment `n` of `flv` as MPEG-TS.
 pub fn segment(flv: &Path, n: usize, fragment: Duration) -> Response {
-    match slice(flv, fragment, Some(n)) {
-        Ok(Sliced {
-            segment: Some(bytes),
-            ..
-        }) => ([(header::CONTENT_TYPE, "video/mp2t")], bytes.freeze()).into_response(),
-        Ok(_) => (StatusCode::NOT_FOUND, "no such segment\n").into_response(),
+    match sliced(flv, fragment) {
+        Ok(s) => match s.segments.get(n) {
+            Some(b) => ([(header::CONTENT_TYPE, "video/mp2t")], b.clone()).into_response(),
+            None => (StatusCode::NOT_FOUND, "no such segment\n").into_response(),
+        },
         Err(e) => (StatusCode::UNPROCESSABLE_ENTITY, format!("{e}\n")).into_response(),
     }
 }
+
+/// At most this many recordings are sliced at once; more requests wait their turn.
+pub static SLICERS: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(2);

@@ -9,8 +9,9 @@
 use serde::{de::DeserializeOwned, Deserialize, Serialize};
 use std::path::PathBuf;
 
-/// Largest frame accepted (stats of a busy worker fit many times over).
-pub const MAX_FRAME: usize = 4 * 1024 * 1024;
+/// Largest frame accepted. The largest messages are a busy worker's client list (about
+/// 130 bytes a client): 64 MiB holds half a million. Peers are local processes.
+pub const MAX_FRAME: usize = 64 * 1024 * 1024;
 
 /// Why a control link must be closed.
 #[derive(Debug, thiserror::Error)]
@@ -36,9 +37,12 @@ fn options() -> impl bincode::Options {
 /// Encode one message as a frame.
 pub fn encode<T: Serialize>(msg: &T) -> Vec<u8> {
     use bincode::Options;
-    // Serializing our own types into a Vec cannot fail except past the size limit, which
-    // no message we build reaches; an empty frame would be refused by the peer, loudly.
-    let body = options().serialize(msg).unwrap_or_default();
+    // Serializing our own types into a Vec fails only past the size limit; the peer then
+    // gets an empty frame, refuses it and closes the link, and we say why here.
+    let body = options().serialize(msg).unwrap_or_else(|e| {
+        tracing::error!("control frame not sent: {e}");
+        Vec::new()
+    });
     let mut out = Vec::with_capacity(4 + body.len());
     out.extend_from_slice(&(body.len() as u32).to_be_bytes());
     out.extend_from_slice(&body);

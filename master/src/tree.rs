@@ -100,6 +100,10 @@ struct Slot {
     link: Option<mpsc::UnboundedSender<(FromMaster, Vec<OwnedFd>)>>,
     /// Being stopped on purpose: do not restart.
     retiring: bool,
+    /// The reload generation it started with.
+    config_gen: u64,
+    /// How many RTMP listeners it inherited.
+    listeners_at_spawn: usize,
     /// When to restart (after a death, with back-off).
     restart_at: Option<tokio::time::Instant>,
 }
@@ -118,6 +122,7 @@ enum Event {
     },
     FromChild {
         key: Key,
+        pid: u32,
         msg: ToMaster,
     },
     LinkClosed {
@@ -145,6 +150,8 @@ pub struct Tree {
     events_tx: mpsc::UnboundedSender<Event>,
     events: mpsc::UnboundedReceiver<Event>,
     ready_logged: bool,
+    /// Bumped by every successful reload.
+    config_gen: u64,
 }
 
 impl Tree {
@@ -190,6 +197,7 @@ impl Tree {
             events_tx,
             events,
             ready_logged: false,
+            config_gen: 0,
         })
     }
 
@@ -313,6 +321,8 @@ impl Tree {
                     link: None,
                     retiring: false,
                     restart_at: None,
+                    config_gen: 0,
+                    listeners_at_spawn: 0,
                 });
                 slot.pid = pid;
                 slot.started = Instant::now();
@@ -321,6 +331,8 @@ impl Tree {
                 slot.stats = WorkerStats::default();
                 slot.stats_at = None;
                 slot.kbps = (0, 0);
+                slot.config_gen = self.config_gen;
+                slot.listeners_at_spawn = self.listeners.len();
                 let tx = self.events_tx.clone();
                 tokio::spawn(async move {
                     let status = match child.wait().await {
@@ -332,6 +344,22 @@ impl Tree {
             }
             Err(e) => {
                 error!(role = role.name(), index, "cannot start child: {e}");
+                // The slot must exist for its restart to be scheduled.
+                self.slots.entry(key).or_insert_with(|| Slot {
+                    pid: 0,
+                    started: Instant::now(),
+                    restarts: 0,
+                    deaths: VecDeque::new(),
+                    api_port: 0,
+                    stats: WorkerStats::default(),
+                    stats_at: None,
+                    kbps: (0, 0),
+                    link: None,
+                    retiring: false,
+                    restart_at: None,
+                    config_gen: 0,
+                    listeners_at_spawn: 0,
+                });
                 self.schedule_restart(key);
             }
         }
@@ -367,6 +395,28 @@ impl Tree {
         slot.restarts += 1;
         slot.pid = 0;
         slot.restart_at = Some(tokio::time::Instant::now() + delay);
+    }
+
+    /// Hand the RTMP listeners from index `first` on to a worker (descriptors attached,
+    /// in batches the descriptor-passing limit allows).
+    fn send_listeners(&self, key: &Key, first: usize) {
+        let Some(tx) = self.slots.get(key).and_then(|s| s.link.as_ref()) else {
+            return;
+        };
+        for batch in self.listeners[first..].chunks(srs_ipc::fdpass::MAX_FDS) {
+            let mut fds = Vec::new();
+            let mut names = Vec::new();
+            for (a, l) in batch {
+                match l.as_fd().try_clone_to_owned() {
+                    Ok(fd) => {
+                        fds.push(fd);
+                        names.push(a.to_string());
+                    }
+                    Err(e) => error!(index = key.1, "cannot share a port: {e}"),
+                }
+            }
+            let _ = tx.send((FromMaster::Listen(names), fds));
+        }
     }
 
     fn send(&self, key: &Key, msg: FromMaster) {
@@ -458,8 +508,13 @@ impl Tree {
                     }
                 } => {
                     if let Some((_, key)) = next_restart {
-                        info!(role = key.0.name(), index = key.1, "restarting child");
-                        self.spawn(key);
+                        if self.slots.get(&key).is_some_and(|s| s.retiring) {
+                            // A reload removed it while it waited to come back.
+                            self.slots.remove(&key);
+                        } else {
+                            info!(role = key.0.name(), index = key.1, "restarting child");
+                            self.spawn(key);
+                        }
                     }
                 }
                 ev = self.events.recv() => {
@@ -528,10 +583,31 @@ impl Tree {
                     );
                     return None;
                 };
+                if slot.pid != pid {
+                    // The registration of a child that already died (its Exited came first).
+                    return None;
+                }
                 slot.api_port = api_port;
                 slot.link = Some(link);
-                if slot.pid == 0 {
-                    slot.pid = pid;
+                if slot.retiring {
+                    // Asked to stop while it was still starting.
+                    let grace_ms = self.config.grace_final_wait.as_millis() as u64;
+                    self.send(
+                        &key,
+                        FromMaster::Stop {
+                            graceful: true,
+                            grace_ms,
+                        },
+                    );
+                    return None;
+                }
+                // It started before the last reload took effect: bring it up to date.
+                let (spawn_gen, spawn_listeners) = (slot.config_gen, slot.listeners_at_spawn);
+                if spawn_gen != self.config_gen {
+                    self.send(&key, FromMaster::Reload);
+                }
+                if key.0 == Role::StreamWorker && self.listeners.len() > spawn_listeners {
+                    self.send_listeners(&key, spawn_listeners);
                 }
                 info!(
                     role = key.0.name(),
@@ -557,7 +633,19 @@ impl Tree {
                     s.link = None;
                 }
             }
-            Event::FromChild { key, msg } => match msg {
+            // A message from a child that has since died (and maybe been replaced) is stale:
+            // a dead backsource's StreamUp must not announce a stream that no longer exists.
+            Event::FromChild { key, pid, .. }
+                if self.slots.get(&key).map_or(true, |s| s.pid != pid) =>
+            {
+                warn!(
+                    role = key.0.name(),
+                    index = key.1,
+                    pid,
+                    "message from a dead child, ignored"
+                );
+            }
+            Event::FromChild { key, msg, .. } => match msg {
                 ToMaster::Heartbeat(stats) => {
                     if let Some(s) = self.slots.get_mut(&key) {
                         let now = Instant::now();
@@ -645,25 +733,20 @@ impl Tree {
             }
         }
         if !added.is_empty() {
-            for (key, slot) in self.slots.iter().filter(|(k, _)| k.0 == Role::StreamWorker) {
-                let Some(tx) = &slot.link else { continue };
-                let mut fds = Vec::new();
-                let mut names = Vec::new();
-                for i in &added {
-                    let (a, l) = &self.listeners[*i];
-                    match l.as_fd().try_clone_to_owned() {
-                        Ok(fd) => {
-                            fds.push(fd);
-                            names.push(a.to_string());
-                        }
-                        Err(e) => error!(index = key.1, "cannot share a new port: {e}"),
-                    }
-                }
-                let _ = tx.send((FromMaster::Listen(names), fds));
+            let first = self.listeners.len() - added.len();
+            let workers: Vec<Key> = self
+                .slots
+                .keys()
+                .filter(|k| k.0 == Role::StreamWorker)
+                .copied()
+                .collect();
+            for key in workers {
+                self.send_listeners(&key, first);
             }
         }
         let old_workers = worker_count(&self.config);
         self.config = new;
+        self.config_gen += 1;
         let new_workers = worker_count(&self.config);
         for (_, s) in self.slots.iter() {
             if let Some(tx) = &s.link {
@@ -671,7 +754,14 @@ impl Tree {
             }
         }
         for i in old_workers..new_workers {
-            self.spawn((Role::StreamWorker, i));
+            let key = (Role::StreamWorker, i);
+            if let Some(s) = self.slots.get_mut(&key).filter(|s| s.pid != 0) {
+                // Still alive (retiring from an earlier shrink): let it exit; not retiring
+                // any more, it is then restarted like any child that ends.
+                s.retiring = false;
+                continue;
+            }
+            self.spawn(key);
         }
         for i in new_workers..old_workers {
             let key = (Role::StreamWorker, i);
@@ -693,6 +783,10 @@ impl Tree {
     /// rings and sockets go.
     async fn stop(&mut self, graceful: bool) {
         let grace = self.config.grace_final_wait;
+        // Our copies of the listening sockets go first: once the workers stop accepting, the
+        // kernel must refuse new clients, not queue them for nobody.
+        self.listeners.clear();
+        self.http.clear();
         if graceful {
             info!(
                 wait_ms = self.config.grace_start_wait.as_millis() as u64,
@@ -820,7 +914,7 @@ async fn serve_link(mut link: Link, events: mpsc::UnboundedSender<Event>) -> std
                 }
             }
             msg = link.recv::<ToMaster>() => match msg {
-                Ok(Some(msg)) => { let _ = events.send(Event::FromChild { key, msg }); }
+                Ok(Some(msg)) => { let _ = events.send(Event::FromChild { key, pid, msg }); }
                 Ok(None) => break Ok(()),
                 Err(e) => break Err(e),
             }

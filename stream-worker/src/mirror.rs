@@ -16,11 +16,41 @@ use srs_protocol::message::type_id;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 use tracing::{info, info_span, warn};
 
 /// How often a mirror thread with nothing to read checks whether it should stop.
 const IDLE_CHECK: Duration = Duration::from_millis(500);
+
+/// Clears a stream's mirror entry when its thread ends, and starts the next publish's
+/// mirror if one was announced meanwhile and players are still there.
+struct Ended {
+    mirrors: Arc<Mirrors>,
+    key: StreamKey,
+    version: u64,
+}
+
+impl Drop for Ended {
+    fn drop(&mut self) {
+        let newer = {
+            let mut st = self.mirrors.lock();
+            st.running.remove(&self.key);
+            let newer = st
+                .up
+                .get(&self.key)
+                .is_some_and(|(v, _)| *v != self.version);
+            if !newer && self.mirrors.hub.players(&self.key) == 0 {
+                st.configs.remove(&self.key);
+            }
+            newer
+        };
+        // Only a new announcement restarts: the ring just read is finished (or gone), and
+        // reopening it would replay or spin.
+        if newer && self.mirrors.hub.players(&self.key) > 0 {
+            self.mirrors.ensure_from(&self.key, None, true);
+        }
+    }
+}
 
 /// Stream key of a wire stream id.
 pub fn key_of(id: &StreamId) -> StreamKey {
@@ -33,14 +63,18 @@ pub fn key_of(id: &StreamId) -> StreamKey {
 
 #[derive(Debug)]
 struct Running {
-    generation: u64,
+    /// Which announcement it mirrors (see `State::up`).
+    version: u64,
     stop: Arc<AtomicBool>,
 }
 
 #[derive(Debug, Default)]
 struct State {
-    /// Streams published now, as announced.
-    up: HashMap<StreamKey, StreamUp>,
+    /// Streams published now, as announced, each with the version of its announcement:
+    /// every StreamUp gets a new one, so a mirror that ended can tell a new publish from
+    /// the one it just mirrored.
+    up: HashMap<StreamKey, (u64, StreamUp)>,
+    next_version: u64,
     /// Mirror threads running, by stream.
     running: HashMap<StreamKey, Running>,
     /// Source settings (from the players' vhost) per stream.
@@ -70,7 +104,12 @@ impl Mirrors {
     /// Backsource announced a (re)published stream.
     pub fn stream_up(self: &Arc<Self>, up: StreamUp) {
         let key = key_of(&up.id);
-        self.lock().up.insert(key.clone(), up);
+        {
+            let mut st = self.lock();
+            st.next_version += 1;
+            let v = st.next_version;
+            st.up.insert(key.clone(), (v, up));
+        }
         if self.hub.players(&key) > 0 {
             // Players were waiting for this publish: they get it from its start.
             self.ensure_from(&key, None, true);
@@ -104,14 +143,16 @@ impl Mirrors {
         from_start: bool,
     ) {
         let mut st = self.lock();
+        let Some((version, up)) = st.up.get(key).cloned() else {
+            // Not published: nothing to remember (a request for a name nobody publishes
+            // must not leave state behind).
+            return;
+        };
         if let Some(c) = config {
             st.configs.insert(key.clone(), c);
         }
-        let Some(up) = st.up.get(key).cloned() else {
-            return;
-        };
         if let Some(r) = st.running.get(key) {
-            if r.generation == up.generation {
+            if r.version == version {
                 return;
             }
             // A republish while the old mirror still runs: it stops, then starts this one.
@@ -122,7 +163,7 @@ impl Mirrors {
         st.running.insert(
             key.clone(),
             Running {
-                generation: up.generation,
+                version,
                 stop: stop.clone(),
             },
         );
@@ -134,15 +175,14 @@ impl Mirrors {
             .spawn(move || {
                 let span = info_span!("mirror", stream = %k);
                 let _g = span.enter();
+                // Whatever happens (a panic too), the stream is not left marked as mirrored.
+                let _done = Ended {
+                    mirrors: me.clone(),
+                    key: k.clone(),
+                    version,
+                };
                 if let Err(e) = me.mirror(&k, &up, &stop, from_start) {
                     warn!("mirror ended: {e}");
-                }
-                me.lock().running.remove(&k);
-                // A newer publish may have been announced while this one wound down.
-                if me.hub.players(&k) > 0 {
-                    me.ensure_from(&k, None, true);
-                } else {
-                    me.lock().configs.remove(&k);
                 }
             });
         if let Err(e) = spawned {
@@ -197,6 +237,7 @@ impl Mirrors {
             };
             publisher.push(h.type_id, ts, bytes::Bytes::from(h.payload));
         }
+        let mut last_stale_check = Instant::now();
         loop {
             if stop.load(Ordering::Relaxed) || self.hub.players(key) == 0 {
                 return Ok(());
@@ -221,7 +262,14 @@ impl Mirrors {
                 }
                 ReadResult::NotYet => {
                     let (publishing, generation) = ring.state();
-                    if !publishing || generation != up.generation || ring.is_stale() {
+                    // Whether the ring file was replaced takes a stat of its path: once per
+                    // IDLE_CHECK, not after every message (a writer that died pushes nothing,
+                    // so the wait below times out and the check comes as soon as before).
+                    let stale = last_stale_check.elapsed() >= IDLE_CHECK && {
+                        last_stale_check = Instant::now();
+                        ring.is_stale()
+                    };
+                    if !publishing || generation != up.generation || stale {
                         info!("publisher left");
                         return Ok(());
                     }

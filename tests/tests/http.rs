@@ -402,3 +402,46 @@ fn malformed_http_is_refused_and_others_are_unharmed() {
     assert_eq!(request(http, "GET", "/nothing", "").status, 404);
     assert!(!server.log().contains("panicked"));
 }
+
+#[test]
+fn http_flv_players_are_listed_and_kicked() {
+    let (server, _html) = http_server("");
+    let api = http_addr(&server, "api");
+    let http = http_addr(&server, "server");
+    let _p = ffmpeg_publish(&server.url("live/kickme"), 60);
+    wait_publishing(&server, 1);
+    let mut s = TcpStream::connect(http).unwrap();
+    s.set_read_timeout(Some(T)).unwrap();
+    write!(s, "GET /live/kickme.flv HTTP/1.1\r\nHost: {http}\r\n\r\n").unwrap();
+    let mut head = [0u8; 512];
+    let n = s.read(&mut head).unwrap();
+    assert!(String::from_utf8_lossy(&head[..n]).starts_with("HTTP/1.1 200"));
+    let mut cid = String::new();
+    assert!(wait_until(T, || {
+        let c = request(api, "GET", "/api/v1/clients", "").json();
+        if let Some(p) = c["clients"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["type"] == "flv-play")
+        {
+            cid = p["id"].as_str().unwrap().to_string();
+            assert_eq!(p["url"], "/live/kickme");
+            return true;
+        }
+        false
+    }));
+    assert_eq!(
+        request(api, "DELETE", &format!("/api/v1/clients/{cid}"), "").status,
+        200
+    );
+    // The response ends: reads reach EOF (after the data already in flight).
+    let started = Instant::now();
+    let mut buf = vec![0u8; 65536];
+    loop {
+        match s.read(&mut buf) {
+            Ok(0) | Err(_) => break,
+            Ok(_) => assert!(started.elapsed() < T, "kicked FLV player still fed"),
+        }
+    }
+}
