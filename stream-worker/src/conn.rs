@@ -421,8 +421,10 @@ fn read_some(
     }
 }
 
-/// Most buffers handed to one writev (Linux allows 1024).
-const MAX_IOV: usize = 256;
+/// Most buffers handed to one writev (Linux allows 1024). A player's merged write is a few
+/// dozen messages; the GOP cache at the start takes a few writes. The iovec array is
+/// filled on every write, so it is not made larger than that.
+const MAX_IOV: usize = 64;
 
 /// Write every buffer in `out` (in order) with as few writev calls as the socket allows,
 /// waiting for the socket at most [`SEND_TIMEOUT`]. `out` is left empty and without
