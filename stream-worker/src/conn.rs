@@ -18,6 +18,7 @@ use srs_protocol::message::UserControl;
 use srs_protocol::request::StreamRequest;
 use srs_protocol::session::{ConnectRequest, ServerConfig, ServerEvent, ServerSession};
 use std::io::{ErrorKind, IoSlice};
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 use tokio::net::TcpStream;
@@ -56,6 +57,8 @@ struct Playing {
     /// players (see [`next_feed`]). Zero in low-latency mode.
     mw_latency: Duration,
     next_feed: Instant,
+    /// The player's phase of the merged-write clock (see [`next_feed`]).
+    phase: u32,
 }
 
 /// Resolve the vhost a request gets, refusing disabled or unknown ones.
@@ -205,7 +208,7 @@ pub async fn serve(
                     // Until the first media went out, the next change is fed at once: the
                     // first frame must not wait for the clock.
                     p.next_feed = if p.data_started {
-                        next_feed(Instant::now(), p.mw_latency)
+                        next_feed(Instant::now(), p.mw_latency, p.phase)
                     } else {
                         Instant::now()
                     };
@@ -293,6 +296,7 @@ pub async fn serve(
                             v.play.mw_latency
                         },
                         next_feed: Instant::now(),
+                        phase: next_phase(),
                     });
                     deadline = None;
                 }
@@ -379,13 +383,25 @@ fn feed_player(session: &mut ServerSession, p: &mut Playing) {
     }
 }
 
-/// When a player that was just fed is fed next: the first multiple of `mw_latency` after
-/// `now` on a clock shared by every connection of the process. Players of a stream then
-/// wake up together, once per `mw_latency`, and a single timer tick and poll of the runtime
-/// serves them all, instead of one wake-up per player spread over the interval. No wait is
-/// longer than `mw_latency`; the first after a feed off the clock (the first one, or one
-/// that waited for the publisher) is shorter.
-fn next_feed(now: Instant, mw_latency: Duration) -> Instant {
+/// Players of a process are spread over this many phases of the `mw_latency` period.
+const FEED_PHASES: u32 = 8;
+
+/// The phase of the next player: round robin, so that each phase holds an equal share.
+fn next_phase() -> u32 {
+    static NEXT: AtomicU32 = AtomicU32::new(0);
+    NEXT.fetch_add(1, Ordering::Relaxed) % FEED_PHASES
+}
+
+/// When a player that was just fed is fed next: the first time after `now` that falls on
+/// the player's `phase` of a clock shared by every connection of the process (period
+/// `mw_latency`, [`FEED_PHASES`] phases). Players of a phase wake up together, so a single
+/// timer tick and poll of the runtime serves a whole group instead of one wake-up per
+/// player spread over the interval; and the groups take turns, so the burst of writes at a
+/// tick is an eighth of the players, short enough that a new player's handshake is not
+/// stuck behind the writes to every player (first-frame latency). No wait is longer than
+/// `mw_latency`; the first after a feed off the clock (the first one, or one that waited
+/// for the publisher) is shorter.
+fn next_feed(now: Instant, mw_latency: Duration, phase: u32) -> Instant {
     static EPOCH: OnceLock<Instant> = OnceLock::new();
     if mw_latency.is_zero() {
         return now;
@@ -396,8 +412,15 @@ fn next_feed(now: Instant, mw_latency: Duration) -> Instant {
         return now + mw_latency;
     }
     let q = mw_latency.as_nanos();
-    let periods = (now - epoch).as_nanos() / q + 1;
-    epoch + Duration::from_nanos((periods * q).min(u64::MAX as u128) as u64)
+    let offset = q * u128::from(phase % FEED_PHASES) / u128::from(FEED_PHASES);
+    let since = (now - epoch).as_nanos();
+    // The first tick of this phase strictly after `now`.
+    let periods = if since < offset {
+        0
+    } else {
+        (since - offset) / q + 1
+    };
+    epoch + Duration::from_nanos((offset + periods * q).min(u64::MAX as u128) as u64)
 }
 
 /// Read once from a socket that polled readable and feed the bytes to the session:
@@ -538,16 +561,26 @@ mod tests {
     fn feeds_fall_on_a_shared_clock() {
         let mw = Duration::from_millis(350);
         let t0 = Instant::now();
-        let a = next_feed(t0, mw);
+        let a = next_feed(t0, mw, 0);
         assert!(a > t0 && a <= t0 + mw);
-        // Players fed at different moments of one period wake up together.
-        let b = next_feed(t0 + Duration::from_millis(1), mw);
-        let c = next_feed(a - Duration::from_millis(1), mw);
+        // Players of a phase fed at different moments of one period wake up together.
+        let b = next_feed(t0 + Duration::from_millis(1), mw, 0);
+        let c = next_feed(a - Duration::from_millis(1), mw, 0);
         assert!(b == a || b == a + mw);
         assert_eq!(c, a);
         // Fed on the clock: the next feed is one whole period later.
-        assert_eq!(next_feed(a, mw), a + mw);
+        assert_eq!(next_feed(a, mw, 0), a + mw);
+        // Each phase is its own tick, an eighth of the period after the one before, and
+        // no wait is longer than the period.
+        let ticks: Vec<Instant> = (0..FEED_PHASES).map(|p| next_feed(a, mw, p)).collect();
+        assert_eq!(ticks[0], a + mw);
+        for p in 1..FEED_PHASES {
+            let want = a + mw * p / FEED_PHASES;
+            let got = ticks[p as usize];
+            assert!(got > a && got.max(want) - got.min(want) < Duration::from_micros(1));
+        }
+        assert_eq!(next_feed(ticks[3], mw, 3), ticks[3] + mw);
         // Low-latency mode: no wait.
-        assert_eq!(next_feed(t0, Duration::ZERO), t0);
+        assert_eq!(next_feed(t0, Duration::ZERO, 5), t0);
     }
 }
