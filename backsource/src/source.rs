@@ -166,6 +166,11 @@ struct State {
     publish_complete: bool,
     jitter: Jitter,
     players: usize,
+    /// Where each player of this process reads (indexed by [`Player::slot`]; `u64::MAX`
+    /// for a free slot or a player not positioned yet): the log keeps messages older than
+    /// the current GOP only while a player still needs them.
+    cursors: Vec<u64>,
+    free_slots: Vec<usize>,
     /// The stream's ring while published, in the process tree.
     ring: Option<RingWriter>,
 }
@@ -203,17 +208,51 @@ impl State {
         self.log.back().map(|m| m.timestamp)
     }
 
-    /// Drop old messages: beyond `queue_length` of stream time (keeping the current GOP), or
-    /// beyond the hard byte and count limits (even inside the GOP).
+    /// A slot in `cursors` for a new player.
+    fn add_player(&mut self) -> usize {
+        self.players += 1;
+        match self.free_slots.pop() {
+            Some(slot) => slot,
+            None => {
+                self.cursors.push(u64::MAX);
+                self.cursors.len() - 1
+            }
+        }
+    }
+
+    fn remove_player(&mut self, slot: usize) {
+        self.players -= 1;
+        if let Some(c) = self.cursors.get_mut(slot) {
+            *c = u64::MAX;
+            self.free_slots.push(slot);
+        }
+        if self.free_slots.len() == self.cursors.len() {
+            self.cursors = Vec::new();
+            self.free_slots = Vec::new();
+        }
+    }
+
+    /// Drop old messages: those before the current GOP that no player still needs, those
+    /// beyond `queue_length` of stream time (keeping the current GOP), and any beyond the
+    /// hard byte and count limits (even inside the GOP). A stream whose players keep up
+    /// thus holds its GOP cache and little more, as SRS does; `queue_length` bounds how far
+    /// a slow or paused player may fall behind.
     fn trim(&mut self) {
         let limit_ms = self.config.queue_length.as_millis().min(u32::MAX as u128) as u32;
         let newest = self.newest_ts().unwrap_or(0);
+        // The oldest message a player still needs; computed once, when it matters.
+        let mut needed: Option<u64> = None;
         while let Some(front) = self.log.front() {
             let age = newest.wrapping_sub(front.timestamp);
             let in_gop = self.keyframe_seq.is_some_and(|k| self.base_seq >= k);
             let too_old = age > limit_ms && age < u32::MAX / 2 && !in_gop;
             let too_big = self.log_bytes > MAX_LOG_BYTES || self.log.len() > MAX_LOG_MESSAGES;
-            if !(too_old || too_big) {
+            let unneeded = !in_gop
+                && self.base_seq
+                    < *needed.get_or_insert_with(|| {
+                        self.cursors.iter().copied().min().unwrap_or(u64::MAX)
+                    });
+            if !(too_old || too_big || unneeded) {
                 break;
             }
             if let Some(m) = self.log.pop_front() {
@@ -254,6 +293,8 @@ impl Source {
                 publish_complete: true,
                 jitter: Jitter::new(),
                 players: 0,
+                cursors: Vec::new(),
+                free_slots: Vec::new(),
                 ring: None,
             }),
             changed: watch::channel(0).0,
@@ -468,9 +509,9 @@ impl Hub {
 
     /// Start playing `key`; the player waits if nobody publishes yet.
     pub fn play(self: &Arc<Self>, key: &StreamKey, config: SourceConfig) -> Player {
-        let (source, waiting) = self.claim(key, config, |st| {
-            st.players += 1;
-            !st.publishing
+        let (source, (waiting, slot)) = self.claim(key, config, |st| {
+            let slot = st.add_player();
+            (!st.publishing, slot)
         });
         let mut rx = source.changed.subscribe();
         // Poll once at once: the GOP cache is there to be sent now, not at the next frame.
@@ -479,6 +520,7 @@ impl Hub {
             hub: self.clone(),
             source,
             rx,
+            slot,
             cursor: None,
             generation: 0,
             was_publishing: false,
@@ -638,6 +680,8 @@ pub struct Player {
     hub: Arc<Hub>,
     source: Arc<Source>,
     rx: watch::Receiver<u64>,
+    /// This player's entry in the source's `cursors`.
+    slot: usize,
     /// Next sequence number to read; `None` until positioned.
     cursor: Option<u64>,
     generation: u64,
@@ -690,7 +734,7 @@ impl Player {
     /// source locked, so it must be quick and must not touch this source.
     pub fn poll_each(&mut self, max: usize, max_bytes: usize, mut f: impl FnMut(PlayItem<'_>)) {
         self.rx.borrow_and_update();
-        let st = self.source.lock();
+        let mut st = self.source.lock();
         if st.publishing && st.generation != self.generation {
             // Waited for this publish, or followed an earlier one: it gets this one from its
             // first message.
@@ -785,6 +829,9 @@ impl Player {
             f(PlayItem::Media(m));
         }
         self.cursor = Some(cursor);
+        if let Some(c) = st.cursors.get_mut(self.slot) {
+            *c = cursor;
+        }
         let drained = st.at(cursor).is_none();
         if !st.publishing && self.was_publishing && drained {
             f(PlayItem::Unpublished);
@@ -799,12 +846,15 @@ impl Player {
     /// Skip ahead to the newest keyframe (after a pause), if it is ahead; never backwards:
     /// a player resuming inside the GOP it paused in goes on where it stopped.
     pub fn seek_live(&mut self) {
-        let st = self.source.lock();
+        let mut st = self.source.lock();
         if let Some(cursor) = self.cursor {
             let (target, key) = st.skip_seq(cursor);
             if key {
                 self.dropped += target - cursor;
                 self.cursor = Some(target);
+                if let Some(c) = st.cursors.get_mut(self.slot) {
+                    *c = target;
+                }
             }
         }
         drop(st);
@@ -814,7 +864,7 @@ impl Player {
 
 impl Drop for Player {
     fn drop(&mut self) {
-        self.source.lock().players -= 1;
+        self.source.lock().remove_player(self.slot);
         self.hub.release(&self.source);
     }
 }
@@ -963,6 +1013,60 @@ mod tests {
         drop(pl);
         drop(p2);
         assert!(hub.is_empty());
+    }
+
+    #[test]
+    fn log_keeps_only_what_players_need() {
+        let hub = Hub::new();
+        let cfg = SourceConfig {
+            gop_cache: true,
+            queue_length: Duration::from_secs(30),
+        };
+        let p = hub.publish(&key("a"), "c1", cfg).unwrap();
+        start(&p);
+        // 25 fps, a keyframe every second.
+        let push = |from: u32, to: u32| {
+            for i in from..to {
+                let f = if i % 25 == 0 {
+                    key_frame(i as u8)
+                } else {
+                    inter(i as u8)
+                };
+                p.push(type_id::VIDEO, i * 40, f);
+            }
+        };
+        let log_len = || p.source.lock().log.len();
+        // Nobody plays: the GOP cache alone (the current GOP), not 30 s of stream.
+        push(0, 250);
+        assert_eq!(log_len(), 25, "10 s pushed, one GOP kept");
+        // A player that keeps up: still the current GOP only.
+        let mut fast = hub.play(&key("a"), cfg);
+        fast.poll(10_000, usize::MAX);
+        push(250, 310);
+        fast.poll(10_000, usize::MAX);
+        push(310, 330);
+        assert_eq!(log_len(), 20, "what the player has not read yet (from 310)");
+        // A second player that stops reading holds the log from its cursor on, so it
+        // misses nothing within queue_length ...
+        let mut slow = hub.play(&key("a"), cfg);
+        slow.poll(10, usize::MAX);
+        let at = p.source.lock().players;
+        assert_eq!(at, 2);
+        push(330, 400);
+        fast.poll(10_000, usize::MAX);
+        let m = media(&slow.poll(10_000, usize::MAX));
+        let ts: Vec<u32> = m.iter().map(|m| m.timestamp).collect();
+        assert!(ts.windows(2).all(|w| w[1] == w[0] + 40), "no gap: {ts:?}");
+        assert_eq!(ts.last(), Some(&(399 * 40)));
+        // ... and once it has caught up, or left, the log is back to the current GOP.
+        push(400, 410);
+        assert_eq!(log_len(), 10, "the GOP at 400");
+        drop(slow);
+        push(410, 420);
+        assert_eq!(log_len(), 20);
+        drop(fast);
+        push(420, 430);
+        assert_eq!(log_len(), 5, "the GOP at 425");
     }
 
     #[test]
