@@ -69,8 +69,13 @@ impl RingWriter {
             )
             .map_err(|e| std::io::Error::from(e))
             .map_err(io("reserve space"))?;
+            // Populated: the pages are the stream's memory from now on (fallocate took
+            // them from tmpfs already), so they are mapped at once and show in the
+            // writer's PSS from the start instead of growing into it as the ring fills,
+            // and the writer takes no page fault on its hot path.
             let map = MmapOptions::new()
                 .len(layout.file_bytes as usize)
+                .populate()
                 .map_raw(&file)
                 .map_err(io("map"))?;
             let shm = Shared::new(map, layout);
