@@ -208,13 +208,17 @@ impl State {
         self.log.back().map(|m| m.timestamp)
     }
 
-    /// A slot in `cursors` for a new player.
-    fn add_player(&mut self) -> usize {
+    /// A slot in `cursors` for a new player that needs the log from `needs` on until it
+    /// is positioned (`u64::MAX`: nothing older than the GOP).
+    fn add_player(&mut self, needs: u64) -> usize {
         self.players += 1;
         match self.free_slots.pop() {
-            Some(slot) => slot,
+            Some(slot) => {
+                self.cursors[slot] = needs;
+                slot
+            }
             None => {
-                self.cursors.push(u64::MAX);
+                self.cursors.push(needs);
                 self.cursors.len() - 1
             }
         }
@@ -510,8 +514,12 @@ impl Hub {
     /// Start playing `key`; the player waits if nobody publishes yet.
     pub fn play(self: &Arc<Self>, key: &StreamKey, config: SourceConfig) -> Player {
         let (source, (waiting, slot)) = self.claim(key, config, |st| {
-            let slot = st.add_player();
-            (!st.publishing, slot)
+            // A player that waits for the publisher gets the publish from its first message
+            // (audio before the first keyframe included): the log keeps what comes next
+            // until the player has taken it.
+            let waiting = !st.publishing;
+            let needs = if waiting { st.next_seq() } else { u64::MAX };
+            (waiting, st.add_player(needs))
         });
         let mut rx = source.changed.subscribe();
         // Poll once at once: the GOP cache is there to be sent now, not at the next frame.
@@ -1067,6 +1075,30 @@ mod tests {
         drop(fast);
         push(420, 430);
         assert_eq!(log_len(), 5, "the GOP at 425");
+    }
+
+    #[test]
+    fn waiting_player_gets_the_publish_from_its_first_message() {
+        let hub = Hub::new();
+        let cfg = SourceConfig::default();
+        let mut pl = hub.play(&key("a"), cfg);
+        assert!(pl.poll(100, usize::MAX).is_empty());
+        let p = hub.publish(&key("a"), "c1", cfg).unwrap();
+        start(&p);
+        // Audio before the first keyframe, pushed before the player is woken.
+        for i in 0..5u32 {
+            p.push(type_id::AUDIO, i * 20, Bytes::from_static(&[0xaf, 1, 0x21]));
+        }
+        p.push(type_id::VIDEO, 100, key_frame(0));
+        let m = media(&pl.poll(100, usize::MAX));
+        let audio = m
+            .iter()
+            .filter(|m| m.type_id == type_id::AUDIO && !m.info.sequence_header)
+            .count();
+        assert_eq!(audio, 5, "{m:?}");
+        // Positioned and caught up: the log is back to the GOP.
+        p.push(type_id::VIDEO, 140, inter(1));
+        assert_eq!(p.source.lock().log.len(), 2);
     }
 
     #[test]
