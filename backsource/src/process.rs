@@ -67,12 +67,15 @@ pub async fn run(config: Config, paths: Paths) -> io::Result<()> {
     let hub = Hub::with_rings(RingSink {
         dir: paths.ring_dir.clone(),
         // 16 MiB of data per stream: several GOPs of a high-bitrate stream, which is all a
-        // worker's mirror needs (its players' queues live in the worker). The pages are
-        // reserved up front (see RingWriter::create).
+        // worker's mirror needs (its players' queues live in the worker). 256 KiB for each
+        // header kept aside: sequence headers are bytes to a few KiB and metadata a few KiB
+        // (a larger one still goes through the ring, it is only not kept aside). The pages
+        // are reserved and mapped up front (see RingWriter::create): this is the stream's
+        // memory, so no more than that.
         config: RingConfig {
             index_slots: 4096,
             data_bytes: 16 << 20,
-            aside_bytes: 1 << 20,
+            aside_bytes: 256 << 10,
         },
         events: events_tx,
     });
