@@ -601,3 +601,70 @@ fn a_killed_master_leaves_no_orphans_and_the_next_start_cleans_its_rings() {
     drop(second);
     drop(first);
 }
+
+/// A child that keeps dying is restarted at once the first times, then after a growing
+/// delay with a log line that says so, and still comes back and serves.
+#[test]
+fn a_child_that_keeps_dying_is_restarted_with_backoff() {
+    let server = Server::start("worker_processes 1;\n");
+    let registered = |old: i32| {
+        server
+            .processes("stream-worker")
+            .iter()
+            .find(|w| pid_of(w) > 0 && pid_of(w) != old && w["api_port"].as_u64().unwrap_or(0) > 0)
+            .map(pid_of)
+    };
+    let mut pid = 0;
+    assert!(
+        wait_until(Duration::from_secs(20), || {
+            pid = registered(0).unwrap_or(0);
+            pid > 0
+        }),
+        "worker registered"
+    );
+    // Deaths within 10 s: the first three restart at once, the next one waits 1 s. On a
+    // slow machine an early death may leave the window, so kill until the master says it
+    // backs off (at most 8 times).
+    let mut backed_off = None;
+    for _ in 0..8 {
+        let before = server.count_log("child keeps dying, backing off");
+        let killed_at = Instant::now();
+        nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), Signal::SIGKILL).unwrap();
+        let old = pid;
+        assert!(
+            wait_until(Duration::from_secs(60), || {
+                pid = registered(old).unwrap_or(0);
+                pid > 0
+            }),
+            "worker back after a kill"
+        );
+        let back_after = killed_at.elapsed();
+        if server.count_log("child keeps dying, backing off") > before {
+            backed_off = Some(back_after);
+            break;
+        }
+        assert!(
+            back_after < Duration::from_secs(5),
+            "a quick restart took {back_after:?}"
+        );
+    }
+    let back_after = backed_off.expect("the master backs off a child that keeps dying");
+    eprintln!("back {back_after:?} after the kill that made the master back off");
+    assert!(
+        back_after >= Duration::from_millis(900),
+        "the restart after the back-off log came {back_after:?} after the kill"
+    );
+    // The restarted worker serves.
+    let url = server.url("live/backoff");
+    rt().block_on(async {
+        let mut p = RtmpClient::connect(&url).await.unwrap();
+        p.publish().await.unwrap();
+        let stop = Arc::new(AtomicBool::new(false));
+        let feed = tokio::spawn(publish_counted(p, stop.clone()));
+        let mut c = RtmpClient::connect(&url).await.unwrap();
+        c.play().await.unwrap();
+        c.next_counted(T).await.unwrap();
+        stop.store(true, Ordering::Relaxed);
+        let _ = feed.await;
+    });
+}
