@@ -223,10 +223,16 @@ fn killed_worker_is_back_within_a_second_and_others_lose_nothing() {
             }
         }
         // New players connect (on either worker).
-        for _ in 0..4 {
+        for i in 0..4 {
             let mut c = RtmpClient::connect(&url).await.unwrap();
             c.play().await.unwrap();
-            c.next_counted(T).await.unwrap();
+            if let Err(e) = c.next_counted(T).await {
+                panic!(
+                    "new player {i} ({}) got no frame: {e}\n{}",
+                    c.local_addr(),
+                    server.log()
+                );
+            }
         }
         stop.store(true, Ordering::Relaxed);
         feed.await.unwrap().unwrap();
