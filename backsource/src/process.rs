@@ -60,23 +60,31 @@ fn stream_id(k: &crate::StreamKey) -> StreamId {
     }
 }
 
+/// Geometry of a stream's ring for `ring_size` bytes of data (16 MiB by default: several
+/// GOPs of a high-bitrate stream, which is all a worker's mirror needs, its players' queues
+/// living in the worker). An index slot per page of data (4096 at 16 MiB), within
+/// 1024..=65536. 256 KiB for each header kept aside: sequence headers are bytes to a few
+/// KiB and metadata a few KiB (a larger one still goes through the ring, it is only not
+/// kept aside). The pages are reserved and mapped at publish (see RingWriter::create):
+/// this is the stream's memory.
+fn ring_config(ring_size: u64) -> RingConfig {
+    let data_bytes = ring_size.max(1 << 20).next_multiple_of(4096);
+    let slots = (data_bytes / 4096).clamp(1024, 65536).next_power_of_two();
+    RingConfig {
+        index_slots: u32::try_from(slots).unwrap_or(65536),
+        data_bytes,
+        aside_bytes: 256 << 10,
+    }
+}
+
 /// Run backsource until the master says stop (or goes away).
 pub async fn run(config: Config, paths: Paths) -> io::Result<()> {
+    let ring = ring_config(config.ring_size);
     let config = Arc::new(Mutex::new(Arc::new(config)));
     let (events_tx, mut events_rx) = tokio::sync::mpsc::unbounded_channel();
     let hub = Hub::with_rings(RingSink {
         dir: paths.ring_dir.clone(),
-        // 16 MiB of data per stream: several GOPs of a high-bitrate stream, which is all a
-        // worker's mirror needs (its players' queues live in the worker). 256 KiB for each
-        // header kept aside: sequence headers are bytes to a few KiB and metadata a few KiB
-        // (a larger one still goes through the ring, it is only not kept aside). The pages
-        // are reserved and mapped up front (see RingWriter::create): this is the stream's
-        // memory, so no more than that.
-        config: RingConfig {
-            index_slots: 4096,
-            data_bytes: 16 << 20,
-            aside_bytes: 256 << 10,
-        },
+        config: ring,
         events: events_tx,
     });
     let clients: Clients = Arc::default();
@@ -339,4 +347,25 @@ async fn take_over(
     .instrument(span)
     .await;
     Ok(())
+}
+
+#[cfg(test)]
+mod ring_tests {
+    use super::ring_config;
+
+    #[test]
+    fn ring_geometry_follows_ring_size() {
+        let d = ring_config(srs_conf::DEFAULT_RING_SIZE);
+        assert_eq!((d.data_bytes, d.index_slots), (16 << 20, 4096));
+        let small = ring_config(1 << 20);
+        assert_eq!((small.data_bytes, small.index_slots), (1 << 20, 1024));
+        let big = ring_config(4096 << 20);
+        assert_eq!((big.data_bytes, big.index_slots), (4096 << 20, 65536));
+        for c in [d, small, big, ring_config(3 << 20 | 5)] {
+            assert!(
+                c.index_slots.is_power_of_two() && c.data_bytes % 4096 == 0,
+                "{c:?}"
+            );
+        }
+    }
 }

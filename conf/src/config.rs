@@ -99,6 +99,9 @@ pub enum LogLevel {
     Error,
 }
 
+/// Default `ring_size`: 16 MiB of data per stream.
+pub const DEFAULT_RING_SIZE: u64 = 16 << 20;
+
 /// How many stream workers the master starts (`worker_processes`, ours).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum WorkerProcesses {
@@ -140,6 +143,11 @@ pub struct Config {
     pub handshake_timeout: Duration,
     /// Number of stream workers (`worker_processes auto|N`, ours). Default auto.
     pub worker_processes: WorkerProcesses,
+    /// Data area of each stream's shared-memory ring, in bytes (`ring_size` in MiB, ours,
+    /// 1..=4096). Default 16 MiB: minutes of a 500 kbps stream, several GOPs of a 20 Mbps
+    /// one. The pages are reserved when the stream is published, so an origin with many
+    /// low-bitrate streams can lower it. Applies to rings created after a restart.
+    pub ring_size: u64,
     /// Where the process tree keeps its control sockets (`run_dir`, ours).
     /// Default `./objs/run`. Stream rings live in `/dev/shm`, named after this directory.
     pub run_dir: PathBuf,
@@ -177,6 +185,7 @@ impl PartialEq for Config {
             daemon,
             handshake_timeout,
             worker_processes,
+            ring_size,
             run_dir,
             grace_final_wait,
             grace_start_wait,
@@ -196,6 +205,7 @@ impl PartialEq for Config {
             && *daemon == other.daemon
             && *handshake_timeout == other.handshake_timeout
             && *worker_processes == other.worker_processes
+            && *ring_size == other.ring_size
             && *run_dir == other.run_dir
             && *grace_final_wait == other.grace_final_wait
             && *grace_start_wait == other.grace_start_wait
@@ -222,6 +232,7 @@ impl Default for Config {
             daemon: false,
             handshake_timeout: DEFAULT_HANDSHAKE_TIMEOUT,
             worker_processes: WorkerProcesses::Auto,
+            ring_size: DEFAULT_RING_SIZE,
             run_dir: PathBuf::from("./objs/run"),
             grace_final_wait: Duration::from_millis(3200),
             grace_start_wait: Duration::from_millis(2300),
@@ -654,6 +665,7 @@ struct Builder<'a> {
     daemon: Slot<'a, bool>,
     handshake_timeout: Slot<'a, Duration>,
     worker_processes: Slot<'a, WorkerProcesses>,
+    ring_size: Slot<'a, u64>,
     run_dir: Slot<'a, PathBuf>,
     grace_final_wait: Slot<'a, Duration>,
     grace_start_wait: Slot<'a, Duration>,
@@ -768,6 +780,7 @@ impl<'a> Builder<'a> {
             daemon: self.daemon.get_or(defaults.daemon),
             handshake_timeout: self.handshake_timeout.get_or(defaults.handshake_timeout),
             worker_processes: self.worker_processes.get_or(defaults.worker_processes),
+            ring_size: self.ring_size.get_or(defaults.ring_size),
             run_dir: self.run_dir.get_or(defaults.run_dir),
             grace_final_wait: self.grace_final_wait.get_or(defaults.grace_final_wait),
             grace_start_wait: self.grace_start_wait.get_or(defaults.grace_start_wait),
@@ -830,6 +843,7 @@ impl<'a> Builder<'a> {
                 };
                 self.worker_processes.set(d, workers)
             }
+            "ring_size" => self.ring_size.set(d, u64::from(number(d, 1, 4096)?) << 20),
             "run_dir" => self.run_dir.set(d, path(d)?),
             "grace_final_wait" => self.grace_final_wait.set(d, millis(d, 0)?),
             "grace_start_wait" => self.grace_start_wait.set(d, millis(d, 0)?),
@@ -1602,6 +1616,19 @@ mod tests {
             parse("worker_processes auto;").worker_processes,
             WorkerProcesses::Auto
         );
+    }
+
+    #[test]
+    fn ring_size_in_mib() {
+        assert_eq!(parse("listen 1935;").ring_size, DEFAULT_RING_SIZE);
+        assert_eq!(parse("ring_size 2;").ring_size, 2 << 20);
+        assert_eq!(parse("ring_size 4096;").ring_size, 4096 << 20);
+        assert_eq!(
+            error("ring_size 0;"),
+            "x.conf:1: value 0 for \"ring_size\" is out of range (1..=4096)"
+        );
+        assert!(error("ring_size 4097;").contains("out of range"));
+        assert!(error("ring_size 1.5;").contains("ring_size"));
     }
 
     #[test]

@@ -674,3 +674,52 @@ fn a_child_that_keeps_dying_is_restarted_with_backoff() {
         let _ = feed.await;
     });
 }
+
+/// `ring_size` sets the shared-memory ring of each published stream, and players are fed
+/// through a small ring as through the default one.
+#[test]
+fn ring_size_sets_the_ring_of_a_stream() {
+    let started = std::time::SystemTime::now();
+    let server = Server::start("ring_size 2;\nworker_processes 1;\n");
+    let url = server.url("live/ring-size-check");
+    rt().block_on(async {
+        let mut p = RtmpClient::connect(&url).await.unwrap();
+        p.publish().await.unwrap();
+        let stop = Arc::new(AtomicBool::new(false));
+        let feed = tokio::spawn(publish_counted(p, stop.clone()));
+        wait_publishing(&server, 1);
+        // The ring file of this stream, created by this server.
+        let ring = std::fs::read_dir("/dev/shm")
+            .unwrap()
+            .flatten()
+            .filter(|d| d.file_name().to_string_lossy().starts_with("srs-rs-"))
+            .flat_map(|d| std::fs::read_dir(d.path()).into_iter().flatten().flatten())
+            .filter(|f| {
+                f.file_name()
+                    .to_string_lossy()
+                    .ends_with("_live_ring-size-check")
+            })
+            .filter_map(|f| Some((f.metadata().ok()?, f.path())))
+            .filter(|(m, _)| m.modified().is_ok_and(|t| t >= started))
+            .map(|(m, path)| (m.len(), path))
+            .next();
+        let (len, path) = ring.expect("the stream's ring file in /dev/shm");
+        // 2 MiB of data, the index and the headers kept aside: well under the default 16.
+        assert!(
+            (2 << 20..4 << 20).contains(&len),
+            "{} is {len} bytes",
+            path.display()
+        );
+        // Two seconds of stream through it, and a player gets frames in order.
+        let mut c = RtmpClient::connect(&url).await.unwrap();
+        c.play().await.unwrap();
+        let (mut prev, _, _) = c.next_counted(T).await.unwrap();
+        for _ in 0..50 {
+            let (n, _, _) = c.next_counted(T).await.unwrap();
+            assert_eq!(n, prev + 1, "frames in order through a 2 MiB ring");
+            prev = n;
+        }
+        stop.store(true, Ordering::Relaxed);
+        let _ = feed.await;
+    });
+}
