@@ -110,11 +110,6 @@ fn run(config: Config, name: String, path: Option<PathBuf>, single: bool) -> any
     for w in &config.warnings {
         warn!("config {w}");
     }
-    for l in &listeners {
-        if let Ok(addr) = l.local_addr() {
-            info!(%addr, "RTMP listening");
-        }
-    }
     listen::raise_nofile_limit();
     let runtime = if single {
         tokio::runtime::Builder::new_multi_thread()
@@ -135,6 +130,12 @@ fn run(config: Config, name: String, path: Option<PathBuf>, single: bool) -> any
         pid.write_pid()
             .with_context(|| format!("pid file {}", config.pid.display()))?;
         info!(version = VERSION, config = %name, pid = std::process::id(), single, "srs-rs starting");
+        // Only now: whoever sees this line (a supervisor, a test) finds the pid file written.
+        for l in &listeners {
+            if let Ok(addr) = l.local_addr() {
+                info!(%addr, "RTMP listening");
+            }
+        }
         if single {
             serve_single(config, listeners, path, signals).await
         } else {

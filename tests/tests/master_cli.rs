@@ -123,11 +123,11 @@ fn daemon_with_log_file_and_locked_pid_file() {
     let log_file = dir.path().join("logs/srs.log");
     assert!(wait_until(T, || std::fs::read_to_string(&log_file)
         .is_ok_and(|l| l.contains("RTMP listening"))));
-    let pid: i32 = std::fs::read_to_string(&pid_file)
-        .unwrap()
-        .trim()
-        .parse()
-        .unwrap();
+    // The pid file is written before that line is logged.
+    let pid: i32 = match std::fs::read_to_string(&pid_file).map(|s| s.trim().parse()) {
+        Ok(Ok(pid)) => pid,
+        other => panic!("pid file after \"RTMP listening\": {other:?}"),
+    };
     let log = std::fs::read_to_string(&log_file).unwrap();
     let addr = log
         .lines()
