@@ -108,6 +108,27 @@ struct Slot {
     restart_at: Option<tokio::time::Instant>,
 }
 
+impl Slot {
+    /// A slot for a child not started yet.
+    fn new() -> Self {
+        Slot {
+            pid: 0,
+            started: Instant::now(),
+            restarts: 0,
+            deaths: VecDeque::new(),
+            api_port: 0,
+            stats: WorkerStats::default(),
+            stats_at: None,
+            kbps: (0, 0),
+            link: None,
+            retiring: false,
+            restart_at: None,
+            config_gen: 0,
+            listeners_at_spawn: 0,
+        }
+    }
+}
+
 enum Event {
     Exited {
         key: Key,
@@ -309,21 +330,7 @@ impl Tree {
             Ok(mut child) => {
                 let pid = child.id().unwrap_or(0);
                 info!(role = role.name(), index, pid, "child started");
-                let slot = self.slots.entry(key).or_insert_with(|| Slot {
-                    pid: 0,
-                    started: Instant::now(),
-                    restarts: 0,
-                    deaths: VecDeque::new(),
-                    api_port: 0,
-                    stats: WorkerStats::default(),
-                    stats_at: None,
-                    kbps: (0, 0),
-                    link: None,
-                    retiring: false,
-                    restart_at: None,
-                    config_gen: 0,
-                    listeners_at_spawn: 0,
-                });
+                let slot = self.slots.entry(key).or_insert_with(Slot::new);
                 slot.pid = pid;
                 slot.started = Instant::now();
                 slot.restart_at = None;
@@ -345,21 +352,7 @@ impl Tree {
             Err(e) => {
                 error!(role = role.name(), index, "cannot start child: {e}");
                 // The slot must exist for its restart to be scheduled.
-                self.slots.entry(key).or_insert_with(|| Slot {
-                    pid: 0,
-                    started: Instant::now(),
-                    restarts: 0,
-                    deaths: VecDeque::new(),
-                    api_port: 0,
-                    stats: WorkerStats::default(),
-                    stats_at: None,
-                    kbps: (0, 0),
-                    link: None,
-                    retiring: false,
-                    restart_at: None,
-                    config_gen: 0,
-                    listeners_at_spawn: 0,
-                });
+                self.slots.entry(key).or_insert_with(Slot::new);
                 self.schedule_restart(key);
             }
         }
