@@ -1,16 +1,13 @@
-//! backsource: owns every live stream of the node.
-//!
-//! Today (one process) it holds the in-process [`source::Hub`]: the live sources with their
-//! GOP cache, metadata and sequence headers, time jitter correction, and the players'
-//! cursors. The process-tree issue moves the same log into a shared-memory ring per stream
-//! (DESIGN.md) and this crate into its own process; the players' side keeps the same shape.
+//! backsource: owns every live stream of the node (DESIGN.md), the writer side of the media
+//! path. It takes publishing connections over from the stream workers, corrects their
+//! timestamps once ([`jitter`]), decides once what each message is, and writes each stream
+//! into its shared-memory ring ([`streams`]), which the stream workers and httpd read
+//! through `srs-live`. Later it runs the per-stream jobs (forward, DVR, hooks, transcode).
 
 pub mod jitter;
 pub mod process;
 pub mod publish;
-pub mod source;
+pub mod streams;
 
-pub use source::{
-    Hub, HubEvent, Media, PlayEvent, PlayItem, Player, PublishError, Publisher, RingSink,
-    SourceConfig, StreamKey,
-};
+pub use process::Backsource;
+pub use streams::{PublishError, Publisher, StreamEvent, Streams};

@@ -1,24 +1,28 @@
 //! The backsource process of the tree (DESIGN.md): owns every live stream of the node. It
 //! takes publishing connections over from the stream workers (descriptor + session state on
 //! `backsource.sock`), runs them, writes each stream into its ring, and announces streams
-//! to the master, which tells the workers.
+//! to the master, which tells the readers.
 
-use crate::publish::{self, ConnStats, HandoverFrame, PublishInfo};
-use crate::{Hub, HubEvent, RingSink};
+use crate::publish::{self, PublishInfo};
+use crate::streams::{StreamEvent, Streams};
 use srs_conf::Config;
 use srs_ipc::control::{
-    ApiRequest, ApiResponse, ClientInfo, FromMaster, Role, StreamDetail, StreamId, StreamUp,
-    ToMaster, WorkerStats,
+    ApiRequest, ApiResponse, ClientInfo, FromMaster, Role, StreamDetail, StreamKey, ToMaster,
+    WorkerStats,
 };
+use srs_ipc::handover::{self, HandoverFrame, PublishRequest};
 use srs_ipc::link::{self, Link};
 use srs_ipc::ring::RingConfig;
+use srs_live::conn::{ConnError, ConnStats, PublishFuture, Publishers};
 use srs_protocol::session::ServerSession;
 use std::collections::HashMap;
 use std::io;
+use std::os::fd::OwnedFd;
 use std::path::PathBuf;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
-use tokio::net::{TcpListener, UnixListener};
+use tokio::net::{TcpListener, TcpStream, UnixListener};
+use tokio::sync::mpsc::UnboundedReceiver;
 use tracing::{error, info, info_span, warn, Instrument};
 
 /// Where the process finds its peers and files.
@@ -38,26 +42,14 @@ pub struct Paths {
 #[derive(Debug)]
 struct Client {
     peer: String,
-    key: crate::StreamKey,
+    key: StreamKey,
     tc_url: String,
     since: Instant,
     live_ms: u64,
     stats: Arc<ConnStats>,
     info: Arc<PublishInfo>,
-}
-
-type Clients = Arc<Mutex<HashMap<String, Client>>>;
-
-fn lock(c: &Clients) -> std::sync::MutexGuard<'_, HashMap<String, Client>> {
-    c.lock().unwrap_or_else(|e| e.into_inner())
-}
-
-fn stream_id(k: &crate::StreamKey) -> StreamId {
-    StreamId {
-        vhost: k.vhost.clone(),
-        app: k.app.clone(),
-        stream: k.stream.clone(),
-    }
+    /// Woken to close the connection (kick).
+    kick: Arc<tokio::sync::Notify>,
 }
 
 /// Geometry of a stream's ring for `ring_size` bytes of data (16 MiB by default: several
@@ -77,26 +69,194 @@ fn ring_config(ring_size: u64) -> RingConfig {
     }
 }
 
+/// The backsource role: the streams, the publishers it runs, and the config they run with.
+/// The process tree runs it in its own process ([`run`]); `--single-process` runs it
+/// beside a stream worker and hands it publishers in memory ([`Backsource::take`]).
+#[derive(Debug)]
+pub struct Backsource {
+    streams: Arc<Streams>,
+    clients: Mutex<HashMap<String, Client>>,
+    config: Mutex<Arc<Config>>,
+}
+
+impl Backsource {
+    /// Backsource for `config`, writing rings in `ring_dir`. Stream announcements come out
+    /// of the receiver, in order.
+    pub fn new(config: Config, ring_dir: PathBuf) -> (Arc<Self>, UnboundedReceiver<StreamEvent>) {
+        let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+        let streams = Streams::new(ring_dir, ring_config(config.ring_size), tx);
+        let bs = Arc::new(Self {
+            streams,
+            clients: Mutex::default(),
+            config: Mutex::new(Arc::new(config)),
+        });
+        (bs, rx)
+    }
+
+    fn clients(&self) -> MutexGuard<'_, HashMap<String, Client>> {
+        self.clients.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn config(&self) -> Arc<Config> {
+        self.config
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    /// Use `config` for publishers from now on.
+    pub fn reload(&self, config: Config) {
+        *self.config.lock().unwrap_or_else(|e| e.into_inner()) = Arc::new(config);
+    }
+
+    /// Counters for the master.
+    pub fn stats(&self) -> WorkerStats {
+        let c = self.clients();
+        WorkerStats {
+            connections: c.len() as u64,
+            streams: self.streams.publishing().len() as u64,
+            bytes_in: c.values().map(|c| c.stats.bytes_in()).sum(),
+            bytes_out: c.values().map(|c| c.stats.bytes_out()).sum(),
+            rss_kib: link::own_rss_kib(),
+        }
+    }
+
+    /// Close a publisher by cid; false if it is not here.
+    pub fn kick(&self, cid: &str) -> bool {
+        match self.clients().get(cid) {
+            Some(c) => {
+                c.kick.notify_one();
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// The private API's answers.
+    pub fn answer(&self, req: ApiRequest) -> ApiResponse {
+        match req {
+            ApiRequest::Stats => ApiResponse::Stats(self.stats()),
+            ApiRequest::Streams => ApiResponse::Streams(
+                self.streams
+                    .publishing()
+                    .iter()
+                    .map(|k| (k.to_string(), 1))
+                    .collect(),
+            ),
+            ApiRequest::Clients => ApiResponse::Clients(
+                self.clients()
+                    .iter()
+                    .map(|(cid, c)| ClientInfo {
+                        cid: cid.clone(),
+                        peer: c.peer.clone(),
+                        kind: "publish".into(),
+                        stream: c.key.to_string(),
+                        alive_s: c.since.elapsed().as_secs(),
+                        bytes_in: c.stats.bytes_in(),
+                        bytes_out: c.stats.bytes_out(),
+                    })
+                    .collect(),
+            ),
+            ApiRequest::Kick(cid) => ApiResponse::Kicked(self.kick(&cid)),
+            ApiRequest::StreamDetails => ApiResponse::StreamDetails(
+                self.clients()
+                    .iter()
+                    .map(|(cid, c)| StreamDetail {
+                        vhost: c.key.vhost.clone(),
+                        app: c.key.app.clone(),
+                        stream: c.key.stream.clone(),
+                        tc_url: c.tc_url.clone(),
+                        live_ms: c.live_ms,
+                        frames: c.info.frames.load(std::sync::atomic::Ordering::Relaxed),
+                        recv_bytes: c.stats.bytes_in(),
+                        publisher_cid: cid.clone(),
+                        video: c
+                            .info
+                            .video
+                            .lock()
+                            .unwrap_or_else(|e| e.into_inner())
+                            .clone(),
+                        audio: c
+                            .info
+                            .audio
+                            .lock()
+                            .unwrap_or_else(|e| e.into_inner())
+                            .clone(),
+                    })
+                    .collect(),
+            ),
+        }
+    }
+
+    /// Run one publishing connection until it ends: `session` holds its pending `publish`.
+    /// The caller's span carries the connection's cid.
+    pub async fn take(
+        &self,
+        socket: TcpStream,
+        session: ServerSession,
+        req: PublishRequest,
+    ) -> Result<(), ConnError> {
+        let cfg = self.config();
+        let Some(vhost) = cfg
+            .vhost_named(&req.key.vhost)
+            .or_else(|| cfg.vhost(&req.key.vhost))
+            .cloned()
+        else {
+            return Err(ConnError::Rejected(format!(
+                "vhost {} is gone from the config",
+                req.key.vhost
+            )));
+        };
+        let stats = Arc::new(ConnStats::default());
+        let info = Arc::new(PublishInfo::default());
+        let kick = Arc::new(tokio::sync::Notify::new());
+        let cid = req.cid.clone();
+        self.clients().insert(
+            cid.clone(),
+            Client {
+                peer: req.peer.clone(),
+                key: req.key.clone(),
+                tc_url: req.tc_url.clone(),
+                since: Instant::now(),
+                live_ms: std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map_or(0, |d| d.as_millis() as u64),
+                stats: stats.clone(),
+                info: info.clone(),
+                kick: kick.clone(),
+            },
+        );
+        let served = tokio::select! {
+            r = publish::serve(socket, session, req, &vhost, &self.streams, &stats, &info) => r,
+            _ = kick.notified() => Err(ConnError::Rejected("kicked by the API".into())),
+        };
+        self.clients().remove(&cid);
+        served
+    }
+}
+
+/// One process: a stream worker hands its publishers to backsource in memory.
+impl Publishers for Backsource {
+    fn publish(
+        &self,
+        socket: TcpStream,
+        session: ServerSession,
+        request: PublishRequest,
+    ) -> PublishFuture<'_> {
+        Box::pin(self.take(socket, session, request))
+    }
+}
+
 /// Run backsource until the master says stop (or goes away).
 pub async fn run(config: Config, paths: Paths) -> io::Result<()> {
-    let ring = ring_config(config.ring_size);
-    let config = Arc::new(Mutex::new(Arc::new(config)));
-    let (events_tx, mut events_rx) = tokio::sync::mpsc::unbounded_channel();
-    let hub = Hub::with_rings(RingSink {
-        dir: paths.ring_dir.clone(),
-        config: ring,
-        events: events_tx,
-    });
-    let clients: Clients = Arc::default();
-
+    let (bs, mut events) = Backsource::new(config, paths.ring_dir.clone());
     let _ = std::fs::remove_file(&paths.handover_socket);
     let handovers = UnixListener::bind(&paths.handover_socket)?;
     let api = TcpListener::bind("127.0.0.1:0").await?;
     let api_port = api.local_addr()?.port();
     {
-        let hub = hub.clone();
-        let clients = clients.clone();
-        tokio::spawn(link::serve_api(api, move |req| answer(&hub, &clients, req)));
+        let bs = bs.clone();
+        tokio::spawn(link::serve_api(api, move |req| bs.answer(req)));
     }
     let mut master = Link::connect(&paths.master_socket).await?;
     master
@@ -108,25 +268,19 @@ pub async fn run(config: Config, paths: Paths) -> io::Result<()> {
         })
         .await?;
     info!(api_port, socket = %paths.handover_socket.display(), "backsource ready");
-
-    {
-        let hub = hub.clone();
-        let config = config.clone();
-        let clients = clients.clone();
-        tokio::spawn(accept_handovers(handovers, hub, config, clients));
-    }
-    let mut heartbeat = tokio::time::interval(Duration::from_secs(1));
+    tokio::spawn(accept_handovers(handovers, bs.clone()));
+    let mut heartbeat = tokio::time::interval(srs_live::reader::HEARTBEAT);
     loop {
         tokio::select! {
-            ev = events_rx.recv() => {
+            ev = events.recv() => {
                 let msg = match ev {
-                    Some(HubEvent::Up { key, ring, generation }) => ToMaster::StreamUp(StreamUp { id: stream_id(&key), ring, generation }),
-                    Some(HubEvent::Down(key)) => ToMaster::StreamDown(stream_id(&key)),
+                    Some(StreamEvent::Up(up)) => ToMaster::StreamUp(up),
+                    Some(StreamEvent::Down(key)) => ToMaster::StreamDown(key),
                     None => continue,
                 };
                 master.send(&msg).await?;
             }
-            _ = heartbeat.tick() => master.send(&ToMaster::Heartbeat(stats(&hub, &clients))).await?,
+            _ = heartbeat.tick() => master.send(&ToMaster::Heartbeat(bs.stats())).await?,
             msg = master.recv::<FromMaster>() => match msg? {
                 None => {
                     warn!("master went away, stopping");
@@ -135,8 +289,7 @@ pub async fn run(config: Config, paths: Paths) -> io::Result<()> {
                 Some(FromMaster::Reload) => match &paths.config {
                     Some(p) => match Config::load(p) {
                         Ok(c) => {
-                            hub.reconfigure(|k| c.vhost(&k.vhost).map(publish::source_config));
-                            *config.lock().unwrap_or_else(|e| e.into_inner()) = Arc::new(c);
+                            bs.reload(c);
                             info!("config reloaded");
                         }
                         Err(e) => error!("reload failed, keeping the running config: {e}"),
@@ -157,98 +310,7 @@ pub async fn run(config: Config, paths: Paths) -> io::Result<()> {
     }
 }
 
-fn stats(hub: &Hub, clients: &Clients) -> WorkerStats {
-    // One lock for the whole snapshot (a second lock in the same expression would deadlock).
-    let c = lock(clients);
-    WorkerStats {
-        connections: c.len() as u64,
-        streams: hub.publishing().len() as u64,
-        bytes_in: c.values().map(|c| c.stats.bytes_in()).sum(),
-        bytes_out: c.values().map(|c| c.stats.bytes_out()).sum(),
-        rss_kib: link::own_rss_kib(),
-    }
-}
-
-/// Kick switches of the publishers, by cid.
-fn lock_kicks() -> std::sync::MutexGuard<'static, HashMap<String, Arc<tokio::sync::Notify>>> {
-    static KICKS: std::sync::OnceLock<Mutex<HashMap<String, Arc<tokio::sync::Notify>>>> =
-        std::sync::OnceLock::new();
-    KICKS
-        .get_or_init(Default::default)
-        .lock()
-        .unwrap_or_else(|e| e.into_inner())
-}
-
-fn kick(cid: &str) -> bool {
-    match lock_kicks().get(cid) {
-        Some(n) => {
-            n.notify_one();
-            true
-        }
-        None => false,
-    }
-}
-
-fn answer(hub: &Hub, clients: &Clients, req: ApiRequest) -> ApiResponse {
-    match req {
-        ApiRequest::Stats => ApiResponse::Stats(stats(hub, clients)),
-        ApiRequest::Streams => ApiResponse::Streams(
-            hub.publishing()
-                .iter()
-                .map(|k| (k.to_string(), 1))
-                .collect(),
-        ),
-        ApiRequest::Clients => ApiResponse::Clients(
-            lock(clients)
-                .iter()
-                .map(|(cid, c)| ClientInfo {
-                    cid: cid.clone(),
-                    peer: c.peer.clone(),
-                    kind: "publish".into(),
-                    stream: c.key.to_string(),
-                    alive_s: c.since.elapsed().as_secs(),
-                    bytes_in: c.stats.bytes_in(),
-                    bytes_out: c.stats.bytes_out(),
-                })
-                .collect(),
-        ),
-        ApiRequest::Kick(cid) => ApiResponse::Kicked(kick(&cid)),
-        ApiRequest::StreamDetails => ApiResponse::StreamDetails(
-            lock(clients)
-                .iter()
-                .map(|(cid, c)| StreamDetail {
-                    vhost: c.key.vhost.clone(),
-                    app: c.key.app.clone(),
-                    stream: c.key.stream.clone(),
-                    tc_url: c.tc_url.clone(),
-                    live_ms: c.live_ms,
-                    frames: c.info.frames.load(std::sync::atomic::Ordering::Relaxed),
-                    recv_bytes: c.stats.bytes_in(),
-                    publisher_cid: cid.clone(),
-                    video: c
-                        .info
-                        .video
-                        .lock()
-                        .unwrap_or_else(|e| e.into_inner())
-                        .clone(),
-                    audio: c
-                        .info
-                        .audio
-                        .lock()
-                        .unwrap_or_else(|e| e.into_inner())
-                        .clone(),
-                })
-                .collect(),
-        ),
-    }
-}
-
-async fn accept_handovers(
-    listener: UnixListener,
-    hub: Arc<Hub>,
-    config: Arc<Mutex<Arc<Config>>>,
-    clients: Clients,
-) {
+async fn accept_handovers(listener: UnixListener, bs: Arc<Backsource>) {
     loop {
         let sock = match listener.accept().await {
             Ok((s, _)) => s,
@@ -258,95 +320,48 @@ async fn accept_handovers(
                 continue;
             }
         };
-        let hub = hub.clone();
-        let config = config.clone();
-        let clients = clients.clone();
+        let bs = bs.clone();
         tokio::spawn(async move {
-            if let Err(e) = take_over(sock, hub, config, clients).await {
-                warn!("handover failed: {e}");
+            match handover::receive(sock).await {
+                Ok((frame, fd)) => {
+                    let span = info_span!("conn", cid = %frame.request.cid);
+                    take_handed_over(bs, frame, fd).instrument(span).await;
+                }
+                Err(e) => warn!("handover failed: {e}"),
             }
         });
     }
 }
 
-/// Receive one handed-over publisher and run it.
-async fn take_over(
-    sock: tokio::net::UnixStream,
-    hub: Arc<Hub>,
-    config: Arc<Mutex<Arc<Config>>>,
-    clients: Clients,
-) -> io::Result<()> {
-    let mut link = Link::new(sock);
-    let frame: HandoverFrame = link
-        .recv()
-        .await?
-        .ok_or_else(|| io::Error::new(io::ErrorKind::UnexpectedEof, "no handover frame"))?;
-    let fd = link.take_fd().ok_or_else(|| {
-        io::Error::new(
-            io::ErrorKind::InvalidData,
-            "handover frame without a socket",
-        )
-    })?;
+/// Run a publisher a stream worker handed over, and log how it ended.
+async fn take_handed_over(bs: Arc<Backsource>, frame: HandoverFrame, fd: OwnedFd) {
+    let socket = match into_tokio(fd) {
+        Ok(s) => s,
+        Err(e) => {
+            warn!("closed: handed-over socket unusable: {e}");
+            return;
+        }
+    };
+    let session = match ServerSession::import(frame.state) {
+        Ok(s) => s,
+        Err(e) => {
+            warn!("closed: bad handed-over state: {e}");
+            return;
+        }
+    };
+    let req = frame.request;
+    info!(peer = %req.peer, stream = %req.key, "publisher taken over from a stream worker");
+    match bs.take(socket, session, req).await {
+        Ok(()) => info!("closed"),
+        Err(ConnError::Rejected(why)) => warn!("closed: rejected: {why}"),
+        Err(e) => warn!("closed: {e}"),
+    }
+}
+
+fn into_tokio(fd: OwnedFd) -> io::Result<TcpStream> {
     let socket = std::net::TcpStream::from(fd);
     socket.set_nonblocking(true)?;
-    let socket = tokio::net::TcpStream::from_std(socket)?;
-    let req = frame.request;
-    let span = info_span!("conn", cid = %req.cid);
-    // The worker lets go of the socket once we confirm we hold it: one byte.
-    link.send_raw(&[1]).await?;
-    drop(link);
-    async move {
-        let session = match ServerSession::import(frame.state) {
-            Ok(s) => s,
-            Err(e) => {
-                warn!("closed: bad handed-over state: {e}");
-                return;
-            }
-        };
-        let cfg = config.lock().unwrap_or_else(|e| e.into_inner()).clone();
-        let Some(vhost) = cfg
-            .vhost_named(&req.key.vhost)
-            .or_else(|| cfg.vhost(&req.key.vhost))
-            .cloned()
-        else {
-            warn!("closed: vhost {} is gone from the config", req.key.vhost);
-            return;
-        };
-        info!(peer = %req.peer, stream = %req.key, "publisher taken over from a stream worker");
-        let stats = Arc::new(ConnStats::default());
-        let info = Arc::new(PublishInfo::default());
-        let kicked = Arc::new(tokio::sync::Notify::new());
-        lock(&clients).insert(
-            req.cid.clone(),
-            Client {
-                peer: req.peer.clone(),
-                key: req.key.clone(),
-                tc_url: req.tc_url.clone(),
-                since: Instant::now(),
-                live_ms: std::time::SystemTime::now()
-                    .duration_since(std::time::UNIX_EPOCH)
-                    .map_or(0, |d| d.as_millis() as u64),
-                stats: stats.clone(),
-                info: info.clone(),
-            },
-        );
-        lock_kicks().insert(req.cid.clone(), kicked.clone());
-        let cid = req.cid.clone();
-        let served = tokio::select! {
-            r = publish::serve(socket, session, req, &vhost, &hub, &stats, Some(&info)) => r,
-            _ = kicked.notified() => Err(publish::ConnError::Rejected("kicked by the API".into())),
-        };
-        lock_kicks().remove(&cid);
-        match served {
-            Ok(()) => info!("closed"),
-            Err(publish::ConnError::Rejected(why)) => warn!("closed: rejected: {why}"),
-            Err(e) => warn!("closed: {e}"),
-        }
-        lock(&clients).remove(&cid);
-    }
-    .instrument(span)
-    .await;
-    Ok(())
+    TcpStream::from_std(socket)
 }
 
 #[cfg(test)]

@@ -1,80 +1,29 @@
 //! A publishing connection, from the moment its `publish` command is known: admission (one
-//! publisher per stream), then reading media into the stream's source until the encoder
+//! publisher per stream), then reading media into the stream's ring until the encoder
 //! unpublishes, disconnects or goes quiet.
 //!
-//! The stream worker that accepted the connection either calls [`serve`] itself (one
-//! process) or hands the socket and the session state over to the backsource process, which
-//! calls [`serve`] there (DESIGN.md): the encoder does not notice the difference.
+//! The stream worker that accepted the connection handed the socket and the session state
+//! over (DESIGN.md), or, in one process, passed them on in memory: the encoder does not
+//! notice either way.
 
-use crate::{Hub, PublishError, SourceConfig, StreamKey};
+use crate::streams::{PublishError, Streams};
 use bytes::BytesMut;
-use serde::{Deserialize, Serialize};
 use srs_conf::Vhost;
 use srs_ipc::control::{AudioInfo, VideoInfo};
+use srs_ipc::handover::PublishRequest;
+use srs_live::conn::{flush, reject, ConnError, ConnStats};
 use srs_protocol::flv;
 use srs_protocol::message::type_id;
-use srs_protocol::session::{ServerEvent, ServerSession, SessionError};
+use srs_protocol::session::{ServerEvent, ServerSession};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::AsyncReadExt;
 use tokio::net::TcpStream;
-use tokio::time::{timeout, Instant};
+use tokio::time::Instant;
 use tracing::info;
-
-/// How long one write to a client may block before the client is dropped (SRS's
-/// SRS_CONSTS_RTMP_TIMEOUT_US). A peer whose socket does not drain for this long is dead
-/// or hopelessly slow.
-pub const SEND_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// Read buffer of a publishing connection: an encoder streams megabits, read in large gulps.
 const PUBLISH_READ_BUFFER: usize = 64 * 1024;
-
-/// Why a connection ended (all are logged with the connection id).
-#[derive(Debug, thiserror::Error)]
-pub enum ConnError {
-    /// Reading from or writing to the socket failed.
-    #[error("socket: {0}")]
-    Io(#[from] std::io::Error),
-    /// The RTMP session broke (bad handshake, chunk, AMF0, command order).
-    #[error("{0}")]
-    Session(#[from] SessionError),
-    /// The client did not finish the handshake and commands in time.
-    #[error("no publish or play within {0:?} of connecting")]
-    HandshakeTimeout(Duration),
-    /// A publisher sent nothing for too long.
-    #[error("publisher sent no media for {0:?}")]
-    PublishTimeout(Duration),
-    /// A write did not complete within [`SEND_TIMEOUT`].
-    #[error("send timed out after {0:?}: client not reading")]
-    SendTimeout(Duration),
-    /// We refused the client (vhost, refer, busy stream); it was told why.
-    #[error("rejected: {0}")]
-    Rejected(String),
-    /// The connection could not be handed to the backsource process.
-    #[error("handover to backsource failed: {0}")]
-    Handover(String),
-}
-
-/// The `publish` a connection asked for, resolved by the stream worker.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct PublishRequest {
-    /// Connection id, kept across the handover so logs follow the client.
-    pub cid: String,
-    /// Peer address, for logs.
-    pub peer: String,
-    /// Message stream the client publishes on.
-    pub stream_id: u32,
-    /// Stream name as the client sent it (with its query).
-    pub name: String,
-    /// `live`, `record` or `append`.
-    pub publish_type: String,
-    /// The stream.
-    pub key: StreamKey,
-    /// tcUrl the client connected with.
-    #[serde(default)]
-    pub tc_url: String,
-}
 
 /// What a publishing connection reports about its stream (for the HTTP API).
 #[derive(Debug, Default)]
@@ -85,6 +34,24 @@ pub struct PublishInfo {
     pub video: Mutex<Option<VideoInfo>>,
     /// Audio codec details, from the last sequence header.
     pub audio: Mutex<Option<AudioInfo>>,
+}
+
+impl PublishInfo {
+    /// Count a message and keep the codec details of a sequence header.
+    fn note(&self, ty: u8, payload: &[u8]) {
+        match ty {
+            type_id::VIDEO if flv::video_info(payload).sequence_header => {
+                *self.video.lock().unwrap_or_else(|e| e.into_inner()) = Some(video_info(payload));
+            }
+            type_id::VIDEO => {
+                self.frames.fetch_add(1, Ordering::Relaxed);
+            }
+            type_id::AUDIO if flv::audio_info(payload).sequence_header => {
+                *self.audio.lock().unwrap_or_else(|e| e.into_inner()) = Some(audio_info(payload));
+            }
+            _ => {}
+        }
+    }
 }
 
 /// Codec details of a video sequence header, as SRS reports them.
@@ -149,88 +116,6 @@ pub fn audio_info(body: &[u8]) -> AudioInfo {
     a
 }
 
-/// Bytes a connection received and sent, shared with whoever reports on it.
-#[derive(Debug, Default)]
-pub struct ConnStats {
-    bytes_in: AtomicU64,
-    bytes_out: AtomicU64,
-}
-
-impl ConnStats {
-    /// Bytes received.
-    pub fn bytes_in(&self) -> u64 {
-        self.bytes_in.load(Ordering::Relaxed)
-    }
-
-    /// Bytes sent.
-    pub fn bytes_out(&self) -> u64 {
-        self.bytes_out.load(Ordering::Relaxed)
-    }
-
-    /// Count bytes received.
-    pub fn add_in(&self, n: usize) {
-        self.bytes_in.fetch_add(n as u64, Ordering::Relaxed);
-    }
-
-    /// Count bytes sent.
-    pub fn add_out(&self, n: usize) {
-        self.bytes_out.fetch_add(n as u64, Ordering::Relaxed);
-    }
-
-    /// Add another connection's totals (when it closes).
-    pub fn add(&self, other: &ConnStats) {
-        self.add_in(other.bytes_in() as usize);
-        self.add_out(other.bytes_out() as usize);
-    }
-}
-
-/// The frame that travels with a publisher's socket from a stream worker to backsource.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct HandoverFrame {
-    /// The connection's RTMP state.
-    pub state: srs_protocol::session::SessionState,
-    /// What it asked to publish.
-    pub request: PublishRequest,
-}
-
-/// Per-source settings from a vhost.
-pub fn source_config(v: &Vhost) -> SourceConfig {
-    SourceConfig {
-        gop_cache: v.play.gop_cache,
-        queue_length: v.play.queue_length,
-    }
-}
-
-/// Send the session's pending output, bounded by [`SEND_TIMEOUT`].
-pub async fn flush(
-    socket: &mut TcpStream,
-    session: &mut ServerSession,
-    stats: &ConnStats,
-) -> Result<(), ConnError> {
-    if session.has_output() {
-        let out = session.take_output();
-        stats.add_out(out.len());
-        match timeout(SEND_TIMEOUT, socket.write_all(&out)).await {
-            Ok(r) => r?,
-            Err(_) => return Err(ConnError::SendTimeout(SEND_TIMEOUT)),
-        }
-    }
-    Ok(())
-}
-
-/// Best-effort send of a rejection, then the error for the log.
-pub async fn reject(
-    socket: &mut TcpStream,
-    session: &mut ServerSession,
-    why: String,
-) -> Result<(), ConnError> {
-    let out = session.take_output();
-    // The client may already be gone; do not wait long for it.
-    let _ = timeout(Duration::from_secs(2), socket.write_all(&out)).await;
-    let _ = timeout(Duration::from_secs(2), socket.flush()).await;
-    Err(ConnError::Rejected(why))
-}
-
 /// Admit the publish and run the publisher until it stops. `session` must have the
 /// `publish` request as its pending decision.
 pub async fn serve(
@@ -238,11 +123,11 @@ pub async fn serve(
     mut session: ServerSession,
     req: PublishRequest,
     vhost: &Vhost,
-    hub: &Arc<Hub>,
+    streams: &Arc<Streams>,
     stats: &ConnStats,
-    info: Option<&PublishInfo>,
+    info: &PublishInfo,
 ) -> Result<(), ConnError> {
-    let publisher = match hub.publish(&req.key, &req.cid, source_config(vhost)) {
+    let mut publisher = match streams.publish(&req.key, &req.cid) {
         Ok(p) => p,
         Err(e @ PublishError::Busy(..)) => {
             session.reject_publish(
@@ -287,22 +172,7 @@ pub async fn serve(
                 }
                 _ => continue,
             };
-            if let Some(i) = info {
-                match ty {
-                    type_id::VIDEO if flv::video_info(&payload).sequence_header => {
-                        *i.video.lock().unwrap_or_else(|e| e.into_inner()) =
-                            Some(video_info(&payload));
-                    }
-                    type_id::VIDEO => {
-                        i.frames.fetch_add(1, Ordering::Relaxed);
-                    }
-                    type_id::AUDIO if flv::audio_info(&payload).sequence_header => {
-                        *i.audio.lock().unwrap_or_else(|e| e.into_inner()) =
-                            Some(audio_info(&payload));
-                    }
-                    _ => {}
-                }
-            }
+            info.note(ty, &payload);
             publisher.push(ty, timestamp, payload);
             got_media = true;
             last_media = Instant::now();

@@ -6,7 +6,7 @@
 
 use bytes::{Bytes, BytesMut};
 use futures_util::stream::{self, Stream};
-use srs_backsource::{PlayEvent, Player};
+use srs_live::{PlayEvent, Player};
 use srs_protocol::flv;
 use srs_protocol::message::type_id;
 use std::convert::Infallible;

@@ -6,8 +6,8 @@
 //! publisher left. A republish continues the same playlist after a discontinuity.
 
 use crate::HttpContext;
-use srs_backsource::{publish::source_config, PlayEvent, StreamKey};
 use srs_conf::Vhost;
+use srs_live::{PlayEvent, SourceConfig, StreamKey};
 use srs_protocol::hls::{HlsAction, HlsConfig, HlsSegmenter, MediaMessage};
 use srs_protocol::message::type_id;
 use srs_protocol::ts::MediaKind;
@@ -133,7 +133,7 @@ impl HlsWriters {
         }
         // The player is made now, so that the mirror, started right after, sees it waiting
         // and gives it the publish from its start.
-        let player = ctx.hub.play(&key, source_config(&v));
+        let player = ctx.hub.play(&key, SourceConfig::of(&v));
         let me = self.clone();
         let ctx = ctx.clone();
         let span = info_span!("hls", stream = %key);
@@ -154,7 +154,7 @@ impl HlsWriters {
         ctx: &Arc<HttpContext>,
         key: &StreamKey,
         v: &Vhost,
-        mut player: srs_backsource::Player,
+        mut player: srs_live::Player,
     ) {
         let mut seg = match HlsSegmenter::new(hls_config(v), &key.vhost, &key.app, &key.stream) {
             Ok(s) => s,
@@ -182,7 +182,7 @@ impl HlsWriters {
             warn!("hls: cannot start the writer thread: {e}");
             return;
         }
-        ctx.mirrors.ensure(key, Some(source_config(v)));
+        ctx.mirrors.ensure(key, Some(SourceConfig::of(v)));
         info!(path = %v.hls.hls_path.display(), m3u8 = seg.m3u8_path(), "hls writing");
         let dispose = v.hls.hls_dispose;
         let mut published_once = false;

@@ -1,6 +1,6 @@
 //! httpd: the SRS-compatible HTTP API, HTTP-FLV live streams, HLS and static files
-//! (DESIGN.md). It is a ring reader like a stream worker: live streams come from the rings
-//! through mirrors into its own local sources.
+//! (DESIGN.md). It is a ring reader like a stream worker (`srs_live`): live streams come
+//! from the rings through mirrors into its own local sources.
 //!
 //! The master binds the HTTP ports (`http_api.listen`, `http_server.listen`) and hands them
 //! over like the RTMP ports; when both name the same address one listener serves both.
@@ -17,11 +17,11 @@ use axum::extract::{Request, State};
 use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Router;
-use srs_backsource::{publish::source_config, Hub, StreamKey};
 use srs_conf::{Config, Vhost};
-use srs_ipc::control::{ApiRequest, ApiResponse, FromMaster, Role, ToMaster, WorkerStats};
-use srs_ipc::link::{self, Link};
-use srs_stream_worker::mirror::Mirrors;
+use srs_ipc::control::{ClientInfo, Role};
+use srs_live::mirror::Mirrors;
+use srs_live::reader::{self, Reader, ReaderPaths};
+use srs_live::{Hub, SourceConfig, StreamKey};
 use std::io;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
@@ -84,10 +84,10 @@ impl HttpContext {
     }
 
     /// The HTTP-FLV players, as the private API lists them.
-    fn client_list(&self) -> Vec<srs_ipc::control::ClientInfo> {
+    fn client_list(&self) -> Vec<ClientInfo> {
         self.flv_clients()
             .iter()
-            .map(|(cid, c)| srs_ipc::control::ClientInfo {
+            .map(|(cid, c)| ClientInfo {
                 cid: cid.clone(),
                 peer: c.peer.clone(),
                 kind: "play".into(),
@@ -112,15 +112,6 @@ impl HttpContext {
 
     fn set_config(&self, c: Arc<Config>) {
         *self.config.lock().unwrap_or_else(|e| e.into_inner()) = c;
-    }
-}
-
-fn stats(ctx: &HttpContext) -> WorkerStats {
-    WorkerStats {
-        connections: ctx.flv_players.load(std::sync::atomic::Ordering::Relaxed),
-        streams: ctx.hub.len() as u64,
-        rss_kib: link::own_rss_kib(),
-        ..Default::default()
     }
 }
 
@@ -192,8 +183,8 @@ async fn serve_http(
     if req.method() == Method::GET {
         if let Some((v, key)) = match_flv(&config, &host, &path, &query) {
             info!(stream = %key, %path, "HTTP-FLV play");
-            let player = ctx.hub.play(&key, source_config(&v));
-            ctx.mirrors.ensure(&key, Some(source_config(&v)));
+            let player = ctx.hub.play(&key, SourceConfig::of(&v));
+            ctx.mirrors.ensure(&key, Some(SourceConfig::of(&v)));
             let peer = req
                 .extensions()
                 .get::<PeerAddr>()
@@ -256,7 +247,7 @@ struct FlvCount {
 
 impl FlvCount {
     fn new(ctx: Arc<HttpContext>, peer: String, stream: String) -> FlvCount {
-        let cid = srs_stream_worker::server::new_cid();
+        let cid = srs_live::conn::new_cid();
         let entry = Arc::new(FlvClient {
             peer,
             stream,
@@ -369,77 +360,52 @@ pub async fn run(config: Config, paths: Paths, listeners: HttpListeners) -> io::
     if let Some(l) = listeners.api {
         tokio::spawn(serve_on(l, api_router, "HTTP API"));
     }
-    let private = TcpListener::bind("127.0.0.1:0").await?;
-    let api_port = private.local_addr()?.port();
-    {
-        let ctx = ctx.clone();
-        tokio::spawn(link::serve_api(private, move |req| match req {
-            ApiRequest::Stats => ApiResponse::Stats(stats(&ctx)),
-            ApiRequest::Streams => ApiResponse::Streams(
-                ctx.hub
-                    .keys()
-                    .into_iter()
-                    .map(|k| {
-                        let n = ctx.hub.players(&k) as u64;
-                        (k.to_string(), n)
-                    })
-                    .collect(),
-            ),
-            ApiRequest::Clients => ApiResponse::Clients(ctx.client_list()),
-            ApiRequest::Kick(cid) => ApiResponse::Kicked(ctx.kick(&cid)),
-            ApiRequest::StreamDetails => ApiResponse::StreamDetails(Vec::new()),
-        }));
+    reader::run(
+        ctx,
+        Role::Httpd,
+        0,
+        ReaderPaths {
+            config: paths.config,
+            master_socket: paths.master_socket,
+        },
+    )
+    .await
+}
+
+impl Reader for HttpContext {
+    fn hub(&self) -> &Arc<Hub> {
+        &self.hub
     }
-    let mut master = Link::connect(&paths.master_socket).await?;
-    master
-        .send(&ToMaster::Register {
-            role: Role::Httpd,
-            index: 0,
-            pid: std::process::id(),
-            api_port,
-        })
-        .await?;
-    info!(api_port, "httpd ready");
-    let mut heartbeat = tokio::time::interval(Duration::from_secs(1));
-    loop {
-        tokio::select! {
-            _ = heartbeat.tick() => master.send(&ToMaster::Heartbeat(stats(&ctx))).await?,
-            msg = master.recv::<FromMaster>() => match msg? {
-                None => {
-                    warn!("master went away, stopping");
-                    return Ok(());
-                }
-                Some(FromMaster::Welcome { streams }) => {
-                    for up in streams {
-                        ctx.hls.stream_up(&ctx, srs_stream_worker::mirror::key_of(&up.id));
-                        mirrors.stream_up(up);
-                    }
-                }
-                Some(FromMaster::StreamUp(up)) => {
-                    // The HLS writer first: its player is then waiting when the mirror
-                    // starts, and gets the publish from its very start.
-                    ctx.hls.stream_up(&ctx, srs_stream_worker::mirror::key_of(&up.id));
-                    mirrors.stream_up(up);
-                }
-                Some(FromMaster::StreamDown(id)) => mirrors.stream_down(&id),
-                Some(FromMaster::Reload) => {
-                    if let Some(p) = &paths.config {
-                        match Config::load(p) {
-                            Ok(c) => {
-                                ctx.hub.reconfigure(|k| c.vhost(&k.vhost).map(source_config));
-                                ctx.set_config(Arc::new(c));
-                                info!("config reloaded");
-                            }
-                            Err(e) => error!("reload failed, keeping the running config: {e}"),
-                        }
-                    }
-                }
-                Some(FromMaster::Stop { .. }) => {
-                    info!("stopping");
-                    return Ok(());
-                }
-                Some(_) => {}
-            }
-        }
+
+    fn mirrors(&self) -> &Arc<Mirrors> {
+        &self.mirrors
     }
+
+    fn connections(&self) -> u64 {
+        self.flv_players.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    fn totals(&self) -> (u64, u64) {
+        (0, 0)
+    }
+
+    fn clients(&self) -> Vec<ClientInfo> {
+        self.client_list()
+    }
+
+    fn kick(&self, cid: &str) -> bool {
+        HttpContext::kick(self, cid)
+    }
+
+    fn reloaded(&self, config: Arc<Config>) {
+        self.set_config(config);
+    }
+
+    fn stream_up(self: &Arc<Self>, key: &StreamKey) {
+        // The HLS writer first: its player is then waiting when the mirror starts, and
+        // gets the publish from its very start.
+        self.hls.stream_up(self, key.clone());
+    }
+
+    async fn stop(&self, _graceful: bool, _grace: Duration) {}
 }

@@ -117,10 +117,11 @@ impl Role {
     }
 }
 
-/// A stream key on the wire (vhost, app, stream).
+/// Which stream: vhost, app, stream name. The one stream key of the tree: on the wire, in
+/// every process's sources and in logs (`vhost/app/stream`).
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-pub struct StreamId {
-    /// Vhost as configured.
+pub struct StreamKey {
+    /// Vhost name as configured (`__defaultVhost__` for the default).
     pub vhost: String,
     /// Application.
     pub app: String,
@@ -128,11 +129,17 @@ pub struct StreamId {
     pub stream: String,
 }
 
+impl std::fmt::Display for StreamKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}/{}/{}", self.vhost, self.app, self.stream)
+    }
+}
+
 /// A live stream as backsource announces it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct StreamUp {
     /// Which stream.
-    pub id: StreamId,
+    pub key: StreamKey,
     /// Its ring file.
     pub ring: PathBuf,
     /// Changes on every (re)publish.
@@ -173,7 +180,7 @@ pub enum ToMaster {
     /// Backsource: a stream is published (or republished).
     StreamUp(StreamUp),
     /// Backsource: a stream's publisher left.
-    StreamDown(StreamId),
+    StreamDown(StreamKey),
     /// A tool asks which processes exist.
     ListProcesses,
     /// A tool asks for a reload (as SIGHUP).
@@ -219,7 +226,7 @@ pub enum FromMaster {
     /// A stream is published (relayed from backsource).
     StreamUp(StreamUp),
     /// A stream's publisher left.
-    StreamDown(StreamId),
+    StreamDown(StreamKey),
     /// Re-read the config file; it was validated by the master.
     Reload,
     /// Accept on these new listening sockets too (a reload added ports); the descriptors
@@ -372,7 +379,7 @@ mod tests {
                 connections: 3,
                 ..Default::default()
             }),
-            ToMaster::StreamDown(StreamId {
+            ToMaster::StreamDown(StreamKey {
                 vhost: "v".into(),
                 app: "live".into(),
                 stream: "s".into(),

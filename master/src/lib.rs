@@ -11,8 +11,9 @@ pub mod tree;
 
 use anyhow::Context;
 use clap::Parser;
-use srs_backsource::Hub;
+use srs_backsource::{Backsource, StreamEvent};
 use srs_conf::Config;
+use srs_live::SourceConfig;
 use srs_stream_worker::WorkerContext;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -172,14 +173,19 @@ impl Signals {
     }
 }
 
-/// Everything in this process: the stream worker's accept loops over an in-process hub.
+/// Everything in this process: backsource writing the rings and one stream worker reading
+/// them, the same code paths as the tree without the process boundaries.
 async fn serve_single(
     config: Config,
     listeners: Vec<std::net::TcpListener>,
     path: Option<PathBuf>,
     mut sig: Signals,
 ) -> anyhow::Result<()> {
-    let ctx = WorkerContext::new(Arc::new(config), Hub::new());
+    let ring_dir = tree::ring_dir(&config.run_dir);
+    tree::fresh_dir(&ring_dir)?;
+    let (bs, mut streams) = Backsource::new(config.clone(), ring_dir.clone());
+    // Publishers go to backsource in memory.
+    let ctx = WorkerContext::new(Arc::new(config), bs.clone());
     let mut server = tokio::spawn(srs_stream_worker::run(listeners, ctx.clone()));
     info!("srs-rs ready: one process");
     loop {
@@ -192,20 +198,26 @@ async fn serve_single(
                     Err(e) => Err(anyhow::anyhow!("RTMP listeners task failed: {e}")),
                 };
             }
+            ev = streams.recv() => match ev {
+                Some(StreamEvent::Up(up)) => ctx.mirrors.stream_up(up),
+                Some(StreamEvent::Down(key)) => ctx.mirrors.stream_down(&key),
+                None => {}
+            },
             _ = sig.term.recv() => { info!("SIGTERM: fast stop"); break; }
             _ = sig.int.recv() => { info!("SIGINT: fast stop"); break; }
             _ = sig.quit.recv() => { info!("SIGQUIT: stop"); break; }
-            _ = sig.hup.recv() => reload(&ctx, path.as_ref()),
+            _ = sig.hup.recv() => reload(&ctx, &bs, path.as_ref()),
         }
     }
     server.abort();
+    let _ = std::fs::remove_dir_all(&ring_dir);
     info!("stopped");
     Ok(())
 }
 
 /// SIGHUP in one process: load the config again; new connections use it. A broken config is
 /// logged with file:line and the running one is kept.
-fn reload(ctx: &Arc<WorkerContext>, path: Option<&PathBuf>) {
+fn reload(ctx: &Arc<WorkerContext>, bs: &Backsource, path: Option<&PathBuf>) {
     let Some(path) = path else {
         info!("SIGHUP: running on the built-in config, nothing to reload");
         return;
@@ -218,10 +230,9 @@ fn reload(ctx: &Arc<WorkerContext>, path: Option<&PathBuf>) {
             if c.listen != ctx.config().listen {
                 warn!("SIGHUP: listen changed; in one process new ports need a restart");
             }
-            ctx.hub.reconfigure(|k| {
-                c.vhost(&k.vhost)
-                    .map(srs_backsource::publish::source_config)
-            });
+            ctx.hub
+                .reconfigure(|k| c.vhost(&k.vhost).map(SourceConfig::of));
+            bs.reload(c.clone());
             ctx.set_config(Arc::new(c));
             info!(config = %path.display(), "SIGHUP: config reloaded");
         }

@@ -76,6 +76,19 @@ pub fn ring_dir(run_dir: &Path) -> PathBuf {
     PathBuf::from(format!("/dev/shm/srs-rs-{:016x}", h.finish()))
 }
 
+/// Create the ring directory, removing the rings an earlier run left there.
+pub fn fresh_dir(ring_dir: &Path) -> anyhow::Result<()> {
+    if ring_dir.exists() {
+        let n = std::fs::read_dir(ring_dir).map(|d| d.count()).unwrap_or(0);
+        warn!(dir = %ring_dir.display(), files = n, "removing rings left by an earlier run");
+        std::fs::remove_dir_all(ring_dir)
+            .with_context(|| format!("clean {}", ring_dir.display()))?;
+    }
+    std::fs::create_dir_all(ring_dir).with_context(|| format!("create {}", ring_dir.display()))?;
+    info!(dir = %ring_dir.display(), "stream rings in");
+    Ok(())
+}
+
 /// Number of stream workers a config asks for.
 pub fn worker_count(c: &Config) -> u32 {
     match c.worker_processes {
@@ -167,7 +180,7 @@ pub struct Tree {
     /// HTTP listeners for httpd: ("api" | "server" | "both", socket).
     http: Vec<(&'static str, std::net::TcpListener)>,
     slots: BTreeMap<Key, Slot>,
-    streams: HashMap<srs_ipc::control::StreamId, StreamUp>,
+    streams: HashMap<srs_ipc::control::StreamKey, StreamUp>,
     events_tx: mpsc::UnboundedSender<Event>,
     events: mpsc::UnboundedReceiver<Event>,
     ready_logged: bool,
@@ -190,15 +203,7 @@ impl Tree {
         srs_ipc::counters::SharedCounters::create(&counters_file(&run_dir))
             .with_context(|| format!("create {}", counters_file(&run_dir).display()))?;
         let ring_dir = ring_dir(&run_dir);
-        if ring_dir.exists() {
-            let n = std::fs::read_dir(&ring_dir).map(|d| d.count()).unwrap_or(0);
-            warn!(dir = %ring_dir.display(), files = n, "removing rings left by an earlier run");
-            std::fs::remove_dir_all(&ring_dir)
-                .with_context(|| format!("clean {}", ring_dir.display()))?;
-        }
-        std::fs::create_dir_all(&ring_dir)
-            .with_context(|| format!("create {}", ring_dir.display()))?;
-        info!(dir = %ring_dir.display(), "stream rings in");
+        fresh_dir(&ring_dir)?;
         let exe = std::env::current_exe().context("own executable")?;
         let addrs: Vec<SocketAddr> = listeners
             .iter()
@@ -655,8 +660,8 @@ impl Tree {
                     }
                 }
                 ToMaster::StreamUp(up) if key.0 == Role::Backsource => {
-                    info!(stream = %format!("{}/{}/{}", up.id.vhost, up.id.app, up.id.stream), generation = up.generation, "stream up");
-                    self.streams.insert(up.id.clone(), up.clone());
+                    info!(stream = %up.key, generation = up.generation, "stream up");
+                    self.streams.insert(up.key.clone(), up.clone());
                     self.broadcast_readers(&FromMaster::StreamUp(up));
                 }
                 ToMaster::StreamDown(id) if key.0 == Role::Backsource => {

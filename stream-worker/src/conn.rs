@@ -1,19 +1,20 @@
 //! One RTMP connection: drives a [`ServerSession`] over a TCP socket, admits the client
-//! (vhost, refer), then serves a player from its stream's source, or passes a publisher on
-//! to backsource ([`srs_backsource::publish`]) — in this process, or in the backsource
-//! process by handing the socket over (see [`crate::handover`]).
+//! (vhost, refer), then serves a player from its stream's local source, or passes a
+//! publisher on to backsource ([`srs_live::conn::Publishers`]: the socket handed over to
+//! the backsource process, or in memory in one process).
 //!
 //! The task `select!`s over the socket and the stream feed. What a slow player misses is
-//! decided by the source (whole GOPs are skipped, see `srs_backsource::source`), so nothing
-//! here queues without bound.
+//! decided by the source (whole GOPs are skipped, see `srs_live::source`), so nothing here
+//! queues without bound.
 
 use crate::refer;
 use crate::server::WorkerContext;
 use bytes::Bytes;
-use srs_backsource::publish::{self, flush, reject, source_config, ConnStats, PublishRequest};
-pub use srs_backsource::publish::{ConnError, SEND_TIMEOUT};
-use srs_backsource::{PlayItem, Player, StreamKey};
 use srs_conf::{Config, Vhost};
+use srs_ipc::handover::PublishRequest;
+use srs_live::conn::{flush, reject, ConnStats};
+pub use srs_live::conn::{ConnError, SEND_TIMEOUT};
+use srs_live::{PlayItem, Player, SourceConfig, StreamKey};
 use srs_protocol::message::UserControl;
 use srs_protocol::request::StreamRequest;
 use srs_protocol::session::{ConnectRequest, ServerConfig, ServerEvent, ServerSession};
@@ -127,7 +128,7 @@ impl Publish {
         stats: &ConnStats,
         ctx: &WorkerContext,
     ) -> Result<(), ConnError> {
-        let (key, v) = match admit(
+        let (key, _) = match admit(
             config,
             self.request.as_ref(),
             &self.page_url,
@@ -143,7 +144,7 @@ impl Publish {
         // Replies to releaseStream/FCPublish go out before the connection moves.
         flush(&mut socket, &mut session, stats).await?;
         let req = PublishRequest {
-            cid: crate::server::current_cid(),
+            cid: srs_live::conn::current_cid(),
             peer: self.peer,
             stream_id: self.stream_id,
             name: self.name,
@@ -152,10 +153,7 @@ impl Publish {
             tc_url: self.request.map(|r| r.tc_url).unwrap_or_default(),
         };
         ctx.describe(&req.cid, "publish", &req.key.to_string());
-        match ctx.handover.as_ref() {
-            Some(h) => h.hand_over(socket, session, req).await,
-            None => publish::serve(socket, session, req, &v, &ctx.hub, stats, None).await,
-        }
+        ctx.publishers.publish(socket, session, req).await
     }
 }
 
@@ -274,8 +272,8 @@ pub async fn serve(
                         }
                     };
                     info!(stream = %key, start, duration, reset, "play start");
-                    ctx.describe(&crate::server::current_cid(), "play", &key.to_string());
-                    let player = ctx.play(&key, source_config(&v));
+                    ctx.describe(&srs_live::conn::current_cid(), "play", &key.to_string());
+                    let player = ctx.play(&key, SourceConfig::of(&v));
                     session.accept_play(stream_id, &name, reset);
                     if v.tcp_nodelay {
                         socket.set_nodelay(true)?;
@@ -544,7 +542,6 @@ fn admit(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use srs_backsource::Hub;
 
     /// Every connection's task holds this future for as long as it plays: the rare paths
     /// (publish, handover, refusals) are boxed so that it stays small.
@@ -552,7 +549,11 @@ mod tests {
     async fn serve_future_stays_small() {
         let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let c = TcpStream::connect(l.local_addr().unwrap()).await.unwrap();
-        let ctx = WorkerContext::new(Arc::new(Config::builtin().unwrap()), Hub::new());
+        let publishers = crate::handover::HandOver::new(
+            std::path::PathBuf::from("/nonexistent"),
+            Default::default(),
+        );
+        let ctx = WorkerContext::new(Arc::new(Config::builtin().unwrap()), Arc::new(publishers));
         let f = serve(c, String::new(), Arc::new(ConnStats::default()), ctx);
         let size = std::mem::size_of_val(&f);
         assert!(size <= 2048, "serve future: {size} bytes");

@@ -1,11 +1,10 @@
 //! stream-worker: accepts RTMP connections, does handshake and commands, and serves players
-//! (DESIGN.md). A publishing connection feeds its stream's source; today the source lives in
-//! the same process (`srs_backsource::Hub`), the process-tree issue hands publishers over to
-//! the backsource process and has players read shared-memory rings instead.
+//! (DESIGN.md). Players read their stream's local source, fed from the shared-memory ring
+//! that backsource writes (`srs-live`); a connection that publishes is handed to backsource
+//! with its socket and protocol state.
 
 pub mod conn;
 pub mod handover;
-pub mod mirror;
 pub mod process;
 pub mod refer;
 pub mod server;

@@ -1,22 +1,23 @@
 //! A stream worker process of the tree (DESIGN.md): accepts RTMP on the listening sockets
 //! the master bound (inherited descriptors, or sent later on the control link when a reload
 //! adds a port), serves players from rings mirrored into its local sources, hands
-//! publishers to backsource, and answers its private API.
+//! publishers to backsource, and answers its private API. The plumbing it shares with
+//! httpd is `srs_live::reader`.
 
-use crate::handover::Handover;
-use crate::mirror::Mirrors;
+use crate::handover::HandOver;
 use crate::server::{self, WorkerContext};
-use srs_backsource::Hub;
 use srs_conf::Config;
-use srs_ipc::control::{ApiRequest, ApiResponse, FromMaster, Role, ToMaster, WorkerStats};
+use srs_ipc::control::{ClientInfo, Role};
 use srs_ipc::counters::SharedCounters;
-use srs_ipc::link::{self, Link};
+use srs_ipc::handover::HandoverLimits;
+use srs_live::mirror::Mirrors;
+use srs_live::reader::{self, Reader, ReaderPaths};
+use srs_live::Hub;
 use std::io;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::net::TcpListener;
-use tracing::{error, info, warn};
+use tracing::{info, warn};
 
 /// Where the process finds its peers.
 #[derive(Debug, Clone)]
@@ -31,33 +32,52 @@ pub struct Paths {
     pub counters: PathBuf,
 }
 
-fn stats(ctx: &WorkerContext) -> WorkerStats {
-    let (bytes_in, bytes_out) = ctx.totals();
-    WorkerStats {
-        connections: ctx.connections() as u64,
-        streams: ctx.hub.len() as u64,
-        bytes_in,
-        bytes_out,
-        rss_kib: link::own_rss_kib(),
+impl Reader for WorkerContext {
+    fn hub(&self) -> &Arc<Hub> {
+        &self.hub
     }
-}
 
-fn answer(ctx: &WorkerContext, req: ApiRequest) -> ApiResponse {
-    match req {
-        ApiRequest::Stats => ApiResponse::Stats(stats(ctx)),
-        ApiRequest::Streams => ApiResponse::Streams(
-            ctx.hub
-                .keys()
-                .into_iter()
-                .map(|k| {
-                    let n = ctx.hub.players(&k) as u64;
-                    (k.to_string(), n)
-                })
-                .collect(),
-        ),
-        ApiRequest::Clients => ApiResponse::Clients(ctx.client_list()),
-        ApiRequest::Kick(cid) => ApiResponse::Kicked(ctx.kick(&cid)),
-        ApiRequest::StreamDetails => ApiResponse::StreamDetails(Vec::new()),
+    fn mirrors(&self) -> &Arc<Mirrors> {
+        &self.mirrors
+    }
+
+    fn connections(&self) -> u64 {
+        WorkerContext::connections(self) as u64
+    }
+
+    fn totals(&self) -> (u64, u64) {
+        WorkerContext::totals(self)
+    }
+
+    fn clients(&self) -> Vec<ClientInfo> {
+        self.client_list()
+    }
+
+    fn kick(&self, cid: &str) -> bool {
+        WorkerContext::kick(self, cid)
+    }
+
+    fn reloaded(&self, config: Arc<Config>) {
+        self.set_config(config);
+    }
+
+    fn listen(self: &Arc<Self>, listener: std::net::TcpListener) -> io::Result<()> {
+        server::spawn_listener(listener, self.clone()).map(|_| ())
+    }
+
+    async fn stop(&self, graceful: bool, grace: Duration) {
+        self.stop_accepting();
+        if graceful {
+            info!(
+                grace_ms = grace.as_millis() as u64,
+                connections = WorkerContext::connections(self),
+                "graceful stop: no new clients, players may finish"
+            );
+            let deadline = tokio::time::Instant::now() + grace;
+            while WorkerContext::connections(self) > 0 && tokio::time::Instant::now() < deadline {
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        }
     }
 }
 
@@ -68,96 +88,25 @@ pub async fn run(
     listeners: Vec<std::net::TcpListener>,
     paths: Paths,
 ) -> io::Result<()> {
-    let hub = Hub::new();
-    let mirrors = Mirrors::new(hub.clone());
-    let mut ctx = WorkerContext::with(
-        Arc::new(config),
-        hub,
-        Some(Handover {
-            socket_path: paths.handover_socket.clone(),
-        }),
-        Some(mirrors.clone()),
-    );
+    let publishers = HandOver::new(paths.handover_socket.clone(), HandoverLimits::default());
+    let mut ctx = WorkerContext::new(Arc::new(config), Arc::new(publishers));
     match SharedCounters::open(&paths.counters) {
         Ok(c) => ctx.share_counts(c, index as usize),
         Err(e) => {
             warn!("no shared connection counts ({e}): max_connections counts this worker only")
         }
     }
-    let api = TcpListener::bind("127.0.0.1:0").await?;
-    let api_port = api.local_addr()?.port();
-    {
-        let ctx = ctx.clone();
-        tokio::spawn(link::serve_api(api, move |req| answer(&ctx, req)));
-    }
-    let mut master = Link::connect(&paths.master_socket).await?;
-    master
-        .send(&ToMaster::Register {
-            role: Role::StreamWorker,
-            index,
-            pid: std::process::id(),
-            api_port,
-        })
-        .await?;
     for l in listeners {
         server::spawn_listener(l, ctx.clone())?;
     }
-    info!(index, api_port, "stream worker ready");
-    let mut heartbeat = tokio::time::interval(Duration::from_secs(1));
-    loop {
-        tokio::select! {
-            _ = heartbeat.tick() => master.send(&ToMaster::Heartbeat(stats(&ctx))).await?,
-            msg = master.recv::<FromMaster>() => match msg? {
-                None => {
-                    warn!("master went away, stopping");
-                    return Ok(());
-                }
-                Some(FromMaster::Welcome { streams }) => {
-                    for up in streams {
-                        mirrors.stream_up(up);
-                    }
-                }
-                Some(FromMaster::StreamUp(up)) => mirrors.stream_up(up),
-                Some(FromMaster::StreamDown(id)) => mirrors.stream_down(&id),
-                Some(FromMaster::Listen(addrs)) => {
-                    // The descriptors came with the message, one per address.
-                    for addr in addrs {
-                        match master.take_fd() {
-                            Some(fd) => {
-                                let l = std::net::TcpListener::from(fd);
-                                if let Err(e) = server::spawn_listener(l, ctx.clone()) {
-                                    error!(%addr, "cannot accept on the new port: {e}");
-                                }
-                            }
-                            None => error!(%addr, "new port announced without its socket"),
-                        }
-                    }
-                }
-                Some(FromMaster::Reload) => match &paths.config {
-                    Some(p) => match Config::load(p) {
-                        Ok(c) => {
-                            ctx.hub.reconfigure(|k| c.vhost(&k.vhost).map(srs_backsource::publish::source_config));
-                            ctx.set_config(Arc::new(c));
-                            info!("config reloaded");
-                        }
-                        Err(e) => error!("reload failed, keeping the running config: {e}"),
-                    },
-                    None => info!("running on the built-in config, nothing to reload"),
-                },
-                Some(FromMaster::Stop { graceful, grace_ms }) => {
-                    ctx.stop_accepting();
-                    if graceful {
-                        info!(grace_ms, connections = ctx.connections(), "graceful stop: no new clients, players may finish");
-                        let deadline = tokio::time::Instant::now() + Duration::from_millis(grace_ms);
-                        while ctx.connections() > 0 && tokio::time::Instant::now() < deadline {
-                            tokio::time::sleep(Duration::from_millis(100)).await;
-                        }
-                    }
-                    info!(connections = ctx.connections(), "stopping");
-                    return Ok(());
-                }
-                Some(_) => {}
-            }
-        }
-    }
+    reader::run(
+        ctx,
+        Role::StreamWorker,
+        index,
+        ReaderPaths {
+            config: paths.config,
+            master_socket: paths.master_socket,
+        },
+    )
+    .await
 }

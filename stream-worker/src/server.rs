@@ -3,14 +3,12 @@
 //! log line. Also the registry of live connections that the private API lists and kicks.
 
 use crate::conn;
-use crate::handover::Handover;
-use crate::mirror::Mirrors;
-use rand::Rng;
-use srs_backsource::publish::ConnStats;
-use srs_backsource::{Hub, Player, SourceConfig, StreamKey};
 use srs_conf::Config;
 use srs_ipc::control::ClientInfo;
 use srs_ipc::counters::SharedCounters;
+use srs_live::conn::{new_cid, ConnStats, Publishers, CID};
+use srs_live::mirror::Mirrors;
+use srs_live::{Hub, Player, SourceConfig, StreamKey};
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
@@ -18,25 +16,6 @@ use std::time::{Duration, Instant};
 use tokio::net::TcpListener;
 use tokio::sync::{watch, Notify};
 use tracing::{error, info, info_span, warn, Instrument};
-
-tokio::task_local! {
-    /// The id of the connection the current task serves (SRS's "cid").
-    pub static CID: String;
-}
-
-/// A new connection id: 8 lowercase letters and digits, as SRS prints them.
-pub fn new_cid() -> String {
-    const ALPHABET: &[u8] = b"0123456789abcdefghijklmnopqrstuvwxyz";
-    let mut rng = rand::thread_rng();
-    (0..8)
-        .map(|_| ALPHABET[rng.gen_range(0..ALPHABET.len())] as char)
-        .collect()
-}
-
-/// The connection id of the current task (empty outside a connection).
-pub fn current_cid() -> String {
-    CID.try_with(|c| c.clone()).unwrap_or_default()
-}
 
 /// One live connection, as the private API sees it.
 #[derive(Debug)]
@@ -59,10 +38,10 @@ pub struct WorkerContext {
     config: Mutex<Arc<Config>>,
     /// The live sources (local players' side).
     pub hub: Arc<Hub>,
-    /// Set in the process tree: publishers go to the backsource process.
-    pub handover: Option<Handover>,
-    /// Set in the process tree: streams come from shared-memory rings.
-    pub mirrors: Option<Arc<Mirrors>>,
+    /// The ring mirrors feeding them.
+    pub mirrors: Arc<Mirrors>,
+    /// Where publishers go (backsource).
+    pub publishers: Arc<dyn Publishers>,
     connections: AtomicUsize,
     clients: Mutex<HashMap<String, Arc<ClientEntry>>>,
     /// Totals of connections that ended.
@@ -76,23 +55,15 @@ pub struct WorkerContext {
 }
 
 impl WorkerContext {
-    /// A context serving `config` with the sources of `hub`, everything in this process.
-    pub fn new(config: Arc<Config>, hub: Arc<Hub>) -> Arc<Self> {
-        Self::with(config, hub, None, None)
-    }
-
-    /// A context with its process-tree parts.
-    pub fn with(
-        config: Arc<Config>,
-        hub: Arc<Hub>,
-        handover: Option<Handover>,
-        mirrors: Option<Arc<Mirrors>>,
-    ) -> Arc<Self> {
+    /// A context serving `config`, its sources fed from the rings, its publishers sent to
+    /// `publishers`.
+    pub fn new(config: Arc<Config>, publishers: Arc<dyn Publishers>) -> Arc<Self> {
+        let hub = Hub::new();
         Arc::new(Self {
             config: Mutex::new(config),
+            mirrors: Mirrors::new(hub.clone()),
             hub,
-            handover,
-            mirrors,
+            publishers,
             connections: AtomicUsize::new(0),
             clients: Mutex::new(HashMap::new()),
             closed_stats: ConnStats::default(),
@@ -142,13 +113,10 @@ impl WorkerContext {
         self.connections.load(Ordering::Relaxed)
     }
 
-    /// Start playing `key`: a player on the local source, fed from its ring when the
-    /// process tree runs.
+    /// Start playing `key`: a player on the local source, fed from the stream's ring.
     pub fn play(&self, key: &StreamKey, config: SourceConfig) -> Player {
         let player = self.hub.play(key, config);
-        if let Some(m) = &self.mirrors {
-            m.ensure(key, Some(config));
-        }
+        self.mirrors.ensure(key, Some(config));
         player
     }
 

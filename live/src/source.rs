@@ -1,24 +1,26 @@
-//! Live sources: one per stream (vhost/app/stream), one publisher, any number of players.
+//! Live sources on the reading side: one per stream (vhost/app/stream) that has players in
+//! this process, fed from the stream's ring by one [`Feed`], with any number of players.
 //!
 //! A source keeps a log of recent messages with sequence numbers, the newest metadata and
 //! sequence headers aside, and the position of the newest keyframe (the GOP cache). Players
 //! do not get a queue each: every player holds a cursor into the shared log, and copies out
-//! reference-counted messages when woken. That is the shape of the shared-memory ring that
-//! carries streams between processes (DESIGN.md), so a reader of that ring can take the place
-//! of [`Player`] without changing the players' side.
+//! reference-counted messages when woken.
+//!
+//! The messages arrive as the writer made them: timestamps corrected once (backsource's
+//! jitter correction), metadata already in the form players take, and what each message is
+//! in its flags. Nothing here parses a payload or touches a timestamp, except to stamp the
+//! headers a late player gets with the time of the frame that follows them.
 //!
 //! Bounds: the log holds at most `queue_length` of stream time beyond the current GOP and at
 //! most [`MAX_LOG_BYTES`]; a player whose cursor falls off the log, or lags by more than
-//! `queue_length`, skips to the newest keyframe — it drops whole GOPs, never memory.
+//! `queue_length`, skips to the newest keyframe: it drops whole GOPs, never memory.
 
-use crate::jitter::Jitter;
-use bytes::Bytes;
-use srs_ipc::ring::{flags as ring_flags, ring_file_name, RingConfig, RingWriter};
-use srs_protocol::flv::{self, FrameInfo};
+use crate::media::Media;
+use srs_conf::Vhost;
+use srs_ipc::control::StreamKey;
 use srs_protocol::message::type_id;
 use std::collections::{HashMap, VecDeque};
-use std::path::PathBuf;
-use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 use tokio::sync::watch;
 
@@ -30,100 +32,6 @@ pub const MAX_LOG_MESSAGES: usize = 64 * 1024;
 const HEADER_METADATA: usize = 0;
 const HEADER_VIDEO: usize = 1;
 const HEADER_AUDIO: usize = 2;
-
-/// Which stream: vhost, app, stream name.
-#[derive(
-    Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
-)]
-pub struct StreamKey {
-    /// Vhost name as configured (`__defaultVhost__` for the default).
-    pub vhost: String,
-    /// Application.
-    pub app: String,
-    /// Stream name.
-    pub stream: String,
-}
-
-impl std::fmt::Display for StreamKey {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{}/{}/{}", self.vhost, self.app, self.stream)
-    }
-}
-
-/// One message of a stream, shared by every player.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Media {
-    /// RTMP message type: 8 audio, 9 video, 18 data.
-    pub type_id: u8,
-    /// Corrected timestamp.
-    pub timestamp: u32,
-    /// Body (an FLV tag body, or an AMF0 data body).
-    pub payload: Bytes,
-    /// Keyframe / sequence header flags.
-    pub info: FrameInfo,
-    /// The message as RTMP chunks for message stream 1 at one chunk size, built by the
-    /// first player that needs it and shared by all the others (they almost always use
-    /// the same chunk size and stream id).
-    chunked: OnceLock<(u32, Bytes)>,
-}
-
-/// Message stream id every player gets from `createStream` (the first and only one).
-pub const PLAYER_STREAM_ID: u32 = 1;
-
-impl Media {
-    /// A message.
-    pub fn new(type_id: u8, timestamp: u32, payload: Bytes, info: FrameInfo) -> Media {
-        Media {
-            type_id,
-            timestamp,
-            payload,
-            info,
-            chunked: OnceLock::new(),
-        }
-    }
-
-    /// The same message at another timestamp.
-    pub fn restamped(&self, timestamp: u32) -> Media {
-        Media::new(self.type_id, timestamp, self.payload.clone(), self.info)
-    }
-
-    /// Chunk stream this message goes out on.
-    pub fn csid(&self) -> u32 {
-        match self.type_id {
-            type_id::AUDIO => srs_protocol::message::csid::AUDIO,
-            type_id::VIDEO => srs_protocol::message::csid::VIDEO,
-            _ => srs_protocol::message::csid::OVER_STREAM,
-        }
-    }
-
-    /// This message chunked for message stream `stream_id` at `chunk_size`: shared bytes
-    /// when it is the common case (stream 1, the first chunk size asked for), else built
-    /// for this caller.
-    pub fn chunked(&self, chunk_size: u32, stream_id: u32) -> Bytes {
-        let build = || {
-            let mut out = bytes::BytesMut::new();
-            srs_protocol::chunk::write_message(
-                &mut out,
-                chunk_size,
-                self.csid(),
-                self.timestamp,
-                self.type_id,
-                stream_id,
-                &self.payload,
-            );
-            out.freeze()
-        };
-        if stream_id != PLAYER_STREAM_ID {
-            return build();
-        }
-        let (size, bytes) = self.chunked.get_or_init(|| (chunk_size, build()));
-        if *size == chunk_size {
-            bytes.clone()
-        } else {
-            build()
-        }
-    }
-}
 
 /// Per-source settings (from the vhost).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -143,13 +51,23 @@ impl Default for SourceConfig {
     }
 }
 
+impl SourceConfig {
+    /// The settings a vhost gives its sources.
+    pub fn of(v: &Vhost) -> SourceConfig {
+        SourceConfig {
+            gop_cache: v.play.gop_cache,
+            queue_length: v.play.queue_length,
+        }
+    }
+}
+
 #[derive(Debug)]
 struct State {
     config: SourceConfig,
     /// Bumps at every publish; players compare it to notice a republish.
     generation: u64,
+    /// A feed is on (the stream is published and its ring is being read).
     publishing: bool,
-    publisher_cid: Option<String>,
     /// Metadata, video and audio sequence headers of the current publish, with the
     /// sequence number they were pushed at.
     headers: [Option<(u64, Arc<Media>)>; 3],
@@ -162,17 +80,14 @@ struct State {
     /// Sequence number of the first message of the current publish.
     publish_start_seq: u64,
     /// Whether the current publish's messages start at its real beginning (false for a
-    /// worker's mirror that joined a running stream in its middle).
+    /// feed that joined a running stream in its middle).
     publish_complete: bool,
-    jitter: Jitter,
     players: usize,
     /// Where each player of this process reads (indexed by [`Player::slot`]; `u64::MAX`
     /// for a free slot or a player not positioned yet): the log keeps messages older than
     /// the current GOP only while a player still needs them.
     cursors: Vec<u64>,
     free_slots: Vec<usize>,
-    /// The stream's ring while published, in the process tree.
-    ring: Option<RingWriter>,
 }
 
 impl State {
@@ -287,7 +202,6 @@ impl Source {
                 config,
                 generation: 0,
                 publishing: false,
-                publisher_cid: None,
                 headers: [None, None, None],
                 log: VecDeque::new(),
                 log_bytes: 0,
@@ -295,11 +209,9 @@ impl Source {
                 keyframe_seq: None,
                 publish_start_seq: 0,
                 publish_complete: true,
-                jitter: Jitter::new(),
                 players: 0,
                 cursors: Vec::new(),
                 free_slots: Vec::new(),
-                ring: None,
             }),
             changed: watch::channel(0).0,
         }
@@ -326,65 +238,24 @@ impl Source {
     }
 }
 
-/// Why a publish was refused.
+/// Why a feed could not start.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum PublishError {
-    /// Another client is publishing this stream.
-    #[error("stream {0} is already publishing (by client {1})")]
-    Busy(StreamKey, String),
-    /// The stream's ring could not be created (shared memory full or not writable).
-    #[error("cannot create the stream's ring: {0}")]
-    Ring(String),
+pub enum FeedError {
+    /// Another feed is on for this stream (the previous publish's reader has not let go).
+    #[error("stream {0} is already fed")]
+    Busy(StreamKey),
 }
 
-/// Every live source of the node, by key.
+/// Every live source of the process, by key.
 #[derive(Debug, Default)]
 pub struct Hub {
     sources: Mutex<HashMap<StreamKey, Arc<Source>>>,
-    /// In the process tree: every published stream is also written to a ring.
-    rings: Option<RingSink>,
-}
-
-/// Where a backsource hub writes its streams for the other processes.
-#[derive(Debug)]
-pub struct RingSink {
-    /// Directory of the ring files (one per stream).
-    pub dir: PathBuf,
-    /// Size of each ring.
-    pub config: RingConfig,
-    /// Where stream up/down announcements go.
-    pub events: tokio::sync::mpsc::UnboundedSender<HubEvent>,
-}
-
-/// A stream started or stopped (announced to the other processes).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum HubEvent {
-    /// Published (or republished, with a new generation), readable at `ring`.
-    Up {
-        /// The stream.
-        key: StreamKey,
-        /// Its ring file.
-        ring: PathBuf,
-        /// Changes on every publish.
-        generation: u64,
-    },
-    /// The publisher left.
-    Down(StreamKey),
 }
 
 impl Hub {
     /// An empty hub.
     pub fn new() -> Arc<Self> {
         Arc::new(Self::default())
-    }
-
-    /// An empty hub that also writes every published stream into a ring file in
-    /// `sink.dir` (backsource in the process tree).
-    pub fn with_rings(sink: RingSink) -> Arc<Self> {
-        Arc::new(Self {
-            sources: Mutex::default(),
-            rings: Some(sink),
-        })
     }
 
     /// Apply new settings (after a reload) to every source for which `f` gives some.
@@ -440,7 +311,7 @@ impl Hub {
         self.len() == 0
     }
 
-    /// Keys of the sources that have a publisher.
+    /// Keys of the sources that are fed now.
     pub fn publishing(&self) -> Vec<StreamKey> {
         let mut v: Vec<StreamKey> = self
             .sources()
@@ -452,63 +323,33 @@ impl Hub {
         v
     }
 
-    /// Start publishing `key` for client `cid`.
-    pub fn publish(
+    /// Start feeding `key` (its publish began, or this process started reading its ring).
+    /// `complete` says whether what will be pushed starts at the publish's real beginning:
+    /// a feed that joins a running stream pushes from its middle, and players that waited
+    /// must then start at a keyframe like late ones.
+    pub fn feed(
         self: &Arc<Self>,
         key: &StreamKey,
-        cid: &str,
-        config: SourceConfig,
-    ) -> Result<Publisher, PublishError> {
-        self.publish_from(key, cid, config, true)
-    }
-
-    /// Start publishing `key`; `complete` says whether what will be pushed starts at the
-    /// publish's real beginning (a mirror that joins a running stream pushes from its middle,
-    /// and players that waited must then start at a keyframe like late ones).
-    pub fn publish_from(
-        self: &Arc<Self>,
-        key: &StreamKey,
-        cid: &str,
         config: SourceConfig,
         complete: bool,
-    ) -> Result<Publisher, PublishError> {
+    ) -> Result<Feed, FeedError> {
         let (source, claimed) = self.claim(key, config, |st| {
             if st.publishing {
-                return Err(PublishError::Busy(
-                    key.clone(),
-                    st.publisher_cid.clone().unwrap_or_default(),
-                ));
+                return Err(FeedError::Busy(key.clone()));
             }
             st.config = config;
             st.publishing = true;
-            st.publisher_cid = Some(cid.to_string());
             st.generation += 1;
             st.publish_start_seq = st.next_seq();
             st.publish_complete = complete;
-            st.jitter.new_session();
             Ok(())
         });
         claimed?;
-        let publisher = Publisher {
+        source.bump();
+        Ok(Feed {
             hub: self.clone(),
             source,
-        };
-        if let Some(sink) = &self.rings {
-            // Dropping `publisher` on failure undoes the claim.
-            let path = sink.dir.join(ring_file_name(&key.to_string()));
-            let mut ring = RingWriter::create(&path, sink.config)
-                .map_err(|e| PublishError::Ring(format!("{}: {e}", path.display())))?;
-            let mut st = publisher.source.lock();
-            ring.set_publishing(true, st.generation);
-            let _ = sink.events.send(HubEvent::Up {
-                key: key.clone(),
-                ring: path,
-                generation: st.generation,
-            });
-            st.ring = Some(ring);
-        }
-        publisher.source.bump();
-        Ok(publisher)
+        })
     }
 
     /// Start playing `key`; the player waits if nobody publishes yet.
@@ -552,108 +393,58 @@ impl Hub {
     }
 }
 
-/// The publishing side of a source. Dropping it unpublishes.
+/// The writing side of a source: what the stream's ring hands over, in order. Dropping it
+/// ends the publish for the players (they are told once they have taken what is left).
 #[derive(Debug)]
-pub struct Publisher {
+pub struct Feed {
     hub: Arc<Hub>,
     source: Arc<Source>,
 }
 
-impl Publisher {
+impl Feed {
     /// The stream key.
     pub fn key(&self) -> &StreamKey {
         &self.source.key
     }
 
-    /// Add a message from the publisher. Audio 8, video 9 or data 18; data messages are
-    /// kept only when they are metadata (others are passed through to players in order).
-    pub fn push(&self, ty: u8, timestamp: u32, payload: Bytes) {
-        let info = match ty {
-            type_id::VIDEO => flv::video_info(&payload),
-            type_id::AUDIO => flv::audio_info(&payload),
-            _ => FrameInfo::default(),
-        };
-        // Empty audio/video bodies carry nothing a player can use.
-        if payload.is_empty() {
-            return;
-        }
-        let (payload, is_meta) = if ty == type_id::DATA_AMF0 {
-            match flv::metadata_for_players(&payload) {
-                Some(m) => (m, true),
-                None => (flv::strip_set_data_frame(&payload), false),
-            }
-        } else {
-            (payload, false)
-        };
+    /// Add a message, as the writer made it. Metadata and sequence headers (by their flags)
+    /// replace the ones kept aside; a keyframe starts the GOP new players get.
+    pub fn push(&self, media: Media) {
         {
             let mut st = self.source.lock();
-            // Data messages (metadata, cue points) often carry 0 or a stale time: they take
-            // the stream's current time and leave the jitter state alone.
-            let timestamp = if ty == type_id::DATA_AMF0 {
-                st.jitter.current().unwrap_or(timestamp)
-            } else {
-                st.jitter.correct(timestamp)
-            };
-            let media = Arc::new(Media::new(ty, timestamp, payload, info));
             let seq = st.next_seq();
-            let header = if is_meta {
+            let header = if media.is_metadata() {
                 Some(HEADER_METADATA)
-            } else if info.sequence_header && ty == type_id::VIDEO {
+            } else if media.is_sequence_header() && media.type_id == type_id::VIDEO {
                 Some(HEADER_VIDEO)
-            } else if info.sequence_header {
+            } else if media.is_sequence_header() {
                 Some(HEADER_AUDIO)
             } else {
                 None
             };
-            if let Some(ring) = st.ring.as_mut() {
-                // The process tree: players live in other processes and read the ring;
-                // nothing is kept here.
-                let mut f = 0;
-                if info.keyframe {
-                    f |= ring_flags::KEYFRAME;
-                }
-                if info.sequence_header {
-                    f |= ring_flags::SEQUENCE_HEADER;
-                }
-                if is_meta {
-                    f |= ring_flags::METADATA;
-                }
-                if let Err(e) = ring.push(timestamp, ty, f, &media.payload) {
-                    tracing::warn!(stream = %self.source.key, "message not written to the ring: {e}");
-                }
-            } else {
-                if let Some(h) = header {
-                    st.headers[h] = Some((seq, media.clone()));
-                } else if info.keyframe {
-                    st.keyframe_seq = Some(st.next_seq());
-                }
-                st.log_bytes += media.payload.len();
-                st.log.push_back(media);
-                st.trim();
+            let media = Arc::new(media);
+            if let Some(h) = header {
+                st.headers[h] = Some((seq, media.clone()));
+            } else if media.is_keyframe() {
+                st.keyframe_seq = Some(seq);
             }
+            st.log_bytes += media.payload.len();
+            st.log.push_back(media);
+            st.trim();
         }
         self.source.bump();
     }
 }
 
-impl Drop for Publisher {
+impl Drop for Feed {
     fn drop(&mut self) {
         {
             let mut st = self.source.lock();
             st.publishing = false;
-            st.publisher_cid = None;
             // As SRS: the GOP cache and the headers belong to the publish that ended; a
             // player arriving now waits for the next publish.
             st.keyframe_seq = None;
             st.headers = [None, None, None];
-            if let Some(mut ring) = st.ring.take() {
-                // Readers see the end in the ring; the file goes when `ring` drops.
-                let generation = st.generation;
-                ring.set_publishing(false, generation);
-                if let Some(sink) = &self.hub.rings {
-                    let _ = sink.events.send(HubEvent::Down(self.source.key.clone()));
-                }
-            }
         }
         self.source.bump();
         self.hub.release(&self.source);
@@ -825,8 +616,8 @@ impl Player {
             }
             // After starting or skipping off a keyframe, video waits for the next keyframe
             // (a decoder cannot start on a P-frame); audio and data go on.
-            if self.need_keyframe && m.type_id == type_id::VIDEO && !m.info.sequence_header {
-                if !m.info.keyframe {
+            if self.need_keyframe && m.type_id == type_id::VIDEO && !m.is_sequence_header() {
+                if !m.is_keyframe() {
                     self.dropped += 1;
                     continue;
                 }
@@ -881,6 +672,10 @@ impl Drop for Player {
 mod tests {
     use super::*;
 
+    use bytes::Bytes;
+    use srs_ipc::ring::flags;
+    use srs_protocol::flv;
+
     fn key(s: &str) -> StreamKey {
         StreamKey {
             vhost: "__defaultVhost__".into(),
@@ -889,8 +684,8 @@ mod tests {
         }
     }
 
-    const META: &[u8] =
-        b"\x02\x00\x0d@setDataFrame\x02\x00\x0aonMetaData\x08\x00\x00\x00\x00\x00\x00\x09";
+    /// Metadata as the writer puts it in the ring (`@setDataFrame` stripped).
+    const META: &[u8] = b"\x02\x00\x0aonMetaData\x08\x00\x00\x00\x00\x00\x00\x09";
     const VSH: &[u8] = &[0x17, 0, 0, 0, 0, 1, 0x64];
     const ASH: &[u8] = &[0xaf, 0, 0x12, 0x10];
 
@@ -901,10 +696,30 @@ mod tests {
         Bytes::from(vec![0x27, 1, 0, 0, 0, n])
     }
 
-    fn start(p: &Publisher) {
-        p.push(type_id::DATA_AMF0, 0, Bytes::from_static(META));
-        p.push(type_id::VIDEO, 0, Bytes::from_static(VSH));
-        p.push(type_id::AUDIO, 0, Bytes::from_static(ASH));
+    /// Push a message the way backsource would flag it.
+    fn push(p: &Feed, ty: u8, ts: u32, payload: Bytes) {
+        let f = match ty {
+            type_id::VIDEO => flv::video_info(&payload),
+            type_id::AUDIO => flv::audio_info(&payload),
+            _ => flv::FrameInfo::default(),
+        };
+        let mut fl = 0;
+        if f.keyframe {
+            fl |= flags::KEYFRAME;
+        }
+        if f.sequence_header {
+            fl |= flags::SEQUENCE_HEADER;
+        }
+        if ty == type_id::DATA_AMF0 && payload.starts_with(b"\x02\x00\x0aonMetaData") {
+            fl |= flags::METADATA;
+        }
+        p.push(Media::new(ty, ts, payload, fl));
+    }
+
+    fn start(p: &Feed) {
+        push(&p, type_id::DATA_AMF0, 0, Bytes::from_static(META));
+        push(&p, type_id::VIDEO, 0, Bytes::from_static(VSH));
+        push(&p, type_id::AUDIO, 0, Bytes::from_static(ASH));
     }
 
     fn media(events: &[PlayEvent]) -> Vec<Arc<Media>> {
@@ -920,17 +735,15 @@ mod tests {
     #[test]
     fn late_player_gets_headers_then_last_gop() {
         let hub = Hub::new();
-        let p = hub
-            .publish(&key("a"), "c1", SourceConfig::default())
-            .unwrap();
+        let p = hub.feed(&key("a"), SourceConfig::default(), true).unwrap();
         start(&p);
         let mut ts = 0;
         for g in 0..3u8 {
-            p.push(type_id::VIDEO, ts, key_frame(g));
+            push(&p, type_id::VIDEO, ts, key_frame(g));
             ts += 40;
             for i in 0..5 {
-                p.push(type_id::VIDEO, ts, inter(i));
-                p.push(type_id::AUDIO, ts, Bytes::from_static(&[0xaf, 1, 9]));
+                push(&p, type_id::VIDEO, ts, inter(i));
+                push(&p, type_id::AUDIO, ts, Bytes::from_static(&[0xaf, 1, 9]));
                 ts += 40;
             }
         }
@@ -941,9 +754,9 @@ mod tests {
         // metadata (as onMetaData), video sh, audio sh, then the third GOP from its keyframe.
         assert_eq!(m[0].type_id, type_id::DATA_AMF0);
         assert!(m[0].payload.starts_with(b"\x02\x00\x0aonMetaData"));
-        assert!(m[1].info.sequence_header && m[1].type_id == type_id::VIDEO);
-        assert!(m[2].info.sequence_header && m[2].type_id == type_id::AUDIO);
-        assert!(m[3].info.keyframe);
+        assert!(m[1].is_sequence_header() && m[1].type_id == type_id::VIDEO);
+        assert!(m[2].is_sequence_header() && m[2].type_id == type_id::AUDIO);
+        assert!(m[3].is_keyframe());
         assert_eq!(&m[3].payload[..], &key_frame(2)[..]);
         // The sequence headers carry the keyframe's time, not the time they were published
         // at; the metadata carries 0.
@@ -955,7 +768,7 @@ mod tests {
         assert_eq!(m.len(), 3 + 1 + 10);
         // Nothing more until the publisher sends.
         assert!(pl.poll(1000, usize::MAX).is_empty());
-        p.push(type_id::VIDEO, ts, inter(9));
+        push(&p, type_id::VIDEO, ts, inter(9));
         assert_eq!(media(&pl.poll(1000, usize::MAX)).len(), 1);
     }
 
@@ -966,25 +779,25 @@ mod tests {
             gop_cache: false,
             ..Default::default()
         };
-        let p = hub.publish(&key("a"), "c1", cfg).unwrap();
+        let p = hub.feed(&key("a"), cfg, true).unwrap();
         start(&p);
-        p.push(type_id::VIDEO, 0, key_frame(0));
-        p.push(type_id::VIDEO, 40, inter(0));
+        push(&p, type_id::VIDEO, 0, key_frame(0));
+        push(&p, type_id::VIDEO, 40, inter(0));
         let mut pl = hub.play(&key("a"), cfg);
         let m = media(&pl.poll(100, usize::MAX));
         // Only the headers.
         assert_eq!(m.len(), 3);
         // Video waits for the next keyframe; audio does not.
-        p.push(type_id::VIDEO, 80, inter(1));
-        p.push(type_id::AUDIO, 80, Bytes::from_static(&[0xaf, 1, 7]));
+        push(&p, type_id::VIDEO, 80, inter(1));
+        push(&p, type_id::AUDIO, 80, Bytes::from_static(&[0xaf, 1, 7]));
         let m = media(&pl.poll(100, usize::MAX));
         assert_eq!(m.len(), 1);
         assert_eq!(m[0].type_id, type_id::AUDIO);
-        p.push(type_id::VIDEO, 120, key_frame(1));
-        p.push(type_id::VIDEO, 160, inter(2));
+        push(&p, type_id::VIDEO, 120, key_frame(1));
+        push(&p, type_id::VIDEO, 160, inter(2));
         let m = media(&pl.poll(100, usize::MAX));
         assert_eq!(m.len(), 2);
-        assert!(m[0].info.keyframe);
+        assert!(m[0].is_keyframe());
     }
 
     #[test]
@@ -992,32 +805,29 @@ mod tests {
         let hub = Hub::new();
         let mut pl = hub.play(&key("a"), SourceConfig::default());
         assert!(pl.poll(100, usize::MAX).is_empty());
-        let p = hub
-            .publish(&key("a"), "c1", SourceConfig::default())
-            .unwrap();
+        let p = hub.feed(&key("a"), SourceConfig::default(), true).unwrap();
         start(&p);
-        p.push(type_id::VIDEO, 1000, key_frame(0));
+        push(&p, type_id::VIDEO, 1000, key_frame(0));
         let ev = pl.poll(100, usize::MAX);
         assert_eq!(ev[0], PlayEvent::Published);
         assert_eq!(media(&ev).len(), 4);
-        p.push(type_id::VIDEO, 1040, inter(1));
+        push(&p, type_id::VIDEO, 1040, inter(1));
         drop(p);
         let ev = pl.poll(100, usize::MAX);
         // The last frame first, then the unpublish.
         assert_eq!(media(&ev).len(), 1);
         assert_eq!(ev.last(), Some(&PlayEvent::Unpublished));
         assert_eq!(hub.len(), 1, "the waiting player keeps the source");
-        // Republish with a clock that restarts at 0: timestamps continue.
-        let p2 = hub
-            .publish(&key("a"), "c2", SourceConfig::default())
-            .unwrap();
+        // Republish (the writer continues the stream's clock): the waiting player gets it
+        // from its start.
+        let p2 = hub.feed(&key("a"), SourceConfig::default(), true).unwrap();
         start(&p2);
-        p2.push(type_id::VIDEO, 0, key_frame(5));
+        push(&p2, type_id::VIDEO, 1050, key_frame(5));
         let ev = pl.poll(100, usize::MAX);
         assert_eq!(ev[0], PlayEvent::Published);
         let m = media(&ev);
         assert_eq!(m.len(), 4);
-        assert!(m.iter().all(|m| m.timestamp >= 1040), "{m:?}");
+        assert!(m[3].is_keyframe() && m[3].timestamp == 1050, "{m:?}");
         drop(pl);
         drop(p2);
         assert!(hub.is_empty());
@@ -1030,7 +840,7 @@ mod tests {
             gop_cache: true,
             queue_length: Duration::from_secs(30),
         };
-        let p = hub.publish(&key("a"), "c1", cfg).unwrap();
+        let p = hub.feed(&key("a"), cfg, true).unwrap();
         start(&p);
         // 25 fps, a keyframe every second.
         let push = |from: u32, to: u32| {
@@ -1040,7 +850,7 @@ mod tests {
                 } else {
                     inter(i as u8)
                 };
-                p.push(type_id::VIDEO, i * 40, f);
+                push(&p, type_id::VIDEO, i * 40, f);
             }
         };
         let log_len = || p.source.lock().log.len();
@@ -1083,37 +893,38 @@ mod tests {
         let cfg = SourceConfig::default();
         let mut pl = hub.play(&key("a"), cfg);
         assert!(pl.poll(100, usize::MAX).is_empty());
-        let p = hub.publish(&key("a"), "c1", cfg).unwrap();
+        let p = hub.feed(&key("a"), cfg, true).unwrap();
         start(&p);
         // Audio before the first keyframe, pushed before the player is woken.
         for i in 0..5u32 {
-            p.push(type_id::AUDIO, i * 20, Bytes::from_static(&[0xaf, 1, 0x21]));
+            push(
+                &p,
+                type_id::AUDIO,
+                i * 20,
+                Bytes::from_static(&[0xaf, 1, 0x21]),
+            );
         }
-        p.push(type_id::VIDEO, 100, key_frame(0));
+        push(&p, type_id::VIDEO, 100, key_frame(0));
         let m = media(&pl.poll(100, usize::MAX));
         let audio = m
             .iter()
-            .filter(|m| m.type_id == type_id::AUDIO && !m.info.sequence_header)
+            .filter(|m| m.type_id == type_id::AUDIO && !m.is_sequence_header())
             .count();
         assert_eq!(audio, 5, "{m:?}");
         // Positioned and caught up: the log is back to the GOP.
-        p.push(type_id::VIDEO, 140, inter(1));
+        push(&p, type_id::VIDEO, 140, inter(1));
         assert_eq!(p.source.lock().log.len(), 2);
     }
 
     #[test]
     fn second_publisher_is_busy() {
         let hub = Hub::new();
-        let _p = hub
-            .publish(&key("a"), "c1", SourceConfig::default())
-            .unwrap();
+        let _p = hub.feed(&key("a"), SourceConfig::default(), true).unwrap();
         let e = hub
-            .publish(&key("a"), "c2", SourceConfig::default())
+            .feed(&key("a"), SourceConfig::default(), true)
             .unwrap_err();
-        assert_eq!(e, PublishError::Busy(key("a"), "c1".into()));
-        assert!(hub
-            .publish(&key("b"), "c2", SourceConfig::default())
-            .is_ok());
+        assert_eq!(e, FeedError::Busy(key("a")));
+        assert!(hub.feed(&key("b"), SourceConfig::default(), true).is_ok());
     }
 
     #[test]
@@ -1123,7 +934,7 @@ mod tests {
             gop_cache: true,
             queue_length: Duration::from_secs(2),
         };
-        let p = hub.publish(&key("a"), "c1", cfg).unwrap();
+        let p = hub.feed(&key("a"), cfg, true).unwrap();
         start(&p);
         let mut pl = hub.play(&key("a"), cfg);
         pl.poll(10, usize::MAX); // positioned, got the headers
@@ -1134,7 +945,7 @@ mod tests {
             } else {
                 inter(i as u8)
             };
-            p.push(type_id::VIDEO, i * 40, f);
+            push(&p, type_id::VIDEO, i * 40, f);
         }
         {
             let st = p.source.lock();
@@ -1142,7 +953,7 @@ mod tests {
             assert!(st.log.len() <= 3 * 25 + 1, "log len {}", st.log.len());
         }
         let m = media(&pl.poll(10_000, usize::MAX));
-        assert!(m[0].info.keyframe, "resumes on a keyframe");
+        assert!(m[0].is_keyframe(), "resumes on a keyframe");
         assert!(m.len() <= 25, "got {}", m.len());
         assert!(pl.dropped() > 1000);
     }
@@ -1150,39 +961,35 @@ mod tests {
     #[test]
     fn unpause_never_goes_backwards_and_skips_forward_to_a_new_gop() {
         let hub = Hub::new();
-        let p = hub
-            .publish(&key("a"), "c1", SourceConfig::default())
-            .unwrap();
+        let p = hub.feed(&key("a"), SourceConfig::default(), true).unwrap();
         start(&p);
-        p.push(type_id::VIDEO, 0, key_frame(0));
+        push(&p, type_id::VIDEO, 0, key_frame(0));
         let mut pl = hub.play(&key("a"), SourceConfig::default());
         pl.poll(100, usize::MAX);
-        p.push(type_id::VIDEO, 40, inter(1));
+        push(&p, type_id::VIDEO, 40, inter(1));
         pl.poll(100, usize::MAX);
         // Pause and resume inside the same GOP: nothing is sent twice.
         pl.seek_live();
         assert!(pl.poll(100, usize::MAX).is_empty());
         // Resume after a new GOP began: jump to its keyframe.
-        p.push(type_id::VIDEO, 80, inter(2));
-        p.push(type_id::VIDEO, 120, key_frame(3));
-        p.push(type_id::VIDEO, 160, inter(4));
+        push(&p, type_id::VIDEO, 80, inter(2));
+        push(&p, type_id::VIDEO, 120, key_frame(3));
+        push(&p, type_id::VIDEO, 160, inter(4));
         pl.seek_live();
         let m = media(&pl.poll(100, usize::MAX));
         assert_eq!(m.len(), 2);
-        assert!(m[0].info.keyframe && m[0].timestamp == 120);
+        assert!(m[0].is_keyframe() && m[0].timestamp == 120);
     }
 
     #[test]
     fn batch_is_limited_by_bytes_too() {
         let hub = Hub::new();
-        let p = hub
-            .publish(&key("a"), "c1", SourceConfig::default())
-            .unwrap();
+        let p = hub.feed(&key("a"), SourceConfig::default(), true).unwrap();
         let mut pl = hub.play(&key("a"), SourceConfig::default());
         pl.poll(10, usize::MAX);
-        p.push(type_id::VIDEO, 0, key_frame(0));
+        push(&p, type_id::VIDEO, 0, key_frame(0));
         for i in 1..10 {
-            p.push(type_id::VIDEO, i * 40, inter(i as u8));
+            push(&p, type_id::VIDEO, i * 40, inter(i as u8));
         }
         // Each frame is 6 bytes: 13 bytes allow three (the third crosses the line).
         assert_eq!(media(&pl.poll(100, 13)).len(), 3);
@@ -1190,64 +997,14 @@ mod tests {
     }
 
     #[test]
-    fn data_messages_take_the_stream_time() {
-        let hub = Hub::new();
-        let p = hub
-            .publish(&key("a"), "c1", SourceConfig::default())
-            .unwrap();
-        let mut pl = hub.play(&key("a"), SourceConfig::default());
-        p.push(type_id::VIDEO, 5000, key_frame(0));
-        p.push(
-            type_id::DATA_AMF0,
-            0,
-            Bytes::from_static(b"\x02\x00\x0aonCuePoint"),
-        );
-        p.push(type_id::VIDEO, 5040, inter(1));
-        let ts: Vec<u32> = media(&pl.poll(100, usize::MAX))
-            .iter()
-            .map(|m| m.timestamp)
-            .collect();
-        assert_eq!(ts, vec![5000, 5000, 5040]);
-    }
-
-    #[test]
-    fn chunked_bytes_are_built_once_and_shared() {
-        let m = Media::new(
-            type_id::VIDEO,
-            0x0100_0000,
-            Bytes::from(vec![7u8; 300]),
-            FrameInfo::default(),
-        );
-        let a = m.chunked(128, PLAYER_STREAM_ID);
-        let b = m.chunked(128, PLAYER_STREAM_ID);
-        // The same allocation, not a copy.
-        assert_eq!(a.as_ptr(), b.as_ptr());
-        let mut expect = bytes::BytesMut::new();
-        srs_protocol::chunk::write_message(&mut expect, 128, 6, 0x0100_0000, 9, 1, &[7u8; 300]);
-        assert_eq!(&a[..], &expect[..]);
-        // Another chunk size or stream id is built for that caller, correctly.
-        let c = m.chunked(4096, PLAYER_STREAM_ID);
-        let mut expect = bytes::BytesMut::new();
-        srs_protocol::chunk::write_message(&mut expect, 4096, 6, 0x0100_0000, 9, 1, &[7u8; 300]);
-        assert_eq!(&c[..], &expect[..]);
-        let d = m.chunked(128, 2);
-        assert_eq!(&d[8..12], &2u32.to_le_bytes());
-        // A restamped copy does not reuse the old chunks.
-        let r = m.restamped(5);
-        assert_eq!(&r.chunked(128, PLAYER_STREAM_ID)[1..4], &[0, 0, 5]);
-    }
-
-    #[test]
     fn max_batch_and_mark_changed() {
         let hub = Hub::new();
-        let p = hub
-            .publish(&key("a"), "c1", SourceConfig::default())
-            .unwrap();
+        let p = hub.feed(&key("a"), SourceConfig::default(), true).unwrap();
         let mut pl = hub.play(&key("a"), SourceConfig::default());
         pl.poll(10, usize::MAX);
-        p.push(type_id::VIDEO, 0, key_frame(0));
+        push(&p, type_id::VIDEO, 0, key_frame(0));
         for i in 1..10 {
-            p.push(type_id::VIDEO, i * 40, inter(i as u8));
+            push(&p, type_id::VIDEO, i * 40, inter(i as u8));
         }
         assert_eq!(media(&pl.poll(4, usize::MAX)).len(), 4);
         assert!(pl.rx.has_changed().unwrap());

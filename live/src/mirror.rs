@@ -9,8 +9,9 @@
 //! publisher leaves (the local players are told, and wait for a republish) or when the last
 //! local player is gone.
 
-use srs_backsource::{Hub, SourceConfig, StreamKey};
-use srs_ipc::control::{StreamId, StreamUp};
+use crate::media::Media;
+use crate::source::{Hub, SourceConfig};
+use srs_ipc::control::{StreamKey, StreamUp};
 use srs_ipc::ring::{flags, ReadResult, RingReader};
 use srs_protocol::message::type_id;
 use std::collections::HashMap;
@@ -49,15 +50,6 @@ impl Drop for Ended {
         if newer && self.mirrors.hub.players(&self.key) > 0 {
             self.mirrors.ensure_from(&self.key, None, true);
         }
-    }
-}
-
-/// Stream key of a wire stream id.
-pub fn key_of(id: &StreamId) -> StreamKey {
-    StreamKey {
-        vhost: id.vhost.clone(),
-        app: id.app.clone(),
-        stream: id.stream.clone(),
     }
 }
 
@@ -103,7 +95,7 @@ impl Mirrors {
 
     /// Backsource announced a (re)published stream.
     pub fn stream_up(self: &Arc<Self>, up: StreamUp) {
-        let key = key_of(&up.id);
+        let key = up.key.clone();
         {
             let mut st = self.lock();
             st.next_version += 1;
@@ -118,12 +110,11 @@ impl Mirrors {
 
     /// Backsource announced that a stream's publisher left. The mirror thread sees it in
     /// the ring too; this only forgets the ring.
-    pub fn stream_down(&self, id: &StreamId) {
+    pub fn stream_down(&self, key: &StreamKey) {
         let mut st = self.lock();
-        let key = key_of(id);
-        st.up.remove(&key);
+        st.up.remove(key);
         // Normally the ring already says so; if its writer died, this is how we learn.
-        if let Some(r) = st.running.get(&key) {
+        if let Some(r) = st.running.get(key) {
             r.stop.store(true, Ordering::Relaxed);
         }
     }
@@ -202,9 +193,9 @@ impl Mirrors {
         let ring =
             RingReader::open(&up.ring).map_err(|e| format!("open {}: {e}", up.ring.display()))?;
         let config = self.lock().configs.get(key).copied().unwrap_or_default();
-        let publisher = self
+        let feed = self
             .hub
-            .publish_from(key, "mirror", config, from_start)
+            .feed(key, config, from_start)
             .map_err(|e| e.to_string())?;
         info!(ring = %up.ring.display(), generation = up.generation, "mirroring");
         let mut buf = Vec::with_capacity(64 * 1024);
@@ -235,7 +226,12 @@ impl Mirrors {
             } else {
                 start_ts.unwrap_or(h.timestamp)
             };
-            publisher.push(h.type_id, ts, bytes::Bytes::from(h.payload));
+            feed.push(Media::new(
+                h.type_id,
+                ts,
+                bytes::Bytes::from(h.payload),
+                h.flags,
+            ));
         }
         let mut last_stale_check = Instant::now();
         loop {
@@ -257,7 +253,12 @@ impl Mirrors {
                         continue;
                     }
                     if matches!(ty, type_id::AUDIO | type_id::VIDEO | type_id::DATA_AMF0) {
-                        publisher.push(ty, timestamp, bytes::Bytes::copy_from_slice(&buf));
+                        feed.push(Media::new(
+                            ty,
+                            timestamp,
+                            bytes::Bytes::copy_from_slice(&buf),
+                            f,
+                        ));
                     }
                 }
                 ReadResult::NotYet => {
