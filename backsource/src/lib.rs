@@ -10,4 +10,4 @@ pub mod publish;
 pub mod streams;
 
 pub use process::Backsource;
-pub use streams::{PublishError, Publisher, StreamEvent, Streams};
+pub use streams::{PublishError, Publisher, RingSizing, StreamEvent, Streams};

@@ -4,7 +4,7 @@
 //! to the master, which tells the readers.
 
 use crate::publish::{self, PublishInfo};
-use crate::streams::{StreamEvent, Streams};
+use crate::streams::{RingSizing, StreamEvent, Streams};
 use srs_conf::Config;
 use srs_ipc::control::{
     ApiRequest, ApiResponse, ClientInfo, FromMaster, Role, StreamDetail, StreamKey, ToMaster,
@@ -12,7 +12,6 @@ use srs_ipc::control::{
 };
 use srs_ipc::handover::{self, HandoverFrame, PublishRequest};
 use srs_ipc::link::{self, Link};
-use srs_ipc::ring::RingConfig;
 use srs_live::conn::{ConnError, ConnStats, PublishFuture, Publishers};
 use srs_protocol::session::ServerSession;
 use std::collections::HashMap;
@@ -52,23 +51,6 @@ struct Client {
     kick: Arc<tokio::sync::Notify>,
 }
 
-/// Geometry of a stream's ring for `ring_size` bytes of data (16 MiB by default: several
-/// GOPs of a high-bitrate stream, which is all a worker's mirror needs, its players' queues
-/// living in the worker). An index slot per page of data (4096 at 16 MiB), within
-/// 1024..=65536. 256 KiB for each header kept aside: sequence headers are bytes to a few
-/// KiB and metadata a few KiB (a larger one still goes through the ring, it is only not
-/// kept aside). The pages are reserved and mapped at publish (see RingWriter::create):
-/// this is the stream's memory.
-fn ring_config(ring_size: u64) -> RingConfig {
-    let data_bytes = ring_size.max(1 << 20).next_multiple_of(4096);
-    let slots = (data_bytes / 4096).clamp(1024, 65536).next_power_of_two();
-    RingConfig {
-        index_slots: u32::try_from(slots).unwrap_or(65536),
-        data_bytes,
-        aside_bytes: 256 << 10,
-    }
-}
-
 /// The backsource role: the streams, the publishers it runs, and the config they run with.
 /// The process tree runs it in its own process ([`run`]); `--single-process` runs it
 /// beside a stream worker and hands it publishers in memory ([`Backsource::take`]).
@@ -84,7 +66,7 @@ impl Backsource {
     /// of the receiver, in order.
     pub fn new(config: Config, ring_dir: PathBuf) -> (Arc<Self>, UnboundedReceiver<StreamEvent>) {
         let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
-        let streams = Streams::new(ring_dir, ring_config(config.ring_size), tx);
+        let streams = Streams::new(ring_dir, RingSizing::new(config.ring_size), tx);
         let bs = Arc::new(Self {
             streams,
             clients: Mutex::default(),
@@ -106,6 +88,7 @@ impl Backsource {
 
     /// Use `config` for publishers from now on.
     pub fn reload(&self, config: Config) {
+        self.streams.set_sizing(RingSizing::new(config.ring_size));
         *self.config.lock().unwrap_or_else(|e| e.into_inner()) = Arc::new(config);
     }
 
@@ -362,25 +345,4 @@ fn into_tokio(fd: OwnedFd) -> io::Result<TcpStream> {
     let socket = std::net::TcpStream::from(fd);
     socket.set_nonblocking(true)?;
     TcpStream::from_std(socket)
-}
-
-#[cfg(test)]
-mod ring_tests {
-    use super::ring_config;
-
-    #[test]
-    fn ring_geometry_follows_ring_size() {
-        let d = ring_config(srs_conf::DEFAULT_RING_SIZE);
-        assert_eq!((d.data_bytes, d.index_slots), (16 << 20, 4096));
-        let small = ring_config(1 << 20);
-        assert_eq!((small.data_bytes, small.index_slots), (1 << 20, 1024));
-        let big = ring_config(4096 << 20);
-        assert_eq!((big.data_bytes, big.index_slots), (4096 << 20, 65536));
-        for c in [d, small, big, ring_config(3 << 20 | 5)] {
-            assert!(
-                c.index_slots.is_power_of_two() && c.data_bytes % 4096 == 0,
-                "{c:?}"
-            );
-        }
-    }
 }

@@ -22,6 +22,83 @@ use tokio::sync::mpsc::UnboundedSender;
 /// see the new publish as a new stream (a discontinuity), not as time going backwards.
 pub const CLOCK_MEMORY: Duration = Duration::from_secs(3600);
 
+/// How big a stream's ring is. It starts small and grows with the stream: what a ring must
+/// hold is the current GOP (where a new reader starts) and some slack for readers that are
+/// a few messages behind, so it follows the stream's bitrate and GOP instead of reserving
+/// the worst case for every stream. An origin with thousands of encoders pays per stream
+/// about twice the GOP of that stream.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RingSizing {
+    /// The geometry of a new ring.
+    pub initial: RingConfig,
+    /// The most data a ring may grow to (`ring_size`).
+    pub max_data: u64,
+}
+
+impl RingSizing {
+    /// A 256 KiB ring to start with (two seconds of a 500 kbps stream with a 2 s GOP need
+    /// 125 KB), 256 index slots (68 messages a second at 25 fps with AAC at 44.1 kHz), and
+    /// 4 KiB for each header kept aside (sequence headers are bytes to a few hundred,
+    /// metadata rarely past a kilobyte); at most `max_data` of data.
+    pub fn new(max_data: u64) -> Self {
+        let initial = RingConfig {
+            index_slots: 256,
+            data_bytes: 256 << 10,
+            aside_bytes: 4 << 10,
+        };
+        Self {
+            initial,
+            max_data: max_data.max(initial.data_bytes).next_multiple_of(4096),
+        }
+    }
+
+    /// The geometry a ring of geometry `cur` needs for a GOP of `gop_bytes` (payloads
+    /// rounded to words) and `gop_msgs` messages, a message of `message` bytes (the ring
+    /// takes at most half its data area at once) and a header of `header` bytes kept
+    /// aside, or `None` if `cur` will do. A ring grows once its GOP passes three quarters
+    /// of it, to twice the GOP (so a GOP that wavers around a size does not grow it again
+    /// and again), never past `max_data` nor the ring's own limits.
+    pub fn fit(
+        &self,
+        cur: RingConfig,
+        gop_bytes: u64,
+        gop_msgs: u64,
+        message: u64,
+        header: u64,
+    ) -> Option<RingConfig> {
+        let mut next = cur;
+        let too_small = gop_bytes > cur.data_bytes / 4 * 3 || message > cur.data_bytes / 2;
+        if too_small && cur.data_bytes < self.max_data {
+            // Twice what is needed, at least half again the old size (no series of small
+            // steps), in whole 64 KiB.
+            next.data_bytes = (gop_bytes.max(message) * 2)
+                .max(cur.data_bytes / 2 * 3)
+                .next_multiple_of(64 << 10)
+                .clamp(cur.data_bytes, self.max_data);
+        }
+        if gop_msgs > u64::from(cur.index_slots) / 4 * 3 && cur.index_slots < MAX_INDEX_SLOTS {
+            next.index_slots = u32::try_from((gop_msgs * 2).next_power_of_two())
+                .unwrap_or(MAX_INDEX_SLOTS)
+                .clamp(cur.index_slots, MAX_INDEX_SLOTS);
+        }
+        if header > u64::from(cur.aside_bytes) && header <= u64::from(MAX_ASIDE_BYTES) {
+            next.aside_bytes = u32::try_from(header.next_power_of_two())
+                .unwrap_or(MAX_ASIDE_BYTES)
+                .clamp(cur.aside_bytes, MAX_ASIDE_BYTES);
+        }
+        (next != cur).then_some(next)
+    }
+}
+
+/// How long after a failed grow the next try comes.
+const GROW_RETRY: Duration = Duration::from_secs(5);
+
+/// Most index slots a ring grows to: a GOP of half a million messages (an hour at 68
+/// messages a second) is not a stream a player can start on anyway.
+const MAX_INDEX_SLOTS: u32 = 1 << 20;
+/// Largest header kept aside (metadata of a few MiB exists, as cover art in MP3 streams).
+const MAX_ASIDE_BYTES: u32 = 8 << 20;
+
 /// Why a publish was refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum PublishError {
@@ -55,8 +132,8 @@ struct State {
 pub struct Streams {
     /// Directory of the ring files (one per stream).
     dir: PathBuf,
-    /// Geometry of a new ring.
-    ring: RingConfig,
+    /// How big the rings are (`ring_size` changes on reload).
+    sizing: Mutex<RingSizing>,
     events: UnboundedSender<StreamEvent>,
     state: Mutex<State>,
 }
@@ -75,10 +152,14 @@ fn next_generation() -> u64 {
 
 impl Streams {
     /// Streams written as rings in `dir`, announced on `events`.
-    pub fn new(dir: PathBuf, ring: RingConfig, events: UnboundedSender<StreamEvent>) -> Arc<Self> {
+    pub fn new(
+        dir: PathBuf,
+        sizing: RingSizing,
+        events: UnboundedSender<StreamEvent>,
+    ) -> Arc<Self> {
         Arc::new(Self {
             dir,
-            ring,
+            sizing: Mutex::new(sizing),
             events,
             state: Mutex::default(),
         })
@@ -86,6 +167,15 @@ impl Streams {
 
     fn lock(&self) -> MutexGuard<'_, State> {
         self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// How big rings are from now on (a reload changed `ring_size`).
+    pub fn set_sizing(&self, sizing: RingSizing) {
+        *self.sizing.lock().unwrap_or_else(|e| e.into_inner()) = sizing;
+    }
+
+    fn sizing(&self) -> RingSizing {
+        *self.sizing.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     /// Keys of the streams being published.
@@ -112,7 +202,7 @@ impl Streams {
             st.clocks.remove(key).map(|(j, _)| j).unwrap_or_default()
         };
         let path = self.dir.join(ring_file_name(&key.to_string()));
-        let ring = match RingWriter::create(&path, self.ring) {
+        let ring = match RingWriter::create(&path, self.sizing().initial) {
             Ok(r) => r,
             Err(e) => {
                 self.lock().publishing.remove(key);
@@ -125,6 +215,9 @@ impl Streams {
             ring,
             jitter,
             generation: next_generation(),
+            gop: Gop::default(),
+            at_limit: false,
+            retry_grow: None,
         };
         p.jitter.new_session();
         p.ring.set_publishing(true, p.generation);
@@ -145,6 +238,19 @@ pub struct Publisher {
     ring: RingWriter,
     jitter: Jitter,
     generation: u64,
+    gop: Gop,
+    /// The ring is as big as it may get and the GOP still does not fit (said once).
+    at_limit: bool,
+    /// After a failed grow (shared memory full), when to try again.
+    retry_grow: Option<Instant>,
+}
+
+/// The current GOP: from the newest keyframe on (nothing before the first keyframe).
+#[derive(Debug, Default, Clone, Copy)]
+struct Gop {
+    /// Ring bytes of its payloads (whole 8-byte words, as the ring stores them).
+    bytes: u64,
+    messages: u64,
 }
 
 impl Publisher {
@@ -169,8 +275,61 @@ impl Publisher {
         } else {
             self.jitter.correct(timestamp)
         };
+        self.make_room(f, payload.len());
         if let Err(e) = self.ring.push(timestamp, ty, f, &payload) {
             tracing::warn!(stream = %self.key, "message not written to the ring: {e}");
+        }
+    }
+
+    /// Count a message of `len` bytes with flags `f` into the GOP, and grow the ring when
+    /// the GOP (or a header kept aside) needs more than it has.
+    fn make_room(&mut self, f: u8, len: usize) {
+        let words = (len as u64).div_ceil(8) * 8;
+        if f & flags::KEYFRAME != 0 {
+            self.gop = Gop {
+                bytes: words,
+                messages: 1,
+            };
+        } else if self.gop.messages > 0 {
+            self.gop.bytes += words;
+            self.gop.messages += 1;
+        }
+        let header = if f & (flags::SEQUENCE_HEADER | flags::METADATA) != 0 {
+            len as u64
+        } else {
+            0
+        };
+        if self.retry_grow.is_some_and(|t| Instant::now() < t) {
+            return;
+        }
+        let cur = self.ring.config();
+        let Some(next) =
+            self.streams
+                .sizing()
+                .fit(cur, self.gop.bytes, self.gop.messages, len as u64, header)
+        else {
+            if self.gop.bytes > cur.data_bytes && !self.at_limit {
+                self.at_limit = true;
+                tracing::warn!(stream = %self.key, gop_bytes = self.gop.bytes,
+                    ring_bytes = cur.data_bytes,
+                    "the GOP is larger than ring_size allows: new players start at the next keyframe");
+            }
+            return;
+        };
+        match self.ring.grow(next) {
+            Ok(()) => {
+                self.retry_grow = None;
+                tracing::info!(stream = %self.key, data_bytes = next.data_bytes,
+                    index_slots = next.index_slots, aside_bytes = next.aside_bytes,
+                    gop_bytes = self.gop.bytes, "ring grown");
+            }
+            // Shared memory is full: the stream goes on in its ring, new players may
+            // start at the next keyframe rather than this one; other streams are not
+            // touched. Tried again in a while, not at every message.
+            Err(e) => {
+                self.retry_grow = Some(Instant::now() + GROW_RETRY);
+                tracing::warn!(stream = %self.key, "ring not grown: {e}");
+            }
         }
     }
 }
@@ -237,15 +396,7 @@ mod tests {
     ) {
         let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
         (
-            Streams::new(
-                dir.to_path_buf(),
-                RingConfig {
-                    index_slots: 64,
-                    data_bytes: 64 << 10,
-                    aside_bytes: 4096,
-                },
-                tx,
-            ),
+            Streams::new(dir.to_path_buf(), RingSizing::new(64 << 20), tx),
             rx,
         )
     }
@@ -265,6 +416,93 @@ mod tests {
             seq += 1;
         }
         out
+    }
+
+    #[test]
+    fn rings_grow_with_the_gop_and_stop_at_the_limit() {
+        let s = RingSizing::new(4 << 20);
+        let c = s.initial;
+        assert_eq!(s.fit(c, 100 << 10, 100, 0, 0), None, "a 500 kbps GOP fits");
+        let g = s.fit(c, 200 << 10, 150, 0, 0).unwrap();
+        assert_eq!(g.data_bytes, 448 << 10);
+        assert_eq!(g.index_slots, c.index_slots);
+        let g = s.fit(c, 100 << 10, 300, 0, 0).unwrap();
+        assert_eq!((g.data_bytes, g.index_slots), (c.data_bytes, 1024));
+        // A 150 KB keyframe does not fit half the ring: grown for it alone.
+        let g = s.fit(c, 150 << 10, 1, 150 << 10, 0).unwrap();
+        assert_eq!(g.data_bytes, 384 << 10);
+        // Half again at least.
+        let g = s.fit(c, 193 << 10, 1, 0, 0).unwrap();
+        assert_eq!(g.data_bytes, 448 << 10);
+        // 2 Mbps with a 6 s GOP, 1.5 MB.
+        let g = s.fit(c, 1_500_000, 700, 0, 0).unwrap();
+        assert_eq!((g.data_bytes, g.index_slots), (2944 << 10, 2048));
+        // Never past the limit, and at the limit no change is asked for.
+        let g = s.fit(c, 10 << 20, 700, 0, 0).unwrap();
+        assert_eq!(g.data_bytes, 4 << 20);
+        assert_eq!(
+            s.fit(
+                RingConfig {
+                    index_slots: 2048,
+                    ..g
+                },
+                10 << 20,
+                700,
+                0,
+                0
+            ),
+            None
+        );
+        // A large header kept aside.
+        let g = s.fit(c, 0, 0, 0, 10_000).unwrap();
+        assert_eq!(g.aside_bytes, 16 << 10);
+    }
+
+    #[test]
+    fn a_long_gop_grows_the_ring_and_readers_follow() {
+        let dir = tempfile::tempdir().unwrap();
+        let (s, mut events) = streams(dir.path());
+        let mut p = s.publish(&key("a"), "c1").unwrap();
+        let Ok(StreamEvent::Up(up)) = events.try_recv() else {
+            panic!()
+        };
+        let mut r = RingReader::open(&up.ring).unwrap();
+        let mut seq = 0;
+        let mut buf = Vec::new();
+        let mut got = 0u32;
+        // 6 s GOPs of a 2 Mbps stream: 25 fps, 10 KB frames.
+        for i in 0..400u32 {
+            let mut frame = vec![if i % 150 == 0 { 0x17 } else { 0x27 }, 1, 0, 0, 0];
+            frame.resize(10_000, i as u8);
+            p.push(type_id::VIDEO, i * 40, Bytes::from(frame));
+            loop {
+                match r.read(seq, &mut buf) {
+                    ReadResult::Message { timestamp, .. } => {
+                        assert_eq!(timestamp, got * 40, "every message, in order");
+                        got += 1;
+                        seq += 1;
+                    }
+                    ReadResult::NotYet => match r.successor() {
+                        Some(next) => r = next,
+                        None => break,
+                    },
+                    other => panic!("{other:?} at {seq}"),
+                }
+            }
+        }
+        assert_eq!(got, 400);
+        let len = std::fs::metadata(&up.ring).unwrap().len();
+        assert!(
+            (2 << 20..3 << 20).contains(&len),
+            "ring of {len} bytes for a 1.5 MB GOP"
+        );
+        // A new reader gets the whole current GOP.
+        let fresh = RingReader::open(&up.ring).unwrap();
+        assert_eq!(fresh.keyframe_seq(), Some(300));
+        assert!(matches!(
+            fresh.read(300, &mut buf),
+            ReadResult::Message { .. }
+        ));
     }
 
     const SET_DATA_FRAME: &[u8] =

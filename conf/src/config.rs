@@ -99,8 +99,9 @@ pub enum LogLevel {
     Error,
 }
 
-/// Default `ring_size`: 16 MiB of data per stream.
-pub const DEFAULT_RING_SIZE: u64 = 16 << 20;
+/// Default `ring_size`: a stream's ring grows up to 64 MiB of data (a 10 s GOP of a
+/// 25 Mbps stream, twice over).
+pub const DEFAULT_RING_SIZE: u64 = 64 << 20;
 
 /// How many stream workers the master starts (`worker_processes`, ours).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -143,10 +144,10 @@ pub struct Config {
     pub handshake_timeout: Duration,
     /// Number of stream workers (`worker_processes auto|N`, ours). Default auto.
     pub worker_processes: WorkerProcesses,
-    /// Data area of each stream's shared-memory ring, in bytes (`ring_size` in MiB, ours,
-    /// 1..=4096). Default 16 MiB: minutes of a 500 kbps stream, several GOPs of a 20 Mbps
-    /// one. The pages are reserved when the stream is published, so an origin with many
-    /// low-bitrate streams can lower it. Applies to rings created after a restart.
+    /// The most data a stream's shared-memory ring may grow to, in bytes (`ring_size` in
+    /// MiB, ours, 1..=4096). A ring starts at 256 KiB and grows to about twice the stream's
+    /// GOP; this caps it (a GOP larger than that still plays, new players then start at the
+    /// next keyframe). Default 64 MiB. A reload applies to rings as they grow.
     pub ring_size: u64,
     /// Where the process tree keeps its control sockets (`run_dir`, ours).
     /// Default `./objs/run`. Stream rings live in `/dev/shm`, named after this directory.

@@ -10,7 +10,7 @@
 //! local player is gone.
 
 use crate::media::Media;
-use crate::source::{Hub, SourceConfig};
+use crate::source::{Feed, Hub, SourceConfig};
 use srs_ipc::control::{StreamKey, StreamUp};
 use srs_ipc::ring::{flags, ReadResult, RingReader};
 use srs_protocol::message::type_id;
@@ -190,25 +190,82 @@ impl Mirrors {
         stop: &AtomicBool,
         from_start: bool,
     ) -> Result<(), String> {
+        let config = self.lock().configs.get(key).copied().unwrap_or_default();
+        let mut feed = RingFeed::open(&self.hub, up, config, from_start)?;
+        info!(ring = %up.ring.display(), generation = up.generation, "mirroring");
+        loop {
+            if stop.load(Ordering::Relaxed) || self.hub.players(key) == 0 {
+                return Ok(());
+            }
+            match feed.pump(PUMP_BATCH)? {
+                Pumped::More => {}
+                Pumped::CaughtUp(seen) => feed.ring.wait(seen, Some(IDLE_CHECK)),
+                Pumped::Ended => {
+                    info!("publisher left");
+                    return Ok(());
+                }
+            }
+        }
+    }
+}
+
+/// Most messages copied between two looks at whether the mirror should stop.
+const PUMP_BATCH: usize = 256;
+
+/// What [`RingFeed::pump`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Pumped {
+    /// Copied as many messages as asked; there may be more.
+    More,
+    /// Copied everything there was; the value is the ring's wake-up counter from before
+    /// looking, to wait on.
+    CaughtUp(u32),
+    /// The publish is over (or its ring is gone).
+    Ended,
+}
+
+/// One stream's ring read into the local source: the reader, its cursor, and the feed.
+#[derive(Debug)]
+pub struct RingFeed {
+    ring: RingReader,
+    generation: u64,
+    seq: u64,
+    feed: Feed,
+    buf: Vec<u8>,
+    /// Sequence numbers of the headers sent from the ring's aside copies before the first
+    /// message, not to be sent twice when the reader meets them in the ring.
+    sent_aside: Vec<u64>,
+    /// After a lap with no keyframe left to resume at: drop video until the next one, so
+    /// that no player's decoder gets frames whose references were lost.
+    need_keyframe: bool,
+    last_stale_check: Instant,
+}
+
+impl RingFeed {
+    /// Open the ring `up` announces and start feeding its stream's source in `hub`.
+    /// `from_start`: from the ring's oldest message (players were waiting for the publish);
+    /// else from its newest keyframe with the GOP cache on (a player joins a running
+    /// stream), or the live point with it off. The metadata and sequence headers kept aside
+    /// go first, stamped with the time of the message that follows them, so that players do
+    /// not see the clock jump from the headers' time to the GOP's.
+    pub fn open(
+        hub: &Arc<Hub>,
+        up: &StreamUp,
+        config: SourceConfig,
+        from_start: bool,
+    ) -> Result<RingFeed, String> {
         let ring =
             RingReader::open(&up.ring).map_err(|e| format!("open {}: {e}", up.ring.display()))?;
-        let config = self.lock().configs.get(key).copied().unwrap_or_default();
-        let feed = self
-            .hub
-            .feed(key, config, from_start)
+        let feed = hub
+            .feed(&up.key, config, from_start)
             .map_err(|e| e.to_string())?;
-        info!(ring = %up.ring.display(), generation = up.generation, "mirroring");
-        let mut buf = Vec::with_capacity(64 * 1024);
+        let mut buf = Vec::new();
         let aside = ring.headers();
-        // With the GOP cache on, the local source starts with the ring's newest GOP; with it
-        // off, at the live point (players then wait for the next keyframe).
-        let mut seq = match ring.keyframe_seq() {
+        let seq = match ring.keyframe_seq() {
             _ if from_start => ring.oldest_seq(),
             Some(k) if config.gop_cache => k,
             _ => ring.next_seq(),
         };
-        // The headers go first, stamped with the time of the frame that follows them, so
-        // that players do not see the clock jump from the headers' time to the GOP's.
         let start_ts = match ring.read(seq, &mut buf) {
             ReadResult::Message { timestamp, .. } => Some(timestamp),
             _ => None,
@@ -233,62 +290,230 @@ impl Mirrors {
                 h.flags,
             ));
         }
-        let mut last_stale_check = Instant::now();
-        loop {
-            if stop.load(Ordering::Relaxed) || self.hub.players(key) == 0 {
-                return Ok(());
-            }
-            let seen = ring.wake_counter();
-            match ring.read(seq, &mut buf) {
+        Ok(RingFeed {
+            ring,
+            generation: up.generation,
+            seq,
+            feed,
+            buf,
+            sent_aside,
+            need_keyframe: false,
+            last_stale_check: Instant::now(),
+        })
+    }
+
+    /// Copy up to `max` messages from the ring into the source.
+    pub fn pump(&mut self, max: usize) -> Result<Pumped, String> {
+        for _ in 0..max {
+            let seen = self.ring.wake_counter();
+            match self.ring.read(self.seq, &mut self.buf) {
                 ReadResult::Message {
                     timestamp,
                     type_id: ty,
                     flags: f,
                 } => {
-                    seq += 1;
+                    self.seq += 1;
                     // The headers kept aside went first; do not send the same ones twice.
                     if f & (flags::SEQUENCE_HEADER | flags::METADATA) != 0
-                        && sent_aside.contains(&(seq - 1))
+                        && self.sent_aside.contains(&(self.seq - 1))
                     {
                         continue;
                     }
+                    if self.need_keyframe && ty == type_id::VIDEO {
+                        if f & flags::KEYFRAME == 0 && f & flags::SEQUENCE_HEADER == 0 {
+                            continue;
+                        }
+                        self.need_keyframe = f & flags::KEYFRAME == 0;
+                    }
                     if matches!(ty, type_id::AUDIO | type_id::VIDEO | type_id::DATA_AMF0) {
-                        feed.push(Media::new(
-                            ty,
-                            timestamp,
-                            bytes::Bytes::copy_from_slice(&buf),
-                            f,
-                        ));
+                        let payload = bytes::Bytes::copy_from_slice(&self.buf);
+                        self.feed.push(Media::new(ty, timestamp, payload, f));
+                    }
+                    // A large message (a keyframe of a high-bitrate stream) leaves a large
+                    // buffer behind: give it back rather than hold it for every stream.
+                    if self.buf.capacity() > KEEP_BUFFER {
+                        self.buf = Vec::new();
                     }
                 }
                 ReadResult::NotYet => {
-                    let (publishing, generation) = ring.state();
-                    // Whether the ring file was replaced takes a stat of its path: once per
-                    // IDLE_CHECK, not after every message (a writer that died pushes nothing,
-                    // so the wait below times out and the check comes as soon as before).
-                    let stale = last_stale_check.elapsed() >= IDLE_CHECK && {
-                        last_stale_check = Instant::now();
-                        ring.is_stale()
-                    };
-                    if !publishing || generation != up.generation || stale {
-                        info!("publisher left");
-                        return Ok(());
+                    if self.ring.is_closed() {
+                        // Read to its end: a ring that grew goes on in its successor, at
+                        // the same sequence numbers; any other closed ring is finished.
+                        match self.ring.successor() {
+                            Some(next) => {
+                                self.ring = next;
+                                continue;
+                            }
+                            None => return Ok(Pumped::Ended),
+                        }
                     }
-                    ring.wait(seen, Some(IDLE_CHECK));
+                    let (publishing, generation) = self.ring.state();
+                    // Whether the ring file was replaced takes a stat of its path: once per
+                    // IDLE_CHECK, not after every message (a writer that died pushes
+                    // nothing, so the wait times out and the check comes as soon as before).
+                    let stale = self.last_stale_check.elapsed() >= IDLE_CHECK && {
+                        self.last_stale_check = Instant::now();
+                        self.ring.is_stale()
+                    };
+                    if !publishing || generation != self.generation || stale {
+                        return Ok(Pumped::Ended);
+                    }
+                    return Ok(Pumped::CaughtUp(seen));
                 }
                 ReadResult::Lapped { oldest } => {
-                    let resume = ring
-                        .keyframe_seq()
-                        .filter(|k| *k >= oldest)
-                        .unwrap_or_else(|| ring.next_seq());
+                    // Lost messages are lost for good: go on at the newest keyframe (the
+                    // players then drop video until it), or the live point. Timestamps are
+                    // the writer's, so they only jump forward by the time lost.
+                    let keyframe = self.ring.keyframe_seq().filter(|k| *k >= oldest);
+                    let resume = keyframe.unwrap_or_else(|| self.ring.next_seq());
+                    self.need_keyframe = keyframe.is_none();
                     warn!(
-                        lost = resume.saturating_sub(seq),
+                        lost = resume.saturating_sub(self.seq),
                         "lapped by the writer, resuming at a keyframe"
                     );
-                    seq = resume;
+                    self.seq = resume;
                 }
                 ReadResult::Corrupt => return Err("corrupt ring".into()),
             }
         }
+        Ok(Pumped::More)
+    }
+}
+
+/// Largest copy buffer a ring reader keeps between messages.
+const KEEP_BUFFER: usize = 64 << 10;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::source::PlayEvent;
+    use srs_ipc::ring::{RingConfig, RingWriter};
+
+    fn key() -> StreamKey {
+        StreamKey {
+            vhost: "__defaultVhost__".into(),
+            app: "live".into(),
+            stream: "lap".into(),
+        }
+    }
+
+    fn frame(key: bool, n: u32) -> Vec<u8> {
+        let mut v = vec![if key { 0x17 } else { 0x27 }, 1, 0, 0, 0];
+        v.extend_from_slice(&n.to_be_bytes());
+        v.resize(600, 0);
+        v
+    }
+
+    /// Video frames a player got: (frame number, timestamp, keyframe).
+    fn frames(events: &[PlayEvent]) -> Vec<(u32, u32, bool)> {
+        events
+            .iter()
+            .flat_map(|e| match e {
+                PlayEvent::Media(m) => m.clone(),
+                _ => vec![],
+            })
+            .filter(|m| m.type_id == type_id::VIDEO && !m.is_sequence_header())
+            .map(|m| {
+                let n =
+                    u32::from_be_bytes([m.payload[5], m.payload[6], m.payload[7], m.payload[8]]);
+                (n, m.timestamp, m.is_keyframe())
+            })
+            .collect()
+    }
+
+    /// A reader lapped by the writer resumes at the newest keyframe; its players' timestamps
+    /// are the writer's, only jumping forward by the time lost, never corrected again.
+    #[test]
+    fn a_lapped_reader_resyncs_at_a_keyframe_with_the_writers_timestamps() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("ring");
+        let mut w = RingWriter::create(
+            &path,
+            RingConfig {
+                index_slots: 16,
+                data_bytes: 64 << 10,
+                aside_bytes: 4096,
+            },
+        )
+        .unwrap();
+        w.set_publishing(true, 9);
+        w.push(
+            0,
+            type_id::VIDEO,
+            flags::SEQUENCE_HEADER,
+            &[0x17, 0, 0, 0, 0, 1],
+        )
+        .unwrap();
+        let mut n = 0u32;
+        // `count` frames, a keyframe every `gop` (none for 0).
+        fn push(w: &mut RingWriter, n: &mut u32, count: u32, gop: u32) {
+            for _ in 0..count {
+                let key = gop != 0 && *n % gop == 0;
+                let f = if key { flags::KEYFRAME } else { 0 };
+                w.push(1000 + *n * 40, type_id::VIDEO, f, &frame(key, *n))
+                    .unwrap();
+                *n += 1;
+            }
+        }
+        let mut all = Vec::new();
+        push(&mut w, &mut n, 8, 5);
+        let hub = Hub::new();
+        let config = SourceConfig::default();
+        let mut player = hub.play(&key(), config);
+        let up = StreamUp {
+            key: key(),
+            ring: path.clone(),
+            generation: 9,
+        };
+        let mut feed = RingFeed::open(&hub, &up, config, false).unwrap();
+        assert!(matches!(feed.pump(100).unwrap(), Pumped::CaughtUp(_)));
+        let got = frames(&player.poll(1000, usize::MAX));
+        assert_eq!(
+            got.first(),
+            Some(&(5, 1200, true)),
+            "starts at the GOP: {got:?}"
+        );
+        all.extend(got);
+        // The writer runs 3 whole rings ahead (GOPs of 5): the reader is lapped.
+        push(&mut w, &mut n, 48, 5);
+        assert!(matches!(feed.pump(100).unwrap(), Pumped::CaughtUp(_)));
+        let got = frames(&player.poll(1000, usize::MAX));
+        assert_eq!(got.first(), Some(&(55, 1000 + 55 * 40, true)), "{got:?}");
+        assert_eq!(got.last().map(|f| f.0), Some(55));
+        all.extend(got);
+        // Then on as the writer pushes, every timestamp the writer's.
+        push(&mut w, &mut n, 7, 5);
+        assert!(matches!(feed.pump(100).unwrap(), Pumped::CaughtUp(_)));
+        let got = frames(&player.poll(1000, usize::MAX));
+        let want: Vec<(u32, u32, bool)> =
+            (56..63).map(|i| (i, 1000 + i * 40, i % 5 == 0)).collect();
+        assert_eq!(got, want);
+        all.extend(got);
+        // Lapped with no keyframe left in the ring: video waits for the next one.
+        push(&mut w, &mut n, 40, 0);
+        assert!(matches!(feed.pump(100).unwrap(), Pumped::CaughtUp(_)));
+        assert_eq!(frames(&player.poll(1000, usize::MAX)), vec![]);
+        push(&mut w, &mut n, 3, 0);
+        let k = n;
+        w.push(
+            1000 + n * 40,
+            type_id::VIDEO,
+            flags::KEYFRAME,
+            &frame(true, n),
+        )
+        .unwrap();
+        n += 1;
+        push(&mut w, &mut n, 2, 0);
+        assert!(matches!(feed.pump(100).unwrap(), Pumped::CaughtUp(_)));
+        let got = frames(&player.poll(1000, usize::MAX));
+        assert_eq!(got.first(), Some(&(k, 1000 + k * 40, true)), "{got:?}");
+        assert_eq!(got.len(), 3);
+        all.extend(got);
+        // The player's clock never went backwards, and every frame carries the time the
+        // writer gave it.
+        assert!(all.windows(2).all(|p| p[0].1 < p[1].1), "{all:?}");
+        assert!(all.iter().all(|f| f.1 == 1000 + f.0 * 40));
+        drop(w);
+        assert_eq!(feed.pump(100).unwrap(), Pumped::Ended);
     }
 }

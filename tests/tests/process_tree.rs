@@ -675,51 +675,99 @@ fn a_child_that_keeps_dying_is_restarted_with_backoff() {
     });
 }
 
-/// `ring_size` sets the shared-memory ring of each published stream, and players are fed
-/// through a small ring as through the default one.
+/// The ring file of `stream` (in app `live`) in this server's ring directory, with its size.
+fn ring_file(server: &Server, stream: &str) -> Option<(u64, std::path::PathBuf)> {
+    let dir = std::fs::read_dir("/dev/shm")
+        .ok()?
+        .flatten()
+        .filter(|d| d.file_name().to_string_lossy().starts_with("srs-rs-"))
+        .map(|d| d.path())
+        .find(|d| {
+            // Ours: the master logged this directory.
+            server.log().contains(&d.display().to_string())
+        })?;
+    std::fs::read_dir(dir)
+        .ok()?
+        .flatten()
+        .filter(|f| {
+            let n = f.file_name().to_string_lossy().to_string();
+            n.ends_with(&format!("_live_{stream}")) && !n.contains(".tmp")
+        })
+        .find_map(|f| Some((f.metadata().ok()?.len(), f.path())))
+}
+
+/// A stream's ring starts small and grows with its GOP, up to `ring_size`; players are fed
+/// through every growth without losing a frame; the ring goes with the publisher.
 #[test]
-fn ring_size_sets_the_ring_of_a_stream() {
-    let started = std::time::SystemTime::now();
+fn a_ring_grows_with_the_gop_up_to_ring_size() {
     let server = Server::start("ring_size 2;\nworker_processes 1;\n");
-    let url = server.url("live/ring-size-check");
+    let url = server.url("live/grow");
     rt().block_on(async {
         let mut p = RtmpClient::connect(&url).await.unwrap();
         p.publish().await.unwrap();
-        let stop = Arc::new(AtomicBool::new(false));
-        let feed = tokio::spawn(publish_counted(p, stop.clone()));
+        p.send_media(9, 0, srs_tests::client::AVC_SH).await.unwrap();
+        p.send_media(9, 0, &srs_tests::client::counted_frame(true, 0, 1000))
+            .await
+            .unwrap();
         wait_publishing(&server, 1);
-        // The ring file of this stream, created by this server.
-        let ring = std::fs::read_dir("/dev/shm")
-            .unwrap()
-            .flatten()
-            .filter(|d| d.file_name().to_string_lossy().starts_with("srs-rs-"))
-            .flat_map(|d| std::fs::read_dir(d.path()).into_iter().flatten().flatten())
-            .filter(|f| {
-                f.file_name()
-                    .to_string_lossy()
-                    .ends_with("_live_ring-size-check")
-            })
-            .filter_map(|f| Some((f.metadata().ok()?, f.path())))
-            .filter(|(m, _)| m.modified().is_ok_and(|t| t >= started))
-            .map(|(m, path)| (m.len(), path))
-            .next();
-        let (len, path) = ring.expect("the stream's ring file in /dev/shm");
-        // 2 MiB of data, the index and the headers kept aside: well under the default 16.
-        assert!(
-            (2 << 20..4 << 20).contains(&len),
-            "{} is {len} bytes",
-            path.display()
-        );
-        // Two seconds of stream through it, and a player gets frames in order.
-        let mut c = RtmpClient::connect(&url).await.unwrap();
-        c.play().await.unwrap();
-        let (mut prev, _, _) = c.next_counted(T).await.unwrap();
-        for _ in 0..50 {
-            let (n, _, _) = c.next_counted(T).await.unwrap();
-            assert_eq!(n, prev + 1, "frames in order through a 2 MiB ring");
-            prev = n;
+        let (small, path) = ring_file(&server, "grow").expect("the stream's ring file in /dev/shm");
+        assert!(small < 512 << 10, "a new ring is small: {small} bytes");
+        let mut player = RtmpClient::connect(&url).await.unwrap();
+        player.play().await.unwrap();
+        assert_eq!(player.next_counted(T).await.unwrap().0, 0);
+        // A 5 s GOP of 8 KB frames (1.6 Mbps): 1 MB, four times the first ring.
+        let mut sizes = vec![small];
+        for n in 1..125u32 {
+            p.send_media(9, n * 40, &srs_tests::client::counted_frame(false, n, 8000))
+                .await
+                .unwrap();
+            tokio::time::sleep(Duration::from_millis(5)).await;
+            if let Some((len, _)) = ring_file(&server, "grow") {
+                if sizes.last() != Some(&len) {
+                    sizes.push(len);
+                }
+            }
         }
-        stop.store(true, Ordering::Relaxed);
-        let _ = feed.await;
+        for n in 1..125u32 {
+            let (got, _, _) = player.next_counted(T).await.unwrap();
+            assert_eq!(got, n, "every frame, in order, through the growths");
+        }
+        let grown = *sizes.last().unwrap();
+        assert!(sizes.len() >= 2, "the ring grew: {sizes:?}");
+        assert!(grown > 2 * small && grown < 3 << 20, "{sizes:?}");
+        assert!(server.log().contains("ring grown"), "{}", server.log());
+        // A new player gets the whole GOP from the grown ring.
+        let mut late = RtmpClient::connect(&url).await.unwrap();
+        late.play().await.unwrap();
+        assert_eq!(
+            late.next_counted(T).await.unwrap().0,
+            0,
+            "starts at the GOP's keyframe"
+        );
+        // A GOP beyond ring_size: the ring stops at it.
+        for n in 125..400u32 {
+            p.send_media(9, n * 40, &srs_tests::client::counted_frame(false, n, 8000))
+                .await
+                .unwrap();
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        for n in 125..400u32 {
+            assert_eq!(player.next_counted(T).await.unwrap().0, n);
+        }
+        let (capped, _) = ring_file(&server, "grow").unwrap();
+        assert!(
+            capped < (2 << 20) + (256 << 10),
+            "capped by ring_size 2: {capped}"
+        );
+        assert!(
+            server.log().contains("larger than ring_size"),
+            "{}",
+            server.log()
+        );
+        drop(p);
+        assert!(
+            wait_until(Duration::from_secs(10), || !path.exists()),
+            "the ring goes with its publisher"
+        );
     });
 }

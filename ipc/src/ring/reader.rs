@@ -122,6 +122,20 @@ impl RingReader {
             || std::fs::metadata(&self.path).map_or(true, |m| (m.dev(), m.ino()) != self.file_id)
     }
 
+    /// The ring that took over from this one when its writer grew it
+    /// ([`RingWriter::grow`](super::RingWriter::grow)): this ring is closed while still
+    /// publishing, and the path names another ring of the same generation. The caller reads
+    /// on there at the same cursor, once it has read everything here. `None` for a ring
+    /// that ended any other way (unpublished, replaced by another publish, writer gone).
+    pub fn successor(&self) -> Option<RingReader> {
+        let (publishing, generation) = self.state();
+        if !self.is_closed() || !publishing {
+            return None;
+        }
+        let next = RingReader::open(&self.path).ok()?;
+        (next.file_id != self.file_id && next.state() == (true, generation)).then_some(next)
+    }
+
     /// Process id of the writer that created the ring.
     pub fn writer_pid(&self) -> u32 {
         self.shm.word(W_WRITER_PID).load(Relaxed) as u32

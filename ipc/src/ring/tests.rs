@@ -657,3 +657,80 @@ fn _assert_send_sync(_: &Path) {
     is::<RingReader>();
     is::<RingWriter>();
 }
+
+#[test]
+fn grow_continues_the_stream_in_a_bigger_ring() {
+    let (_d, path, mut w, old) = ring(SMALL);
+    w.set_publishing(true, 7);
+    w.push(0, TYPE_DATA, flags::METADATA, b"meta").unwrap();
+    w.push(0, TYPE_VIDEO, flags::SEQUENCE_HEADER, b"avc")
+        .unwrap();
+    w.push(0, TYPE_VIDEO, flags::KEYFRAME, &content(2, 500))
+        .unwrap();
+    w.push(40, TYPE_VIDEO, 0, &content(3, 300)).unwrap();
+    w.push(80, TYPE_VIDEO, flags::KEYFRAME, &content(4, 900))
+        .unwrap();
+    w.push(120, TYPE_AUDIO, 0, &content(5, 20)).unwrap();
+    // A reader that has read up to seq 3 only.
+    let bigger = RingConfig {
+        index_slots: 64,
+        data_bytes: 1 << 20,
+        aside_bytes: 8192,
+    };
+    w.grow(bigger).unwrap();
+    assert_eq!(w.config(), bigger);
+    assert_eq!(w.next_seq(), 6, "sequence numbers go on");
+    // The old ring is closed but still readable to its end, and points to its successor.
+    assert!(old.is_closed());
+    for seq in 3..6 {
+        assert_eq!(
+            read_msg(&old, seq).unwrap().3.len(),
+            [300, 900, 20][seq as usize - 3]
+        );
+    }
+    let new = old.successor().expect("successor");
+    assert_eq!(new.state(), (true, 7));
+    assert_eq!(
+        new.keyframe_seq(),
+        Some(4),
+        "the GOP a new reader starts with"
+    );
+    assert_eq!(read_msg(&new, 4).unwrap().3, content(4, 900));
+    assert_eq!(read_msg(&new, 5).unwrap().3, content(5, 20));
+    assert!(matches!(
+        new.read(3, &mut Vec::new()),
+        ReadResult::Lapped { .. }
+    ));
+    let h = new.headers();
+    assert_eq!(
+        h.metadata.as_ref().map(|m| (m.seq, &m.payload[..])),
+        Some((0, &b"meta"[..]))
+    );
+    assert_eq!(h.video.as_ref().map(|m| m.seq), Some(1));
+    // New pushes land in the new ring, after the copy.
+    assert_eq!(w.push(160, TYPE_VIDEO, 0, &content(6, 100)).unwrap(), 6);
+    assert_eq!(read_msg(&new, 6).unwrap().0, 160);
+    assert_eq!(RingReader::open(&path).unwrap().next_seq(), 7);
+    // A ring that ended (unpublished) has no successor, nor does a live one.
+    assert!(new.successor().is_none());
+    drop(w);
+    assert!(new.successor().is_none(), "unpublished is the end");
+    assert!(!path.exists(), "the grown ring goes with its writer");
+}
+
+#[test]
+fn failed_grow_leaves_the_ring_as_it_was() {
+    let (_d, path, mut w, r) = ring(SMALL);
+    w.set_publishing(true, 1);
+    w.push(0, TYPE_VIDEO, flags::KEYFRAME, b"k").unwrap();
+    let bad = RingConfig {
+        index_slots: 3,
+        ..SMALL
+    };
+    assert!(w.grow(bad).is_err());
+    assert!(!r.is_closed() && !r.is_stale());
+    assert_eq!(w.push(40, TYPE_VIDEO, 0, b"p").unwrap(), 1);
+    assert_eq!(read_msg(&r, 1).unwrap().3, b"p");
+    let leftovers: Vec<_> = std::fs::read_dir(path.parent().unwrap()).unwrap().collect();
+    assert_eq!(leftovers.len(), 1, "no temporary file left");
+}

@@ -41,14 +41,20 @@ impl RingWriter {
     /// so a reader never opens a half-initialised ring, and a reader still mapping a stale
     /// ring keeps its (now unlinked) file instead of seeing it truncated under it.
     pub fn create(path: &Path, cfg: RingConfig) -> Result<RingWriter, RingError> {
+        let w = Self::build(path, cfg, 0)?;
+        w.place()?;
+        Ok(w)
+    }
+
+    /// A new ring for `path` whose first message will be `first_seq`, still under its
+    /// temporary name ([`place`](Self::place) renames it into place).
+    fn build(path: &Path, cfg: RingConfig, first_seq: u64) -> Result<RingWriter, RingError> {
         let layout = Layout::from_config(&cfg)?;
         let io = |op| {
             let path = path.to_path_buf();
             move |source| RingError::Io { path, op, source }
         };
-        let mut tmp = path.as_os_str().to_owned();
-        tmp.push(format!(".tmp-{}", std::process::id()));
-        let tmp = PathBuf::from(tmp);
+        let tmp = tmp_path(path);
         // A leftover of a crashed create by a process that had our pid.
         let _ = fs::remove_file(&tmp);
         let file = OpenOptions::new()
@@ -79,28 +85,132 @@ impl RingWriter {
                 .map_raw(&file)
                 .map_err(io("map"))?;
             let shm = Shared::new(map, layout);
-            init_header(&shm);
-            fs::rename(&tmp, path).map_err(io("rename into place"))?;
+            init_header(&shm, first_seq);
             Ok(shm)
         })();
-        let shm = match built {
-            Ok(shm) => shm,
+        match built {
+            Ok(shm) => Ok(RingWriter {
+                shm,
+                path: path.to_path_buf(),
+                persist: false,
+                next_seq: first_seq,
+                reserved: 0,
+                oldest: first_seq,
+                keyframe: NONE,
+                state: 0,
+                positions: vec![0; layout.index_slots as usize],
+            }),
             Err(e) => {
                 let _ = fs::remove_file(&tmp);
-                return Err(e);
+                Err(e)
             }
-        };
-        Ok(RingWriter {
-            shm,
-            path: path.to_path_buf(),
-            persist: false,
-            next_seq: 0,
-            reserved: 0,
-            oldest: 0,
-            keyframe: NONE,
-            state: 0,
-            positions: vec![0; layout.index_slots as usize],
+        }
+    }
+
+    /// Rename the ring built by [`build`](Self::build) into place.
+    fn place(&self) -> Result<(), RingError> {
+        let tmp = tmp_path(&self.path);
+        fs::rename(&tmp, &self.path).map_err(|source| {
+            let _ = fs::remove_file(&tmp);
+            RingError::Io {
+                path: self.path.clone(),
+                op: "rename into place",
+                source,
+            }
         })
+    }
+
+    /// The geometry of this ring.
+    pub fn config(&self) -> RingConfig {
+        let l = self.shm.layout;
+        RingConfig {
+            index_slots: l.index_slots as u32,
+            data_bytes: l.data_bytes,
+            aside_bytes: l.aside_bytes as u32,
+        }
+    }
+
+    /// Move the stream to a ring of geometry `cfg` at the same path; this writer then
+    /// writes there.
+    ///
+    /// The new ring continues this one: the same sequence numbers, state and headers kept
+    /// aside, and a copy of the messages from the newest keyframe on (the GOP a new reader
+    /// starts with). It is renamed into place, then the old ring is closed. A reader that
+    /// finds its ring closed while still publishing reopens the path and, when it names a
+    /// ring of the same generation, reads on there at its cursor
+    /// ([`RingReader::successor`](super::RingReader::successor)); a cursor older than the
+    /// copy finishes in the old ring first, where nothing is overwritten any more. On
+    /// failure (no room for the new ring) nothing changed.
+    pub fn grow(&mut self, cfg: RingConfig) -> Result<(), RingError> {
+        let first = if self.keyframe != NONE && self.keyframe >= self.oldest {
+            self.keyframe
+        } else {
+            self.next_seq
+        };
+        let mut new = Self::build(&self.path, cfg, first)?;
+        // From here on, `new` must never remove the file at `path` (the old ring's until
+        // the rename, then its own, which a later drop removes).
+        new.persist = true;
+        let copied = (|| {
+            let mut buf = Vec::new();
+            for seq in first..self.next_seq {
+                let (timestamp, type_id, f) = self.message(seq, &mut buf);
+                new.push_indexed(timestamp, type_id, f, &buf)?;
+            }
+            new.copy_aside_from(self);
+            new.keyframe = self.keyframe;
+            new.shm.word(W_KEYFRAME).store(self.keyframe, Release);
+            new.state = self.state;
+            new.shm.word(W_STATE).store(self.state, Release);
+            new.place()
+        })();
+        if let Err(e) = copied {
+            let _ = fs::remove_file(tmp_path(&self.path));
+            return Err(e);
+        }
+        new.persist = self.persist;
+        let mut old = std::mem::replace(self, new);
+        // The path names the new ring now: the old one only marks itself closed (which
+        // wakes its readers) as it drops.
+        old.persist = true;
+        Ok(())
+    }
+
+    /// Read back message `seq` (still in this ring: the caller checked) into `out`.
+    fn message(&self, seq: u64, out: &mut Vec<u8>) -> (u32, u8, u8) {
+        let l = self.shm.layout;
+        let w = self.shm.words();
+        let slot = l.slot_word(seq);
+        let pos = self.positions[(seq & l.slot_mask()) as usize];
+        let len_ts = w[slot + 2].load(Relaxed);
+        let ty_fl = w[slot + 3].load(Relaxed);
+        self.shm
+            .copy_out(l.data_pos_word(pos), (len_ts & 0xffff_ffff) as usize, out);
+        ((len_ts >> 32) as u32, ty_fl as u8, (ty_fl >> 8) as u8)
+    }
+
+    /// Copy the headers kept aside, with their sequence numbers, from `old`.
+    fn copy_aside_from(&self, old: &RingWriter) {
+        let (ow, nw) = (old.shm.words(), self.shm.words());
+        let mut buf = Vec::new();
+        self.write_aside(|shm| {
+            for h in 0..ASIDE_COUNT {
+                let d = W_ASIDE_DESC + h * ASIDE_DESC_WORDS;
+                let seq = ow[d].load(Relaxed);
+                let len_ts = ow[d + 1].load(Relaxed);
+                let len = len_ts & 0xffff_ffff;
+                if seq == NONE || len > shm.layout.aside_bytes {
+                    nw[d].store(NONE, Relaxed);
+                    continue;
+                }
+                old.shm
+                    .copy_out(old.shm.layout.aside_payload_word(h), len as usize, &mut buf);
+                shm.copy_in(shm.layout.aside_payload_word(h), &buf);
+                nw[d + 1].store(len_ts, Relaxed);
+                nw[d + 2].store(ow[d + 2].load(Relaxed), Relaxed);
+                nw[d].store(seq, Relaxed);
+            }
+        });
     }
 
     /// The ring file.
@@ -131,6 +241,48 @@ impl RingWriter {
     ///
     /// Fails only for a payload larger than [`max_payload`](Self::max_payload).
     pub fn push(
+        &mut self,
+        timestamp: u32,
+        type_id: u8,
+        flags: u8,
+        payload: &[u8],
+    ) -> Result<u64, RingError> {
+        let seq = self.push_indexed(timestamp, type_id, flags, payload)?;
+        let len = payload.len() as u64;
+        let w = self.shm.words();
+        let aside = if flags & flags::METADATA != 0 {
+            Some(ASIDE_METADATA)
+        } else if flags & flags::SEQUENCE_HEADER != 0 && type_id == TYPE_VIDEO {
+            Some(ASIDE_VIDEO)
+        } else if flags & flags::SEQUENCE_HEADER != 0 && type_id == TYPE_AUDIO {
+            Some(ASIDE_AUDIO)
+        } else {
+            None
+        };
+        if let Some(h) = aside {
+            self.write_aside(|shm| {
+                let d = W_ASIDE_DESC + h * ASIDE_DESC_WORDS;
+                if len <= shm.layout.aside_bytes {
+                    shm.copy_in(shm.layout.aside_payload_word(h), payload);
+                    w[d].store(seq, Relaxed);
+                } else {
+                    // Too large to keep aside: better none than a stale one.
+                    w[d].store(NONE, Relaxed);
+                }
+                w[d + 1].store(len | u64::from(timestamp) << 32, Relaxed);
+                w[d + 2].store(u64::from(type_id) | u64::from(flags) << 8, Relaxed);
+            });
+        } else if flags & flags::KEYFRAME != 0 {
+            self.keyframe = seq;
+            w[W_KEYFRAME].store(seq, Release);
+        }
+        self.notify();
+        Ok(seq)
+    }
+
+    /// Append a message to the index and the data area, and publish it (`next_seq`); no
+    /// header aside, no keyframe, no wake-up.
+    fn push_indexed(
         &mut self,
         timestamp: u32,
         type_id: u8,
@@ -184,37 +336,9 @@ impl RingWriter {
         // Release: a reader that sees `seq` in the slot sees the payload and fields above.
         w[slot].store(seq, Release);
         self.positions[(seq & l.slot_mask()) as usize] = pos;
-
-        let aside = if flags & flags::METADATA != 0 {
-            Some(ASIDE_METADATA)
-        } else if flags & flags::SEQUENCE_HEADER != 0 && type_id == TYPE_VIDEO {
-            Some(ASIDE_VIDEO)
-        } else if flags & flags::SEQUENCE_HEADER != 0 && type_id == TYPE_AUDIO {
-            Some(ASIDE_AUDIO)
-        } else {
-            None
-        };
-        if let Some(h) = aside {
-            self.write_aside(|shm| {
-                let d = W_ASIDE_DESC + h * ASIDE_DESC_WORDS;
-                if len <= shm.layout.aside_bytes {
-                    shm.copy_in(shm.layout.aside_payload_word(h), payload);
-                    w[d].store(seq, Relaxed);
-                } else {
-                    // Too large to keep aside: better none than a stale one.
-                    w[d].store(NONE, Relaxed);
-                }
-                w[d + 1].store(len | u64::from(timestamp) << 32, Relaxed);
-                w[d + 2].store(u64::from(type_id) | u64::from(flags) << 8, Relaxed);
-            });
-        } else if flags & flags::KEYFRAME != 0 {
-            self.keyframe = seq;
-            w[W_KEYFRAME].store(seq, Release);
-        }
         self.next_seq = seq + 1;
         // Release: a reader that sees `next_seq` > seq sees the slot written.
         w[W_NEXT_SEQ].store(self.next_seq, Release);
-        self.notify();
         Ok(seq)
     }
 
@@ -278,8 +402,15 @@ impl Drop for RingWriter {
     }
 }
 
-/// Fill in a fresh (all-zero) ring.
-fn init_header(shm: &Shared) {
+/// The temporary name a ring is built under, beside `path`.
+fn tmp_path(path: &Path) -> PathBuf {
+    let mut tmp = path.as_os_str().to_owned();
+    tmp.push(format!(".tmp-{}", std::process::id()));
+    PathBuf::from(tmp)
+}
+
+/// Fill in a fresh (all-zero) ring whose first message will be `first_seq`.
+fn init_header(shm: &Shared, first_seq: u64) {
     let l = shm.layout;
     let w = shm.words();
     w[W_VERSION].store(LAYOUT_VERSION, Relaxed);
@@ -289,6 +420,8 @@ fn init_header(shm: &Shared) {
     w[W_FILE_BYTES].store(l.file_bytes, Relaxed);
     w[W_WRITER_PID].store(u64::from(std::process::id()), Relaxed);
     w[W_KEYFRAME].store(NONE, Relaxed);
+    w[W_NEXT_SEQ].store(first_seq, Relaxed);
+    w[W_OLDEST].store(first_seq, Relaxed);
     for h in 0..ASIDE_COUNT {
         w[W_ASIDE_DESC + h * ASIDE_DESC_WORDS].store(NONE, Relaxed);
     }
