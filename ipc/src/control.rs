@@ -245,6 +245,20 @@ pub enum FromMaster {
     Ok,
     /// A request failed.
     Error(String),
+    /// Accept on another worker's sockets too, one per address (descriptors attached, in
+    /// order), until [`FromMaster::Release`]: that worker is down, and the connections
+    /// queued on its sockets are served meanwhile.
+    Adopt {
+        /// Index of the worker the sockets belong to.
+        index: u32,
+        /// Their addresses.
+        addrs: Vec<String>,
+    },
+    /// Stop accepting on the sockets adopted from worker `index`: it is back.
+    Release {
+        /// Index of the worker the sockets belong to.
+        index: u32,
+    },
 }
 
 /// A connected client as a worker reports it.

@@ -54,6 +54,11 @@ pub trait Reader: Send + Sync + 'static {
     fn listen(self: &Arc<Self>, _listener: std::net::TcpListener) -> io::Result<()> {
         Ok(())
     }
+    /// Accept on worker `index`'s sockets too, until [`release`](Self::release): it is
+    /// down, and the connections queued on them must not wait for it.
+    fn adopt(self: &Arc<Self>, _index: u32, _listeners: Vec<std::net::TcpListener>) {}
+    /// Stop accepting on worker `index`'s sockets: it is back.
+    fn release(&self, _index: u32) {}
     /// Stop: no new clients; when graceful, let the current ones finish for up to `grace`.
     fn stop(&self, graceful: bool, grace: Duration) -> impl Future<Output = ()> + Send;
 }
@@ -148,6 +153,20 @@ pub async fn run<R: Reader>(
                         }
                     }
                 }
+                Some(FromMaster::Adopt { index, addrs }) => {
+                    let listeners: Vec<std::net::TcpListener> = addrs
+                        .iter()
+                        .filter_map(|addr| match master.take_fd() {
+                            Some(fd) => Some(std::net::TcpListener::from(fd)),
+                            None => {
+                                error!(%addr, index, "adopted port without its socket");
+                                None
+                            }
+                        })
+                        .collect();
+                    r.adopt(index, listeners);
+                }
+                Some(FromMaster::Release { index }) => r.release(index),
                 Some(FromMaster::Reload) => reload(&*r, paths.config.as_ref()),
                 Some(FromMaster::Stop { graceful, grace_ms }) => {
                     r.stop(graceful, Duration::from_millis(grace_ms)).await;

@@ -102,7 +102,13 @@ fn run(config: Config, name: String, path: Option<PathBuf>, single: bool) -> any
     // use is reported on the terminal.
     let mut pid = pidfile::PidFile::lock(&config.pid)
         .with_context(|| format!("pid file {}", config.pid.display()))?;
-    let listeners = listen::bind_all(&config.listen)?;
+    // One socket per stream worker and port (SO_REUSEPORT), one per port in one process.
+    let workers = if single {
+        1
+    } else {
+        tree::worker_count(&config) as usize
+    };
+    let ports = listen::bind_all(&config.listen, workers)?;
     if config.daemon {
         // Fork before any thread exists (the runtime starts below).
         nix::unistd::daemon(true, false).context("daemon: fork failed")?;
@@ -132,15 +138,14 @@ fn run(config: Config, name: String, path: Option<PathBuf>, single: bool) -> any
             .with_context(|| format!("pid file {}", config.pid.display()))?;
         info!(version = VERSION, config = %name, pid = std::process::id(), single, "srs-rs starting");
         // Only now: whoever sees this line (a supervisor, a test) finds the pid file written.
-        for l in &listeners {
-            if let Ok(addr) = l.local_addr() {
-                info!(%addr, "RTMP listening");
-            }
+        for p in &ports {
+            info!(addr = %p.addr, sockets = p.sockets.len(), "RTMP listening");
         }
         if single {
+            let listeners = ports.into_iter().flat_map(|p| p.sockets).collect();
             serve_single(config, listeners, path, signals).await
         } else {
-            let mut tree = tree::Tree::new(config, path, listeners)?;
+            let mut tree = tree::Tree::new(config, path, ports)?;
             tree.bind_http()?;
             tree.run(signals).await
         }

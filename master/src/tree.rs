@@ -3,7 +3,7 @@
 //! restarts a child that dies, relays stream announcements from backsource to the readers,
 //! answers `srs-cli`, and turns signals into reloads and stops. It never touches media.
 
-use crate::listen;
+use crate::listen::{self, Port};
 use anyhow::Context;
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
@@ -11,7 +11,6 @@ use srs_conf::{Config, WorkerProcesses};
 use srs_ipc::control::{FromMaster, ProcessInfo, Role, StreamUp, ToMaster, WorkerStats};
 use srs_ipc::link::Link;
 use std::collections::{BTreeMap, HashMap, VecDeque};
-use std::net::SocketAddr;
 use std::os::fd::{AsFd, AsRawFd, OwnedFd, RawFd};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -176,7 +175,11 @@ pub struct Tree {
     exe: PathBuf,
     run_dir: PathBuf,
     ring_dir: PathBuf,
-    listeners: Vec<(SocketAddr, std::net::TcpListener)>,
+    /// The RTMP ports, each a group of sockets, one per stream worker.
+    ports: Vec<Port>,
+    /// Sockets of a dead worker (by index) lent to a live one (the key) until the dead
+    /// one is back: the connections queued on them are served meanwhile.
+    lent: BTreeMap<u32, Key>,
     /// HTTP listeners for httpd: ("api" | "server" | "both", socket).
     http: Vec<(&'static str, std::net::TcpListener)>,
     slots: BTreeMap<Key, Slot>,
@@ -193,7 +196,7 @@ impl Tree {
     pub fn new(
         config: Config,
         config_path: Option<PathBuf>,
-        listeners: Vec<std::net::TcpListener>,
+        ports: Vec<Port>,
     ) -> anyhow::Result<Tree> {
         let run_dir = config.run_dir.clone();
         std::fs::create_dir_all(&run_dir)
@@ -205,10 +208,6 @@ impl Tree {
         let ring_dir = ring_dir(&run_dir);
         fresh_dir(&ring_dir)?;
         let exe = std::env::current_exe().context("own executable")?;
-        let addrs: Vec<SocketAddr> = listeners
-            .iter()
-            .filter_map(|l| l.local_addr().ok())
-            .collect();
         let (events_tx, events) = mpsc::unbounded_channel();
         Ok(Tree {
             config,
@@ -216,7 +215,8 @@ impl Tree {
             exe,
             run_dir,
             ring_dir,
-            listeners: addrs.into_iter().zip(listeners).collect(),
+            ports,
+            lent: BTreeMap::new(),
             http: Vec::new(),
             slots: BTreeMap::new(),
             streams: HashMap::new(),
@@ -237,19 +237,20 @@ impl Tree {
         match (api, server) {
             (Some(a), Some(s)) if a == s => http.push((
                 "both",
-                listen::bind(a).with_context(|| format!("http listen {a}"))?,
+                listen::bind(a, false).with_context(|| format!("http listen {a}"))?,
             )),
             (a, s) => {
                 if let Some(a) = a {
                     http.push((
                         "api",
-                        listen::bind(a).with_context(|| format!("http_api listen {a}"))?,
+                        listen::bind(a, false).with_context(|| format!("http_api listen {a}"))?,
                     ));
                 }
                 if let Some(s) = s {
                     http.push((
                         "server",
-                        listen::bind(s).with_context(|| format!("http_server listen {s}"))?,
+                        listen::bind(s, false)
+                            .with_context(|| format!("http_server listen {s}"))?,
                     ));
                 }
             }
@@ -285,7 +286,12 @@ impl Tree {
         cmd.env("SRS_RUN_DIR", &self.run_dir)
             .env("SRS_RING_DIR", &self.ring_dir);
         let fds: Vec<RawFd> = match role {
-            Role::StreamWorker => self.listeners.iter().map(|(_, l)| l.as_raw_fd()).collect(),
+            Role::StreamWorker => self
+                .ports
+                .iter()
+                .filter_map(|p| p.sockets.get(index as usize))
+                .map(|l| l.as_raw_fd())
+                .collect(),
             Role::Httpd => self.http.iter().map(|(_, l)| l.as_raw_fd()).collect(),
             _ => Vec::new(),
         };
@@ -344,7 +350,7 @@ impl Tree {
                 slot.stats_at = None;
                 slot.kbps = (0, 0);
                 slot.config_gen = self.config_gen;
-                slot.listeners_at_spawn = self.listeners.len();
+                slot.listeners_at_spawn = self.ports.len();
                 let tx = self.events_tx.clone();
                 tokio::spawn(async move {
                     let status = match child.wait().await {
@@ -395,25 +401,76 @@ impl Tree {
         slot.restart_at = Some(tokio::time::Instant::now() + delay);
     }
 
-    /// Hand the RTMP listeners from index `first` on to a worker (descriptors attached,
-    /// in batches the descriptor-passing limit allows).
+    /// Hand worker `key` its sockets of the RTMP ports from index `first` on (a reload
+    /// added ports).
     fn send_listeners(&self, key: &Key, first: usize) {
-        let Some(tx) = self.slots.get(key).and_then(|s| s.link.as_ref()) else {
+        self.send_sockets(key, key.1, first, FromMaster::Listen);
+    }
+
+    /// Send worker `to` the sockets of worker `of` in the ports from index `first` on, in
+    /// messages made by `msg` from the addresses (descriptors attached, in batches the
+    /// descriptor-passing limit allows).
+    fn send_sockets(
+        &self,
+        to: &Key,
+        of: u32,
+        first: usize,
+        msg: impl Fn(Vec<String>) -> FromMaster,
+    ) {
+        let Some(tx) = self.slots.get(to).and_then(|s| s.link.as_ref()) else {
             return;
         };
-        for batch in self.listeners[first..].chunks(srs_ipc::fdpass::MAX_FDS) {
+        for batch in self.ports[first..].chunks(srs_ipc::fdpass::MAX_FDS) {
             let mut fds = Vec::new();
             let mut names = Vec::new();
-            for (a, l) in batch {
+            for p in batch {
+                let Some(l) = p.sockets.get(of as usize) else {
+                    continue;
+                };
                 match l.as_fd().try_clone_to_owned() {
                     Ok(fd) => {
                         fds.push(fd);
-                        names.push(a.to_string());
+                        names.push(p.addr.to_string());
                     }
-                    Err(e) => error!(index = key.1, "cannot share a port: {e}"),
+                    Err(e) => error!(index = to.1, "cannot share a port: {e}"),
                 }
             }
-            let _ = tx.send((FromMaster::Listen(names), fds));
+            let _ = tx.send((msg(names), fds));
+        }
+    }
+
+    /// Worker `index` is down: lend its sockets to a live worker, so that the connections
+    /// queued on them (and those the kernel keeps sending there) are served until it is
+    /// back. Nobody to lend to (one worker): they wait in the queue for its restart.
+    fn lend(&mut self, index: u32) {
+        // The least busy live worker.
+        let borrower = self
+            .slots
+            .iter()
+            .filter(|(k, s)| {
+                k.0 == Role::StreamWorker && k.1 != index && s.link.is_some() && !s.retiring
+            })
+            .min_by_key(|(_, s)| s.stats.connections)
+            .map(|(k, _)| *k);
+        let Some(to) = borrower else {
+            return;
+        };
+        if (index as usize) >= self.ports.first().map_or(0, |p| p.sockets.len()) {
+            return;
+        }
+        info!(
+            index,
+            borrower = to.1,
+            "lending a dead worker's sockets until it is back"
+        );
+        self.send_sockets(&to, index, 0, |addrs| FromMaster::Adopt { index, addrs });
+        self.lent.insert(index, to);
+    }
+
+    /// Worker `index` is back (or gone for good): whoever borrowed its sockets lets go.
+    fn take_back(&mut self, index: u32) {
+        if let Some(to) = self.lent.remove(&index) {
+            self.send(&to, FromMaster::Release { index });
         }
     }
 
@@ -539,12 +596,29 @@ impl Tree {
                     return None;
                 }
                 slot.link = None;
-                if slot.retiring {
+                let retiring = slot.retiring;
+                if key.0 == Role::StreamWorker {
+                    // What it had borrowed goes to another live worker.
+                    let borrowed: Vec<u32> = self
+                        .lent
+                        .iter()
+                        .filter(|(_, to)| **to == key)
+                        .map(|(i, _)| *i)
+                        .collect();
+                    for i in borrowed {
+                        self.lent.remove(&i);
+                        self.lend(i);
+                    }
+                }
+                if retiring {
                     info!(role = key.0.name(), index = key.1, pid, %status, "child stopped");
                     self.slots.remove(&key);
                     return None;
                 }
                 warn!(role = key.0.name(), index = key.1, pid, %status, "child died, restarting");
+                if key.0 == Role::StreamWorker {
+                    self.lend(key.1);
+                }
                 if key.0 == Role::Backsource {
                     // Its rings are dead: remove them, so readers see their files gone
                     // (`is_stale`), and the next backsource starts clean.
@@ -604,8 +678,12 @@ impl Tree {
                 if spawn_gen != self.config_gen {
                     self.send(&key, FromMaster::Reload);
                 }
-                if key.0 == Role::StreamWorker && self.listeners.len() > spawn_listeners {
-                    self.send_listeners(&key, spawn_listeners);
+                if key.0 == Role::StreamWorker {
+                    if self.ports.len() > spawn_listeners {
+                        self.send_listeners(&key, spawn_listeners);
+                    }
+                    // Its sockets are its own again.
+                    self.take_back(key.1);
                 }
                 info!(
                     role = key.0.name(),
@@ -709,29 +787,28 @@ impl Tree {
         for w in &new.warnings {
             warn!("config {w}");
         }
-        // New ports: bind here, hand to every worker. Removed ports keep accepting until a
-        // restart (their sockets are shared with running workers).
-        let mut added = Vec::new();
+        // New ports: bind here (a socket per worker), hand to every worker. Removed ports
+        // keep accepting until a restart (their sockets are shared with running workers).
+        let new_workers = worker_count(&new) as usize;
+        let first_new = self.ports.len();
         for addr in &new.listen {
             if self
-                .listeners
+                .ports
                 .iter()
-                .any(|(a, _)| a == addr || (addr.port() == 0 && a.ip() == addr.ip()))
+                .any(|p| p.addr == *addr || (addr.port() == 0 && p.addr.ip() == addr.ip()))
             {
                 continue;
             }
-            match listen::bind(*addr) {
-                Ok(l) => {
-                    let actual = l.local_addr().unwrap_or(*addr);
-                    info!(addr = %actual, "RTMP listening");
-                    added.push(self.listeners.len());
-                    self.listeners.push((actual, l));
+            let workers = new_workers.max(self.ports.first().map_or(0, |p| p.sockets.len()));
+            match Port::bind(*addr, workers) {
+                Ok(p) => {
+                    info!(addr = %p.addr, sockets = p.sockets.len(), "RTMP listening");
+                    self.ports.push(p);
                 }
-                Err(e) => error!(%addr, "reload: cannot listen: {e}"),
+                Err(e) => error!(%addr, "reload: cannot listen: {e:#}"),
             }
         }
-        if !added.is_empty() {
-            let first = self.listeners.len() - added.len();
+        if self.ports.len() > first_new {
             let workers: Vec<Key> = self
                 .slots
                 .keys()
@@ -739,13 +816,24 @@ impl Tree {
                 .copied()
                 .collect();
             for key in workers {
-                self.send_listeners(&key, first);
+                self.send_listeners(&key, first_new);
             }
         }
         let old_workers = worker_count(&self.config);
         self.config = new;
         self.config_gen += 1;
         let new_workers = worker_count(&self.config);
+        // New workers need their sockets before they start. Retired workers' sockets close
+        // here (the kernel stops sending them connections once the worker closes its copy
+        // too), and whoever borrowed them lets go.
+        for p in self.ports.iter_mut() {
+            if let Err(e) = p.resize(new_workers as usize) {
+                error!("reload: {e:#}");
+            }
+        }
+        for i in new_workers..old_workers {
+            self.take_back(i);
+        }
         for (_, s) in self.slots.iter() {
             if let Some(tx) = &s.link {
                 let _ = tx.send((FromMaster::Reload, Vec::new()));
@@ -783,7 +871,7 @@ impl Tree {
         let grace = self.config.grace_final_wait;
         // Our copies of the listening sockets go first: once the workers stop accepting, the
         // kernel must refuse new clients, not queue them for nobody.
-        self.listeners.clear();
+        self.ports.clear();
         self.http.clear();
         if graceful {
             info!(

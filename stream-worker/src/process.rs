@@ -65,6 +65,14 @@ impl Reader for WorkerContext {
         server::spawn_listener(listener, self.clone()).map(|_| ())
     }
 
+    fn adopt(self: &Arc<Self>, index: u32, listeners: Vec<std::net::TcpListener>) {
+        WorkerContext::adopt(self, index, listeners);
+    }
+
+    fn release(&self, index: u32) {
+        WorkerContext::release(self, index);
+    }
+
     async fn stop(&self, graceful: bool, grace: Duration) {
         self.stop_accepting();
         if graceful {

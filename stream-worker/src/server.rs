@@ -52,6 +52,8 @@ pub struct WorkerContext {
     /// In the process tree: every worker's connection count, so that `max_connections`
     /// limits the whole server. (Slot `.1` is ours.)
     shared: Option<(SharedCounters, usize)>,
+    /// Accept loops on the sockets of workers that are down, by their index.
+    adopted: Mutex<HashMap<u32, Vec<tokio::task::JoinHandle<()>>>>,
 }
 
 impl WorkerContext {
@@ -70,6 +72,7 @@ impl WorkerContext {
             draining: AtomicBool::new(false),
             stop_accepting: watch::channel(false).0,
             shared: None,
+            adopted: Mutex::default(),
         })
     }
 
@@ -174,6 +177,46 @@ impl WorkerContext {
             o += c.stats.bytes_out();
         }
         (i, o)
+    }
+
+    /// Accept on worker `index`'s sockets too (it is down).
+    pub fn adopt(self: &Arc<Self>, index: u32, listeners: Vec<std::net::TcpListener>) {
+        let mut loops = Vec::new();
+        for l in listeners {
+            match spawn_listener(l, self.clone()) {
+                Ok(h) => loops.push(h),
+                Err(e) => error!(index, "cannot accept on a dead worker's socket: {e}"),
+            }
+        }
+        info!(
+            index,
+            sockets = loops.len(),
+            "accepting for a worker that is down"
+        );
+        let old = self
+            .adopted
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(index, loops);
+        for h in old.into_iter().flatten() {
+            h.abort();
+        }
+    }
+
+    /// Stop accepting on worker `index`'s sockets (it is back). An accept in progress is
+    /// cancelled without losing its connection: it stays queued for the owner.
+    pub fn release(&self, index: u32) {
+        let loops = self
+            .adopted
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(&index);
+        if let Some(loops) = loops {
+            info!(index, "worker is back, its sockets are its own again");
+            for h in loops {
+                h.abort();
+            }
+        }
     }
 
     /// Stop accepting new connections (graceful stop); existing ones go on.

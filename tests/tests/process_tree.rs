@@ -771,3 +771,122 @@ fn a_ring_grows_with_the_gop_up_to_ring_size() {
         );
     });
 }
+
+/// Connections spread over the workers whatever the arrival pattern: players connecting
+/// one after another (the pattern that sent all of them to one worker when the workers
+/// shared one listening socket) land on every one of 4 workers.
+#[test]
+fn four_workers_each_get_players() {
+    let server = Server::start("worker_processes 4;\n");
+    let url = server.url("live/spread");
+    rt().block_on(async {
+        let mut p = RtmpClient::connect(&url).await.unwrap();
+        p.publish().await.unwrap();
+        let stop = Arc::new(AtomicBool::new(false));
+        let feed = tokio::spawn(publish_counted(p, stop.clone()));
+        let mut players = Vec::new();
+        for _ in 0..60 {
+            let mut c = RtmpClient::connect(&url).await.unwrap();
+            c.play().await.unwrap();
+            c.next_counted(T).await.unwrap();
+            players.push(c);
+        }
+        let mut by_worker = std::collections::BTreeMap::new();
+        for c in &players {
+            let w = worker_of(&server, &c.local_addr()).expect("the player's worker");
+            *by_worker.entry(w).or_insert(0) += 1;
+        }
+        eprintln!("players per worker: {by_worker:?}");
+        // 15 expected each; a worker with none is 10^-7 likely with the kernel's hash.
+        assert_eq!(by_worker.len(), 4, "{by_worker:?}");
+        stop.store(true, Ordering::Relaxed);
+        let _ = feed.await;
+    });
+}
+
+/// While a killed worker is down (here held back by the restart back-off after repeated
+/// deaths), the connections the kernel queues on its socket are served by another worker:
+/// none is refused, none waits for the restart.
+#[test]
+fn a_dead_workers_connections_are_served_while_it_is_down() {
+    let server = Server::start("worker_processes 2;\n");
+    let url = server.url("live/lend");
+    rt().block_on(async {
+        let mut p = RtmpClient::connect(&url).await.unwrap();
+        p.publish().await.unwrap();
+        let stop = Arc::new(AtomicBool::new(false));
+        let feed = tokio::spawn(publish_counted(p, stop.clone()));
+        let worker1 = || {
+            server
+                .processes("stream-worker")
+                .into_iter()
+                .find(|w| w["index"] == 1)
+                .map(|w| pid_of(&w))
+                .unwrap_or(0)
+        };
+        // Six deaths in a row: the sixth restart waits 4 s (back-off).
+        for round in 0..6 {
+            let pid = if round == 0 {
+                worker1()
+            } else {
+                let mut pid = 0;
+                assert!(
+                    wait_until(Duration::from_secs(20), || {
+                        pid = worker1();
+                        pid > 0 && alive(pid)
+                    }),
+                    "worker 1 back for round {round}"
+                );
+                pid
+            };
+            assert!(pid > 0);
+            nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), Signal::SIGKILL).unwrap();
+            assert!(wait_until(Duration::from_secs(5), || !alive(pid) || worker1() != pid));
+        }
+        assert!(
+            wait_until(Duration::from_secs(5), || server
+                .log()
+                .contains("backing off")),
+            "{}",
+            server.log()
+        );
+        // Worker 1 is down for seconds: 30 players arriving now all play at once.
+        let started = Instant::now();
+        let mut tasks = Vec::new();
+        for _ in 0..30 {
+            let url = url.clone();
+            tasks.push(tokio::spawn(async move {
+                let t0 = Instant::now();
+                let mut c = RtmpClient::connect(&url).await?;
+                c.play().await?;
+                c.next_counted(Duration::from_secs(10)).await?;
+                anyhow::Ok(t0.elapsed())
+            }));
+        }
+        let mut slowest = Duration::ZERO;
+        for t in tasks {
+            slowest = slowest.max(t.await.unwrap().expect("a player while worker 1 is down"));
+        }
+        let down = worker1() == 0;
+        eprintln!(
+            "30 players in {:?}, slowest {slowest:?}, worker 1 still down: {down}",
+            started.elapsed()
+        );
+        assert!(
+            slowest < Duration::from_millis(2500),
+            "a player waited {slowest:?}: its connection waited for the dead worker\n{}",
+            server.log()
+        );
+        assert!(server.log().contains("lending a dead worker's sockets"));
+        // Back from the back-off, worker 1 takes its socket back and serves again.
+        assert!(wait_until(Duration::from_secs(30), || {
+            let pid = worker1();
+            pid > 0 && alive(pid)
+        }));
+        assert!(wait_until(Duration::from_secs(10), || server
+            .log()
+            .contains("its sockets are its own again")));
+        stop.store(true, Ordering::Relaxed);
+        let _ = feed.await;
+    });
+}
