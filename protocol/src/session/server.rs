@@ -138,6 +138,14 @@ pub struct ServerSession {
 /// Most message streams one connection may create; real clients create one or two.
 const MAX_STREAMS: usize = 16;
 
+/// The first argument of a command as a string (a stream name), or empty.
+fn first_str(args: &[Amf0Value]) -> String {
+    args.first()
+        .and_then(Amf0Value::as_str)
+        .unwrap_or("")
+        .to_string()
+}
+
 impl ServerSession {
     /// A session waiting for the client's C0 C1.
     pub fn new(config: ServerConfig) -> Self {
@@ -316,30 +324,11 @@ impl ServerSession {
         );
     }
 
+    /// One command message: `connect` before anything else, then one method per command.
     fn on_command(&mut self, msg_stream: u32, cmd: Command) -> Result<(), SessionError> {
-        let tid = cmd.transaction_id;
-        let first_str = |args: &[Amf0Value]| -> String {
-            args.first()
-                .and_then(Amf0Value::as_str)
-                .unwrap_or("")
-                .to_string()
-        };
         match (&self.phase, cmd.name.as_str()) {
             (Phase::WaitConnect, "connect") => {
-                let o = &cmd.object;
-                let req = ConnectRequest {
-                    app: o.get_str("app").unwrap_or("").to_string(),
-                    tc_url: o.get_str("tcUrl").unwrap_or("").to_string(),
-                    page_url: o.get_str("pageUrl").unwrap_or("").to_string(),
-                    swf_url: o.get_str("swfUrl").unwrap_or("").to_string(),
-                    flash_ver: o.get_str("flashVer").unwrap_or("").to_string(),
-                    object_encoding: o.get_f64("objectEncoding").unwrap_or(0.0),
-                };
-                self.phase = Phase::ConnectRequested {
-                    transaction_id: tid,
-                    object_encoding: req.object_encoding,
-                };
-                self.events.push_back(ServerEvent::Connect(req));
+                self.on_connect(&cmd);
                 Ok(())
             }
             (Phase::WaitConnect | Phase::ConnectRequested { .. }, name) => Err(
@@ -348,175 +337,210 @@ impl ServerSession {
             (Phase::Handshake(_), name) => Err(SessionError::Protocol(format!(
                 "command {name:?} during the handshake"
             ))),
-            (Phase::Connected, name) => match name {
-                "connect" => Err(SessionError::Protocol("second connect".into())),
-                "createStream" => {
-                    if self.streams.len() >= MAX_STREAMS {
-                        return Err(SessionError::Protocol(format!(
-                            "more than {MAX_STREAMS} streams"
-                        )));
-                    }
-                    let id = self.next_stream_id;
-                    self.next_stream_id += 1;
-                    self.streams.insert(id, StreamRole::Created);
-                    self.reply(
-                        tid,
-                        "_result",
-                        Amf0Value::Null,
-                        vec![Amf0Value::Number(id as f64)],
-                    );
-                    Ok(())
-                }
-                "releaseStream" | "_checkbw" => {
-                    if tid > 0.0 {
-                        self.reply(tid, "_result", Amf0Value::Null, vec![Amf0Value::Undefined]);
-                    }
-                    Ok(())
-                }
-                "FCPublish" => {
-                    let name = first_str(&cmd.args);
-                    let info = status_object(
-                        "status",
-                        "NetStream.Publish.Start",
-                        &format!("FCPublish to stream {name}."),
-                    );
-                    self.reply(0.0, "onFCPublish", Amf0Value::Null, vec![info]);
-                    if tid > 0.0 {
-                        self.reply(tid, "_result", Amf0Value::Null, vec![Amf0Value::Undefined]);
-                    }
-                    Ok(())
-                }
-                "FCUnpublish" => {
-                    let name = first_str(&cmd.args);
-                    let info = status_object(
-                        "status",
-                        "NetStream.Unpublish.Success",
-                        &format!("FCUnpublish to stream {name}."),
-                    );
-                    self.reply(0.0, "onFCUnpublish", Amf0Value::Null, vec![info]);
-                    if tid > 0.0 {
-                        self.reply(tid, "_result", Amf0Value::Null, vec![Amf0Value::Undefined]);
-                    }
-                    let publishing: Vec<u32> = self
-                        .streams
-                        .iter()
-                        .filter(|(_, r)| **r == StreamRole::Publishing)
-                        .map(|(id, _)| *id)
-                        .collect();
-                    for id in publishing {
-                        self.streams.insert(id, StreamRole::Created);
-                        self.events
-                            .push_back(ServerEvent::Unpublish { stream_id: id });
-                    }
-                    Ok(())
-                }
-                "FCSubscribe" => {
-                    let name = first_str(&cmd.args);
-                    let info = status_object(
-                        "status",
-                        "NetStream.Play.Start",
-                        &format!("FCSubscribe to {name}."),
-                    );
-                    self.reply(0.0, "onFCSubscribe", Amf0Value::Null, vec![info]);
-                    Ok(())
-                }
-                "getStreamLength" => {
-                    // Live streams have no length; ffmpeg reads 0 as "live".
-                    if tid > 0.0 {
-                        self.reply(
-                            tid,
-                            "_result",
-                            Amf0Value::Null,
-                            vec![Amf0Value::Number(0.0)],
-                        );
-                    }
-                    Ok(())
-                }
-                "publish" => {
-                    let stream_id = self.request_on(msg_stream, StreamRole::PublishRequested)?;
-                    let name = first_str(&cmd.args);
-                    let publish_type = cmd
-                        .args
-                        .get(1)
-                        .and_then(Amf0Value::as_str)
-                        .unwrap_or("live")
-                        .to_string();
-                    self.events.push_back(ServerEvent::Publish {
-                        stream_id,
-                        name,
-                        publish_type,
-                    });
-                    Ok(())
-                }
-                "play" => {
-                    let stream_id = self.request_on(msg_stream, StreamRole::PlayRequested)?;
-                    let name = first_str(&cmd.args);
-                    let start = cmd.args.get(1).and_then(Amf0Value::as_f64).unwrap_or(-2.0);
-                    let duration = cmd.args.get(2).and_then(Amf0Value::as_f64).unwrap_or(-1.0);
-                    let reset = match cmd.args.get(3) {
-                        Some(Amf0Value::Boolean(b)) => *b,
-                        Some(Amf0Value::Number(n)) => *n != 0.0,
-                        _ => true,
-                    };
-                    self.events.push_back(ServerEvent::Play {
-                        stream_id,
-                        name,
-                        start,
-                        duration,
-                        reset,
-                    });
-                    Ok(())
-                }
-                "pause" => {
-                    if self.streams.get(&msg_stream) == Some(&StreamRole::Playing) {
-                        let pause = cmd
-                            .args
-                            .first()
-                            .and_then(Amf0Value::as_bool)
-                            .unwrap_or(true);
-                        let (code, desc, uc) = if pause {
-                            (
-                                "NetStream.Pause.Notify",
-                                "Paused stream.",
-                                UserControl::StreamEof(msg_stream),
-                            )
-                        } else {
-                            (
-                                "NetStream.Unpause.Notify",
-                                "Unpaused stream.",
-                                UserControl::StreamBegin(msg_stream),
-                            )
-                        };
-                        self.send_status(msg_stream, "status", code, desc);
-                        self.t
-                            .send(csid::PROTOCOL_CONTROL, 0, 0, &Message::UserControl(uc));
-                        self.events.push_back(ServerEvent::Pause {
-                            stream_id: msg_stream,
-                            pause,
-                        });
-                    }
-                    Ok(())
-                }
-                "deleteStream" => {
-                    let id = cmd.args.first().and_then(Amf0Value::as_f64).unwrap_or(0.0) as u32;
-                    self.end_stream(id, true);
-                    Ok(())
-                }
-                "closeStream" => {
-                    self.end_stream(msg_stream, false);
-                    Ok(())
-                }
-                // Flash players send these with play; nothing to do.
-                "receiveAudio" | "receiveVideo" | "onStatus" | "_result" | "_error" => Ok(()),
-                _ => {
-                    // SRS answers unknown calls that expect a reply, so clients do not wait.
-                    if tid > 0.0 {
-                        self.reply(tid, "_result", Amf0Value::Null, vec![Amf0Value::Undefined]);
-                    }
-                    Ok(())
-                }
-            },
+            (Phase::Connected, "connect") => Err(SessionError::Protocol("second connect".into())),
+            (Phase::Connected, "createStream") => self.on_create_stream(&cmd),
+            (Phase::Connected, "FCPublish") => {
+                self.on_fc_publish(&cmd);
+                Ok(())
+            }
+            (Phase::Connected, "FCUnpublish") => {
+                self.on_fc_unpublish(&cmd);
+                Ok(())
+            }
+            (Phase::Connected, "FCSubscribe") => {
+                self.on_fc_subscribe(&cmd);
+                Ok(())
+            }
+            (Phase::Connected, "getStreamLength") => {
+                // Live streams have no length; ffmpeg reads 0 as "live".
+                self.answer(cmd.transaction_id, Amf0Value::Number(0.0));
+                Ok(())
+            }
+            (Phase::Connected, "publish") => self.on_publish(msg_stream, &cmd),
+            (Phase::Connected, "play") => self.on_play(msg_stream, &cmd),
+            (Phase::Connected, "pause") => {
+                self.on_pause(msg_stream, &cmd);
+                Ok(())
+            }
+            (Phase::Connected, "deleteStream") => {
+                let id = cmd.args.first().and_then(Amf0Value::as_f64).unwrap_or(0.0) as u32;
+                self.end_stream(id, true);
+                Ok(())
+            }
+            (Phase::Connected, "closeStream") => {
+                self.end_stream(msg_stream, false);
+                Ok(())
+            }
+            // Flash players send these with play; nothing to do.
+            (
+                Phase::Connected,
+                "receiveAudio" | "receiveVideo" | "onStatus" | "_result" | "_error",
+            ) => Ok(()),
+            // releaseStream, _checkbw, and calls we do not know: SRS answers those that
+            // expect a reply, so clients do not wait.
+            (Phase::Connected, _) => {
+                self.answer(cmd.transaction_id, Amf0Value::Undefined);
+                Ok(())
+            }
         }
+    }
+
+    /// `_result` with one value, for a call that expects a reply (transaction id > 0).
+    fn answer(&mut self, tid: f64, value: Amf0Value) {
+        if tid > 0.0 {
+            self.reply(tid, "_result", Amf0Value::Null, vec![value]);
+        }
+    }
+
+    /// `connect`: the request goes to the caller, who accepts or rejects it.
+    fn on_connect(&mut self, cmd: &Command) {
+        let o = &cmd.object;
+        let req = ConnectRequest {
+            app: o.get_str("app").unwrap_or("").to_string(),
+            tc_url: o.get_str("tcUrl").unwrap_or("").to_string(),
+            page_url: o.get_str("pageUrl").unwrap_or("").to_string(),
+            swf_url: o.get_str("swfUrl").unwrap_or("").to_string(),
+            flash_ver: o.get_str("flashVer").unwrap_or("").to_string(),
+            object_encoding: o.get_f64("objectEncoding").unwrap_or(0.0),
+        };
+        self.phase = Phase::ConnectRequested {
+            transaction_id: cmd.transaction_id,
+            object_encoding: req.object_encoding,
+        };
+        self.events.push_back(ServerEvent::Connect(req));
+    }
+
+    /// `createStream`: a new message stream id, at most [`MAX_STREAMS`] of them.
+    fn on_create_stream(&mut self, cmd: &Command) -> Result<(), SessionError> {
+        if self.streams.len() >= MAX_STREAMS {
+            return Err(SessionError::Protocol(format!(
+                "more than {MAX_STREAMS} streams"
+            )));
+        }
+        let id = self.next_stream_id;
+        self.next_stream_id += 1;
+        self.streams.insert(id, StreamRole::Created);
+        self.reply(
+            cmd.transaction_id,
+            "_result",
+            Amf0Value::Null,
+            vec![Amf0Value::Number(id as f64)],
+        );
+        Ok(())
+    }
+
+    /// `FCPublish` (Flash Media Server's): `onFCPublish`, then `_result`.
+    fn on_fc_publish(&mut self, cmd: &Command) {
+        let info = status_object(
+            "status",
+            "NetStream.Publish.Start",
+            &format!("FCPublish to stream {}.", first_str(&cmd.args)),
+        );
+        self.reply(0.0, "onFCPublish", Amf0Value::Null, vec![info]);
+        self.answer(cmd.transaction_id, Amf0Value::Undefined);
+    }
+
+    /// `FCUnpublish`: `onFCUnpublish`, `_result`, and every publishing stream of the
+    /// connection ends.
+    fn on_fc_unpublish(&mut self, cmd: &Command) {
+        let info = status_object(
+            "status",
+            "NetStream.Unpublish.Success",
+            &format!("FCUnpublish to stream {}.", first_str(&cmd.args)),
+        );
+        self.reply(0.0, "onFCUnpublish", Amf0Value::Null, vec![info]);
+        self.answer(cmd.transaction_id, Amf0Value::Undefined);
+        let publishing: Vec<u32> = self
+            .streams
+            .iter()
+            .filter(|(_, r)| **r == StreamRole::Publishing)
+            .map(|(id, _)| *id)
+            .collect();
+        for id in publishing {
+            self.streams.insert(id, StreamRole::Created);
+            self.events
+                .push_back(ServerEvent::Unpublish { stream_id: id });
+        }
+    }
+
+    /// `FCSubscribe` (Limelight/Akamai style): `onFCSubscribe`.
+    fn on_fc_subscribe(&mut self, cmd: &Command) {
+        let info = status_object(
+            "status",
+            "NetStream.Play.Start",
+            &format!("FCSubscribe to {}.", first_str(&cmd.args)),
+        );
+        self.reply(0.0, "onFCSubscribe", Amf0Value::Null, vec![info]);
+    }
+
+    /// `publish name [type]`: the request goes to the caller.
+    fn on_publish(&mut self, msg_stream: u32, cmd: &Command) -> Result<(), SessionError> {
+        let stream_id = self.request_on(msg_stream, StreamRole::PublishRequested)?;
+        let publish_type = cmd
+            .args
+            .get(1)
+            .and_then(Amf0Value::as_str)
+            .unwrap_or("live")
+            .to_string();
+        self.events.push_back(ServerEvent::Publish {
+            stream_id,
+            name: first_str(&cmd.args),
+            publish_type,
+        });
+        Ok(())
+    }
+
+    /// `play name [start [duration [reset]]]`: the request goes to the caller.
+    fn on_play(&mut self, msg_stream: u32, cmd: &Command) -> Result<(), SessionError> {
+        let stream_id = self.request_on(msg_stream, StreamRole::PlayRequested)?;
+        let start = cmd.args.get(1).and_then(Amf0Value::as_f64).unwrap_or(-2.0);
+        let duration = cmd.args.get(2).and_then(Amf0Value::as_f64).unwrap_or(-1.0);
+        let reset = match cmd.args.get(3) {
+            Some(Amf0Value::Boolean(b)) => *b,
+            Some(Amf0Value::Number(n)) => *n != 0.0,
+            _ => true,
+        };
+        self.events.push_back(ServerEvent::Play {
+            stream_id,
+            name: first_str(&cmd.args),
+            start,
+            duration,
+            reset,
+        });
+        Ok(())
+    }
+
+    /// `pause flag`: answered at once on a playing stream (status and stream EOF/begin),
+    /// and handed to the caller.
+    fn on_pause(&mut self, msg_stream: u32, cmd: &Command) {
+        if self.streams.get(&msg_stream) != Some(&StreamRole::Playing) {
+            return;
+        }
+        let pause = cmd
+            .args
+            .first()
+            .and_then(Amf0Value::as_bool)
+            .unwrap_or(true);
+        let (code, desc, uc) = if pause {
+            (
+                "NetStream.Pause.Notify",
+                "Paused stream.",
+                UserControl::StreamEof(msg_stream),
+            )
+        } else {
+            (
+                "NetStream.Unpause.Notify",
+                "Unpaused stream.",
+                UserControl::StreamBegin(msg_stream),
+            )
+        };
+        self.send_status(msg_stream, "status", code, desc);
+        self.t
+            .send(csid::PROTOCOL_CONTROL, 0, 0, &Message::UserControl(uc));
+        self.events.push_back(ServerEvent::Pause {
+            stream_id: msg_stream,
+            pause,
+        });
     }
 
     /// Check that a publish/play arrived on a stream we created and mark it requested.
