@@ -7,6 +7,8 @@ cd "$(dirname "$0")/.."
 for tool in ffmpeg ffprobe rtmpdump; do
     command -v "$tool" >/dev/null || { echo "missing $tool: apt-get install -y ffmpeg rtmpdump" >&2; exit 1; }
 done
+# The scripts' own tests (scripts/bench.py): Python standard library only.
+python3 -m unittest discover -s scripts/tests
 # The end-to-end tests run the release binaries, so build them first.
 cargo build --release --workspace --bins
 # Each end-to-end test runs its own server and encoders; on a 2-core machine more than a

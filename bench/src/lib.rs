@@ -129,11 +129,15 @@ pub struct PublishArgs {
     /// Seconds to run.
     #[arg(long, default_value_t = 60.0)]
     pub duration: f64,
+    /// Publishers started per second (0: all at once, as encoders come back after a cut).
+    #[arg(long, default_value_t = 0.0)]
+    pub ramp: f64,
     /// Milliseconds between wall-clock stamps (an `onSrsBenchClock` data message, and an SEI
     /// in the next H.264 frame).
     #[arg(long, default_value_t = 200)]
     pub clock_ms: u64,
-    /// Seconds a publisher may take from TCP connect to publishing.
+    /// Seconds a publisher may take from TCP connect to `NetStream.Publish.Start` before it
+    /// counts as failed.
     #[arg(long, default_value_t = 10.0)]
     pub timeout: f64,
     /// Worker threads of the runtime.
@@ -159,6 +163,9 @@ pub struct MakeFlvArgs {
     /// Picture size.
     #[arg(long, default_value = "640x360")]
     pub size: String,
+    /// GOP length (keyframe interval) in seconds, at 25 frames a second.
+    #[arg(long, default_value_t = 2.0)]
+    pub gop_seconds: f64,
 }
 
 /// Most players or streams one run may open: bounds memory (a player costs ~70 KiB).
@@ -319,6 +326,9 @@ pub fn run(cli: Cli) -> Result<(), BenchError> {
                 return Err(BenchError::Args(format!(
                     "at most {MAX_CONNECTIONS} streams"
                 )));
+            }
+            if !(args.ramp >= 0.0 && args.ramp.is_finite()) {
+                return Err(BenchError::Args("--ramp must be >= 0".into()));
             }
             let rt = runtime(args.threads)?;
             let json_out = args.json_out.clone();

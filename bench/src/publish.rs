@@ -6,6 +6,12 @@
 //! [`crate::replay`]), and every `--clock-ms` the wall clock ([`crate::clock`]) for the
 //! players' lag measurement: an `onSrsBenchClock` data message, and an SEI stamp in the next
 //! H.264 frame (servers that relay only audio and video still carry that one).
+//!
+//! Publishers start all at once by default (`--ramp 0`), the way encoders come back after a
+//! network cut or a server restart; `--ramp R` starts R a second instead. Each one measures
+//! its publish start latency: from starting its TCP connect to `NetStream.Publish.Start`
+//! (handshake, `connect`, `createStream`, `publish`), which is how long an encoder waits
+//! before its stream is live.
 
 use crate::clock;
 use crate::conn::{connect, ConnError, Reasons};
@@ -18,10 +24,11 @@ use srs_protocol::session::{ClientConfig, ClientEvent, ClientSession};
 use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, AtomicU8, Ordering::Relaxed};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
+use tokio::task::AbortHandle;
 use tokio::time::{timeout, timeout_at, Instant};
 
 /// How long one write may block before the server counts as stuck.
@@ -39,6 +46,9 @@ const PUBLISHING: u8 = 1;
 const FAILED: u8 = 2;
 const DISCONNECTED: u8 = 3;
 
+/// Sentinel for "not yet" in [`PublisherStats::publish_start_ms`].
+const NEVER: u64 = u64::MAX;
+
 /// What one publisher shares with the reporter.
 #[derive(Debug)]
 struct PublisherStats {
@@ -48,6 +58,19 @@ struct PublisherStats {
     state: AtomicU8,
     /// Completed passes over the file.
     passes: AtomicU64,
+    /// Milliseconds from starting the TCP connect to `NetStream.Publish.Start` (or NEVER).
+    publish_start_ms: AtomicU64,
+}
+
+impl PublisherStats {
+    fn new() -> Self {
+        Self {
+            bytes: AtomicU64::new(0),
+            state: AtomicU8::new(CONNECTING),
+            passes: AtomicU64::new(0),
+            publish_start_ms: AtomicU64::new(NEVER),
+        }
+    }
 }
 
 /// Settings every publisher shares.
@@ -110,7 +133,8 @@ async fn publish_rtmp(
     stats: &PublisherStats,
     shared: &Shared,
 ) -> Result<Infallible, ConnError> {
-    let deadline = Instant::now() + shared.connect_timeout;
+    let connect_start = Instant::now();
+    let deadline = connect_start + shared.connect_timeout;
     let mut sock = connect(addr, deadline).await?;
     let mut session = ClientSession::new(ClientConfig::new(&url.tc_url(), &url.app));
     let name = url.rtmp_stream();
@@ -148,6 +172,8 @@ async fn publish_rtmp(
             }
         }
     };
+    let ms = connect_start.elapsed().as_millis() as u64;
+    stats.publish_start_ms.store(ms, Relaxed);
     stats.state.store(PUBLISHING, Relaxed);
     let replay = &shared.replay;
     let mut sent = 0u64;
@@ -254,23 +280,30 @@ pub async fn run(args: PublishArgs) -> Result<Report, BenchError> {
     });
     let start = Instant::now();
     let streams = args.streams.max(1);
-    let mut publishers = Vec::with_capacity(streams);
-    let mut tasks = Vec::with_capacity(streams);
-    for i in 0..streams {
-        let stats = Arc::new(PublisherStats {
-            bytes: AtomicU64::new(0),
-            state: AtomicU8::new(CONNECTING),
-            passes: AtomicU64::new(0),
-        });
-        let url = base.indexed(i, streams);
-        tasks.push(tokio::spawn(publisher(
-            url,
-            addr,
-            stats.clone(),
-            shared.clone(),
-        )));
-        publishers.push(stats);
-    }
+    let publishers: Arc<Vec<Arc<PublisherStats>>> = Arc::new(
+        (0..streams)
+            .map(|_| Arc::new(PublisherStats::new()))
+            .collect(),
+    );
+    let tasks: Arc<Mutex<Vec<AbortHandle>>> = Arc::new(Mutex::new(Vec::with_capacity(streams)));
+    let spawner = {
+        let (publishers, tasks, shared, ramp) =
+            (publishers.clone(), tasks.clone(), shared.clone(), args.ramp);
+        tokio::spawn(async move {
+            for (i, stats) in publishers.iter().enumerate() {
+                if ramp > 0.0 {
+                    let at = start + Duration::from_secs_f64(i as f64 / ramp);
+                    tokio::time::sleep_until(at).await;
+                }
+                let url = base.indexed(i, streams);
+                let task = tokio::spawn(publisher(url, addr, stats.clone(), shared.clone()));
+                tasks
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .push(task.abort_handle());
+            }
+        })
+    };
     let reporter = {
         let publishers = publishers.clone();
         tokio::spawn(async move {
@@ -288,29 +321,112 @@ pub async fn run(args: PublishArgs) -> Result<Report, BenchError> {
         })
     };
     let stopped_by = stop_signal(Duration::from_secs_f64(args.duration)).await;
+    spawner.abort();
     reporter.abort();
-    for t in &tasks {
-        t.abort();
-    }
+    let started = {
+        let tasks = tasks.lock().unwrap_or_else(|e| e.into_inner());
+        for t in tasks.iter() {
+            t.abort();
+        }
+        tasks.len()
+    };
     let end_ms = start.elapsed().as_millis() as u64;
     let c = Counts::of(&publishers);
-    Ok(Report::default()
+    let latency = StartLatency::of(&publishers);
+    let report = Report::default()
         .field("mode", "publish")
         .field("url", args.url.as_str())
         .field("streams", streams)
+        .field("started", started)
+        .field("ramp", args.ramp)
         .field("connected", c.publishing + c.disconnects)
         .field("failed", c.failed)
         .field("disconnects", c.disconnects)
+        .field("published", c.publishing + c.disconnects)
+        .field("publish_failed", c.failed)
+        // Publishers a ramp never started are still in their first state: not counted.
+        .field(
+            "still_connecting",
+            c.connecting.saturating_sub((streams - started) as u64),
+        )
+        .field("publish_start_ms_p50", latency.p50)
+        .field("publish_start_ms_p99", latency.p99)
+        .field("publish_start_ms_max", latency.max)
         .field("file_kbps", file_kbps)
         .field("kbps_total_avg", stats::kbps(c.bytes, end_ms))
         .field("passes", c.passes)
         .field("duration_s", end_ms as f64 / 1000.0)
         .field("stopped_by", stopped_by)
-        .field("errors", shared.reasons.to_json()))
+        .field("errors", shared.reasons.to_json());
+    eprintln!("srs-bench: {}", human_summary(&report));
+    Ok(report)
+}
+
+/// Publish start latency over the publishers that reached `NetStream.Publish.Start`:
+/// nearest-rank p50 and p99, and the maximum, in ms (`None` when none did).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+struct StartLatency {
+    p50: Option<u64>,
+    p99: Option<u64>,
+    max: Option<u64>,
+}
+
+impl StartLatency {
+    fn of(publishers: &[Arc<PublisherStats>]) -> Self {
+        Self::from_samples(
+            publishers
+                .iter()
+                .map(|p| p.publish_start_ms.load(Relaxed))
+                .filter(|&ms| ms != NEVER)
+                .collect(),
+        )
+    }
+
+    /// Exact percentiles of the samples: one per publisher, so at most
+    /// [`crate::MAX_CONNECTIONS`] values to sort once at the end.
+    fn from_samples(mut ms: Vec<u64>) -> Self {
+        ms.sort_unstable();
+        Self {
+            p50: stats::percentile_sorted(&ms, 50.0),
+            p99: stats::percentile_sorted(&ms, 99.0),
+            max: ms.last().copied(),
+        }
+    }
+}
+
+/// The final report for people (stderr): how many publishers made it, how fast, and why
+/// the others did not.
+fn human_summary(r: &Report) -> String {
+    let ms = |key: &str| match r[key].as_u64() {
+        Some(v) => format!("{v} ms"),
+        None => "-".to_string(),
+    };
+    let not_started = match (r["streams"].as_u64(), r["started"].as_u64()) {
+        (Some(m), Some(started)) if started < m => format!(", {} not started", m - started),
+        _ => String::new(),
+    };
+    let mut s = format!(
+        "publish: {} of {} publishers published ({} failed, {} still connecting{not_started}, \
+         {} disconnected later); publish start p50 {}, p99 {}, max {}",
+        r["published"],
+        r["streams"],
+        r["publish_failed"],
+        r["still_connecting"],
+        r["disconnects"],
+        ms("publish_start_ms_p50"),
+        ms("publish_start_ms_p99"),
+        ms("publish_start_ms_max"),
+    );
+    if let Some(errors) = r["errors"].as_object().filter(|o| !o.is_empty()) {
+        let reasons: Vec<String> = errors.iter().map(|(k, v)| format!("{v}× {k}")).collect();
+        s.push_str(&format!("; {}", reasons.join(", ")));
+    }
+    s
 }
 
 #[derive(Debug, Default)]
 struct Counts {
+    connecting: u64,
     publishing: u64,
     failed: u64,
     disconnects: u64,
@@ -325,6 +441,7 @@ impl Counts {
             c.bytes += p.bytes.load(Relaxed);
             c.passes += p.passes.load(Relaxed);
             match p.state.load(Relaxed) {
+                CONNECTING => c.connecting += 1,
                 PUBLISHING => c.publishing += 1,
                 FAILED => c.failed += 1,
                 DISCONNECTED => c.disconnects += 1,
@@ -332,5 +449,98 @@ impl Counts {
             }
         }
         c
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn publisher(state: u8, start_ms: u64) -> Arc<PublisherStats> {
+        let p = PublisherStats::new();
+        p.state.store(state, Relaxed);
+        p.publish_start_ms.store(start_ms, Relaxed);
+        Arc::new(p)
+    }
+
+    #[test]
+    fn start_latency_percentiles() {
+        assert_eq!(
+            StartLatency::from_samples(vec![]),
+            StartLatency::default(),
+            "nobody published: nulls, not zeros"
+        );
+        let one = StartLatency::from_samples(vec![42]);
+        assert_eq!((one.p50, one.p99, one.max), (Some(42), Some(42), Some(42)));
+        // 1..=1000 ms in any order: nearest rank, exact.
+        let mut v: Vec<u64> = (1..=1000).rev().collect();
+        v.swap(3, 700);
+        let l = StartLatency::from_samples(v);
+        assert_eq!((l.p50, l.p99, l.max), (Some(500), Some(990), Some(1000)));
+        // A few slow ones among 1000 (a listen backlog overflow costs a SYN retransmit,
+        // about 1 s) show at p99 only when they are more than 1 %.
+        let mut v = vec![8u64; 995];
+        v.extend([1030, 1031, 1032, 1033, 3050]);
+        let l = StartLatency::from_samples(v.clone());
+        assert_eq!((l.p50, l.p99, l.max), (Some(8), Some(8), Some(3050)));
+        v.extend(vec![1040u64; 10]);
+        let l = StartLatency::from_samples(v);
+        assert_eq!(l.p99, Some(1040));
+    }
+
+    #[test]
+    fn latency_counts_only_publishers_that_published() {
+        let publishers = vec![
+            publisher(PUBLISHING, 10),
+            publisher(PUBLISHING, 30),
+            // Published, then lost its connection: its start still counts.
+            publisher(DISCONNECTED, 20),
+            publisher(FAILED, NEVER),
+            publisher(CONNECTING, NEVER),
+        ];
+        let l = StartLatency::of(&publishers);
+        assert_eq!((l.p50, l.p99, l.max), (Some(20), Some(30), Some(30)));
+        let c = Counts::of(&publishers);
+        assert_eq!(
+            (c.publishing, c.disconnects, c.failed, c.connecting),
+            (2, 1, 1, 1)
+        );
+    }
+
+    #[test]
+    fn human_summary_reads_well() {
+        let r = Report::default()
+            .field("streams", 1000)
+            .field("disconnects", 0)
+            .field("published", 998)
+            .field("publish_failed", 2)
+            .field("still_connecting", 0)
+            .field("publish_start_ms_p50", 12)
+            .field("publish_start_ms_p99", 340)
+            .field("publish_start_ms_max", 1033)
+            .field(
+                "errors",
+                serde_json::json!({"failed: timeout: tcp connect": 2}),
+            );
+        assert_eq!(
+            human_summary(&r),
+            "publish: 998 of 1000 publishers published (2 failed, 0 still connecting, 0 disconnected later); \
+             publish start p50 12 ms, p99 340 ms, max 1033 ms; 2× failed: timeout: tcp connect"
+        );
+        // A ramp the run cut short: the publishers it never started are said apart.
+        let r = Report::default()
+            .field("streams", 5)
+            .field("started", 3)
+            .field("disconnects", 0)
+            .field("published", 0)
+            .field("publish_failed", 3)
+            .field("still_connecting", 0)
+            .field("publish_start_ms_p50", None::<u64>)
+            .field("errors", serde_json::json!({}));
+        assert_eq!(
+            human_summary(&r),
+            "publish: 0 of 5 publishers published (3 failed, 0 still connecting, 2 not started, \
+             0 disconnected later); publish start p50 -, p99 -, max -"
+        );
     }
 }

@@ -312,6 +312,16 @@ fn publish_and_play_against_the_real_server() {
     assert_eq!(p["mode"], "publish");
     assert_eq!(p["connected"], 1, "{p}");
     assert_eq!(p["failed"], 0, "{p}");
+    assert_eq!(p["published"], 1, "{p}");
+    assert_eq!(p["publish_failed"], 0, "{p}");
+    assert_eq!(p["still_connecting"], 0, "{p}");
+    // From TCP connect to NetStream.Publish.Start on loopback: milliseconds, not seconds.
+    let start = p["publish_start_ms_p50"]
+        .as_u64()
+        .expect("publish start measured");
+    assert!(start < 2000, "{p}");
+    assert_eq!(p["publish_start_ms_p99"], start, "one publisher: {p}");
+    assert_eq!(p["publish_start_ms_max"], start, "one publisher: {p}");
     assert_eq!(p["stopped_by"], "SIGINT", "{p}");
     let kbps = p["kbps_total_avg"].as_u64().unwrap();
     assert!(
