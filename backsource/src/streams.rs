@@ -23,10 +23,11 @@ use tokio::sync::mpsc::UnboundedSender;
 pub const CLOCK_MEMORY: Duration = Duration::from_secs(3600);
 
 /// How big a stream's ring is. It starts small and grows with the stream: what a ring must
-/// hold is the current GOP (where a new reader starts) and some slack for readers that are
-/// a few messages behind, so it follows the stream's bitrate and GOP instead of reserving
-/// the worst case for every stream. An origin with thousands of encoders pays per stream
-/// about twice the GOP of that stream.
+/// hold is the current GOP (where a new reader starts, and where readers read it back for
+/// their new players) and some slack for readers that are a few messages behind, so it
+/// follows the stream's bitrate and GOP instead of reserving the worst case for every
+/// stream. An origin with thousands of encoders pays per stream 1.3 to 1.5 times the GOP
+/// of that stream, once for all its readers.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RingSizing {
     /// The geometry of a new ring.
@@ -56,8 +57,8 @@ impl RingSizing {
     /// rounded to words) and `gop_msgs` messages, a message of `message` bytes (the ring
     /// takes at most half its data area at once) and a header of `header` bytes kept
     /// aside, or `None` if `cur` will do. A ring grows once its GOP passes three quarters
-    /// of it, to twice the GOP (so a GOP that wavers around a size does not grow it again
-    /// and again), never past `max_data` nor the ring's own limits.
+    /// of it, to one and a half times the GOP (so a GOP that wavers around a size does not
+    /// grow it again and again), never past `max_data` nor the ring's own limits.
     pub fn fit(
         &self,
         cur: RingConfig,
@@ -69,10 +70,12 @@ impl RingSizing {
         let mut next = cur;
         let too_small = gop_bytes > cur.data_bytes / 4 * 3 || message > cur.data_bytes / 2;
         if too_small && cur.data_bytes < self.max_data {
-            // Twice what is needed, at least half again the old size (no series of small
-            // steps), in whole 64 KiB.
-            next.data_bytes = (gop_bytes.max(message) * 2)
-                .max(cur.data_bytes / 2 * 3)
+            // Half again the GOP (room for readers a little behind; the ring is where new
+            // players read the GOP from), twice a large message, at least a quarter more
+            // than the old size (no series of tiny steps), in whole 64 KiB.
+            next.data_bytes = (gop_bytes / 2 * 3)
+                .max(message * 2)
+                .max(cur.data_bytes / 4 * 5)
                 .next_multiple_of(64 << 10)
                 .clamp(cur.data_bytes, self.max_data);
         }
@@ -424,19 +427,19 @@ mod tests {
         let c = s.initial;
         assert_eq!(s.fit(c, 100 << 10, 100, 0, 0), None, "a 500 kbps GOP fits");
         let g = s.fit(c, 200 << 10, 150, 0, 0).unwrap();
-        assert_eq!(g.data_bytes, 448 << 10);
+        assert_eq!(g.data_bytes, 320 << 10);
         assert_eq!(g.index_slots, c.index_slots);
         let g = s.fit(c, 100 << 10, 300, 0, 0).unwrap();
         assert_eq!((g.data_bytes, g.index_slots), (c.data_bytes, 1024));
         // A 150 KB keyframe does not fit half the ring: grown for it alone.
         let g = s.fit(c, 150 << 10, 1, 150 << 10, 0).unwrap();
-        assert_eq!(g.data_bytes, 384 << 10);
-        // Half again at least.
+        assert_eq!(g.data_bytes, 320 << 10);
+        // A quarter more at least.
         let g = s.fit(c, 193 << 10, 1, 0, 0).unwrap();
-        assert_eq!(g.data_bytes, 448 << 10);
+        assert_eq!(g.data_bytes, 320 << 10);
         // 2 Mbps with a 6 s GOP, 1.5 MB.
         let g = s.fit(c, 1_500_000, 700, 0, 0).unwrap();
-        assert_eq!((g.data_bytes, g.index_slots), (2944 << 10, 2048));
+        assert_eq!((g.data_bytes, g.index_slots), (2240 << 10, 2048));
         // Never past the limit, and at the limit no change is asked for.
         let g = s.fit(c, 10 << 20, 700, 0, 0).unwrap();
         assert_eq!(g.data_bytes, 4 << 20);

@@ -86,7 +86,7 @@ fn fanout(c: &mut Criterion) {
                 for p in pl.iter_mut() {
                     p.poll_each(128, 256 * 1024, |item| {
                         if let PlayItem::Media(m) = item {
-                            out.push(m.chunked(CHUNK_SIZE, 1));
+                            m.push_chunks(CHUNK_SIZE, 1, &mut out);
                         }
                     });
                     black_box(&out);

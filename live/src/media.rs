@@ -23,10 +23,11 @@ pub struct Media {
     pub payload: Bytes,
     /// The ring's [`flags`]: keyframe, sequence header, metadata.
     pub flags: u8,
-    /// The message as RTMP chunks for message stream 1 at one chunk size, built by the
-    /// first player that needs it and shared by all the others (they almost always use
-    /// the same chunk size and stream id).
-    chunked: OnceLock<(u32, Bytes)>,
+    /// The chunk headers of the message for message stream 1 at one chunk size (see
+    /// [`push_chunks`](Self::push_chunks)), built by the first player that needs them and
+    /// shared by all the others (they almost always use the same chunk size and stream
+    /// id): the first chunk's header, then the header every further chunk repeats.
+    headers: OnceLock<(u32, Bytes, usize)>,
 }
 
 impl Media {
@@ -37,7 +38,7 @@ impl Media {
             timestamp,
             payload,
             flags,
-            chunked: OnceLock::new(),
+            headers: OnceLock::new(),
         }
     }
 
@@ -70,31 +71,45 @@ impl Media {
         }
     }
 
-    /// This message chunked for message stream `stream_id` at `chunk_size`: shared bytes
-    /// when it is the common case (stream 1, the first chunk size asked for), else built
-    /// for this caller.
-    pub fn chunked(&self, chunk_size: u32, stream_id: u32) -> Bytes {
+    /// Append this message as RTMP chunks for message stream `stream_id` at `chunk_size`
+    /// to a player's write list: chunk headers and slices of the payload, the pieces of one
+    /// `writev`. Nothing is copied: the payload and (for stream 1 at the first chunk size
+    /// asked for) the headers are shared by every player; a source's GOP cache thus costs
+    /// the stream's bytes once, not once more chunked.
+    pub fn push_chunks(&self, chunk_size: u32, stream_id: u32, out: &mut Vec<Bytes>) {
         let build = || {
-            let mut out = bytes::BytesMut::new();
-            srs_protocol::chunk::write_message(
-                &mut out,
-                chunk_size,
+            let mut h = bytes::BytesMut::new();
+            let first = srs_protocol::chunk::write_message_headers(
+                &mut h,
                 self.csid(),
                 self.timestamp,
                 self.type_id,
                 stream_id,
-                &self.payload,
+                self.payload.len(),
             );
-            out.freeze()
+            (chunk_size, h.freeze(), first)
         };
-        if stream_id != PLAYER_STREAM_ID {
-            return build();
-        }
-        let (size, bytes) = self.chunked.get_or_init(|| (chunk_size, build()));
-        if *size == chunk_size {
-            bytes.clone()
-        } else {
-            build()
+        let fresh;
+        let (headers, first) = match self.headers.get_or_init(build) {
+            (size, h, first) if *size == chunk_size && stream_id == PLAYER_STREAM_ID => (h, *first),
+            _ => {
+                fresh = build();
+                (&fresh.1, fresh.2)
+            }
+        };
+        let size = chunk_size.max(1) as usize;
+        out.push(headers.slice(..first));
+        let mut at = 0;
+        loop {
+            let end = (at + size).min(self.payload.len());
+            if end > at {
+                out.push(self.payload.slice(at..end));
+            }
+            at = end;
+            if at >= self.payload.len() {
+                break;
+            }
+            out.push(headers.slice(first..));
         }
     }
 }
@@ -103,26 +118,57 @@ impl Media {
 mod tests {
     use super::*;
 
+    fn chunked(m: &Media, chunk_size: u32, stream_id: u32) -> Vec<u8> {
+        let mut out = Vec::new();
+        m.push_chunks(chunk_size, stream_id, &mut out);
+        out.concat()
+    }
+
+    fn expected(m: &Media, chunk_size: u32, stream_id: u32) -> Vec<u8> {
+        let mut e = bytes::BytesMut::new();
+        srs_protocol::chunk::write_message(
+            &mut e,
+            chunk_size,
+            m.csid(),
+            m.timestamp,
+            m.type_id,
+            stream_id,
+            &m.payload,
+        );
+        e.to_vec()
+    }
+
     #[test]
-    fn chunked_bytes_are_built_once_and_shared() {
-        let m = Media::new(type_id::VIDEO, 0x0100_0000, Bytes::from(vec![7u8; 300]), 0);
-        let a = m.chunked(128, PLAYER_STREAM_ID);
-        let b = m.chunked(128, PLAYER_STREAM_ID);
-        // The same allocation, not a copy.
-        assert_eq!(a.as_ptr(), b.as_ptr());
-        let mut expect = bytes::BytesMut::new();
-        srs_protocol::chunk::write_message(&mut expect, 128, 6, 0x0100_0000, 9, 1, &[7u8; 300]);
-        assert_eq!(&a[..], &expect[..]);
-        // Another chunk size or stream id is built for that caller, correctly.
-        let c = m.chunked(4096, PLAYER_STREAM_ID);
-        let mut expect = bytes::BytesMut::new();
-        srs_protocol::chunk::write_message(&mut expect, 4096, 6, 0x0100_0000, 9, 1, &[7u8; 300]);
-        assert_eq!(&c[..], &expect[..]);
-        let d = m.chunked(128, 2);
-        assert_eq!(&d[8..12], &2u32.to_le_bytes());
-        // A restamped copy does not reuse the old chunks.
-        let r = m.restamped(5);
-        assert_eq!(&r.chunked(128, PLAYER_STREAM_ID)[1..4], &[0, 0, 5]);
+    fn chunks_are_the_chunk_writers_bytes_and_share_the_payload() {
+        for ts in [0, 40, 0x00ff_fffe, 0x00ff_ffff, 0x0100_0000] {
+            for len in [0usize, 1, 127, 128, 129, 300, 4096, 60_001] {
+                let m = Media::new(type_id::VIDEO, ts, Bytes::from(vec![7u8; len]), 0);
+                for (size, stream) in [(128, 1), (4096, 1), (60_000, 1), (128, 2), (1, 1)] {
+                    if size == 1 && len > 300 {
+                        continue;
+                    }
+                    assert_eq!(
+                        chunked(&m, size, stream),
+                        expected(&m, size, stream),
+                        "ts {ts} len {len} chunk size {size} stream {stream}"
+                    );
+                }
+            }
+        }
+        // The payload is not copied, and the headers are built once for all players.
+        let m = Media::new(type_id::AUDIO, 5, Bytes::from(vec![1u8; 300]), 0);
+        let (mut a, mut b) = (Vec::new(), Vec::new());
+        m.push_chunks(128, PLAYER_STREAM_ID, &mut a);
+        m.push_chunks(128, PLAYER_STREAM_ID, &mut b);
+        assert_eq!(
+            a.len(),
+            1 + 3 + 2,
+            "header, 3 payload slices, 2 repeated headers"
+        );
+        assert_eq!(a[1].as_ptr(), m.payload.as_ptr());
+        assert_eq!(a[0].as_ptr(), b[0].as_ptr());
+        // A restamped copy gets its own headers.
+        assert_eq!(&chunked(&m.restamped(9), 128, 1)[1..4], &[0, 0, 9]);
     }
 
     #[test]

@@ -33,6 +33,21 @@ const HEADER_METADATA: usize = 0;
 const HEADER_VIDEO: usize = 1;
 const HEADER_AUDIO: usize = 2;
 
+/// Sequence number of a source's first message: far from 0, so that a GOP read back from
+/// the ring always fits in front of the log.
+const FIRST_SEQ: u64 = 1 << 48;
+
+/// Where a source fed from a ring reads the current GOP back when a new player needs it,
+/// instead of keeping it: the ring holds it anyway, and a process with players of
+/// thousands of streams then holds what its players have not taken yet, not a GOP of each.
+pub trait Backfill: Send + Sync + std::fmt::Debug {
+    /// The messages of the ring from its newest keyframe up to (not including) ring
+    /// sequence number `before`, with their ring sequence numbers, as the feed would have
+    /// pushed them (headers kept aside left out); `None` when the ring no longer holds them
+    /// all, or has no keyframe before `before`.
+    fn gop_before(&self, before: u64) -> Option<Vec<(Media, u64)>>;
+}
+
 /// Per-source settings (from the vhost).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct SourceConfig {
@@ -72,9 +87,16 @@ struct State {
     /// sequence number they were pushed at.
     headers: [Option<(u64, Arc<Media>)>; 3],
     log: VecDeque<Arc<Media>>,
+    /// The ring sequence number of each message of `log` (`u64::MAX`: not from a ring).
+    ring_seqs: VecDeque<u64>,
+    /// The ring sequence number after the newest message fed.
+    ring_next: u64,
     log_bytes: usize,
-    /// Sequence number of `log[0]`.
+    /// Sequence number of `log[0]`. It starts high so that a GOP read back from the ring
+    /// can go in front of the log (see [`Backfill`]).
     base_seq: u64,
+    /// Where the GOP comes from when the log does not keep it.
+    backfill: Option<Arc<dyn Backfill>>,
     /// Sequence number of the newest keyframe of the current publish, if still in the log.
     keyframe_seq: Option<u64>,
     /// Sequence number of the first message of the current publish.
@@ -100,13 +122,46 @@ impl State {
             .and_then(|i| self.log.get(i as usize))
     }
 
-    /// Where a new reader starts: the newest keyframe when the GOP cache is on (and one is
-    /// kept), else the live point. The flag says whether that is a keyframe.
-    fn start_seq(&self) -> (u64, bool) {
-        match (self.config.gop_cache, self.keyframe_seq) {
-            (true, Some(k)) => (k, true),
-            _ => (self.next_seq(), false),
+    /// Where a new reader starts: the newest keyframe when the GOP cache is on (kept in the
+    /// log, or read back from the ring in front of it), else the live point. The flag says
+    /// whether that is a keyframe.
+    fn start_seq(&mut self) -> (u64, bool) {
+        if !self.config.gop_cache {
+            return (self.next_seq(), false);
         }
+        if let Some(k) = self.keyframe_seq {
+            return (k, true);
+        }
+        match self.backfill_gop() {
+            Some(k) => (k, true),
+            None => (self.next_seq(), false),
+        }
+    }
+
+    /// Put the current GOP, read back from the ring, in front of the log; its keyframe's
+    /// sequence number, or `None` when the ring no longer holds it.
+    fn backfill_gop(&mut self) -> Option<u64> {
+        // Headers the feed pushed before its first ring message have no ring number: the
+        // GOP goes in front of them, which sends them again after it (harmless).
+        let before = match self.ring_seqs.iter().find(|s| **s != u64::MAX) {
+            Some(s) => *s,
+            None => self.ring_next,
+        };
+        if before == u64::MAX {
+            return None;
+        }
+        let gop = self.backfill.as_ref()?.gop_before(before)?;
+        if gop.is_empty() || gop.len() as u64 > self.base_seq {
+            return None;
+        }
+        for (m, ring_seq) in gop.into_iter().rev() {
+            self.log_bytes += m.payload.len();
+            self.log.push_front(Arc::new(m));
+            self.ring_seqs.push_front(ring_seq);
+            self.base_seq -= 1;
+        }
+        self.keyframe_seq = Some(self.base_seq);
+        Some(self.base_seq)
     }
 
     /// Where a lagging reader at `cursor` skips to: the newest keyframe if it is ahead of
@@ -155,15 +210,17 @@ impl State {
     /// beyond `queue_length` of stream time (keeping the current GOP), and any beyond the
     /// hard byte and count limits (even inside the GOP). A stream whose players keep up
     /// thus holds its GOP cache and little more, as SRS does; `queue_length` bounds how far
-    /// a slow or paused player may fall behind.
+    /// a slow or paused player may fall behind. With a ring to read the GOP back from
+    /// ([`Backfill`]), the GOP is not kept either: only what players still need.
     fn trim(&mut self) {
+        let keep_gop = self.backfill.is_none();
         let limit_ms = self.config.queue_length.as_millis().min(u32::MAX as u128) as u32;
         let newest = self.newest_ts().unwrap_or(0);
         // The oldest message a player still needs; computed once, when it matters.
         let mut needed: Option<u64> = None;
         while let Some(front) = self.log.front() {
             let age = newest.wrapping_sub(front.timestamp);
-            let in_gop = self.keyframe_seq.is_some_and(|k| self.base_seq >= k);
+            let in_gop = keep_gop && self.keyframe_seq.is_some_and(|k| self.base_seq >= k);
             let too_old = age > limit_ms && age < u32::MAX / 2 && !in_gop;
             let too_big = self.log_bytes > MAX_LOG_BYTES || self.log.len() > MAX_LOG_MESSAGES;
             let unneeded = !in_gop
@@ -177,6 +234,7 @@ impl State {
             if let Some(m) = self.log.pop_front() {
                 self.log_bytes -= m.payload.len();
             }
+            self.ring_seqs.pop_front();
             if self.keyframe_seq == Some(self.base_seq) {
                 self.keyframe_seq = None;
             }
@@ -204,8 +262,11 @@ impl Source {
                 publishing: false,
                 headers: [None, None, None],
                 log: VecDeque::new(),
+                ring_seqs: VecDeque::new(),
+                ring_next: u64::MAX,
                 log_bytes: 0,
-                base_seq: 0,
+                base_seq: FIRST_SEQ,
+                backfill: None,
                 keyframe_seq: None,
                 publish_start_seq: 0,
                 publish_complete: true,
@@ -272,6 +333,12 @@ impl Hub {
         let mut v: Vec<StreamKey> = self.sources().keys().cloned().collect();
         v.sort();
         v
+    }
+
+    /// Messages the source of `key` keeps now.
+    #[cfg(test)]
+    pub(crate) fn logged(&self, key: &StreamKey) -> usize {
+        self.sources().get(key).map_or(0, |s| s.lock().log.len())
     }
 
     /// Players of `key` in this process.
@@ -342,6 +409,8 @@ impl Hub {
             st.generation += 1;
             st.publish_start_seq = st.next_seq();
             st.publish_complete = complete;
+            // What an earlier publish left in the log came from another ring.
+            st.ring_seqs.iter_mut().for_each(|s| *s = u64::MAX);
             Ok(())
         });
         claimed?;
@@ -407,11 +476,27 @@ impl Feed {
         &self.source.key
     }
 
+    /// Read the GOP back from `backfill` when a new player needs it, instead of keeping it
+    /// in the log.
+    pub fn set_backfill(&self, backfill: Arc<dyn Backfill>) {
+        self.source.lock().backfill = Some(backfill);
+    }
+
     /// Add a message, as the writer made it. Metadata and sequence headers (by their flags)
     /// replace the ones kept aside; a keyframe starts the GOP new players get.
     pub fn push(&self, media: Media) {
+        self.push_at(media, u64::MAX)
+    }
+
+    /// [`push`](Self::push) a message that has sequence number `ring_seq` in the ring the
+    /// source is fed from.
+    pub fn push_at(&self, media: Media, ring_seq: u64) {
         {
             let mut st = self.source.lock();
+            if ring_seq != u64::MAX {
+                st.ring_next = ring_seq + 1;
+            }
+            st.ring_seqs.push_back(ring_seq);
             let seq = st.next_seq();
             let header = if media.is_metadata() {
                 Some(HEADER_METADATA)
@@ -445,6 +530,8 @@ impl Drop for Feed {
             // player arriving now waits for the next publish.
             st.keyframe_seq = None;
             st.headers = [None, None, None];
+            st.backfill = None;
+            st.ring_next = u64::MAX;
         }
         self.source.bump();
         self.hub.release(&self.source);

@@ -1,7 +1,8 @@
 //! master: reads and validates the config, binds every listening socket, and runs the
 //! process tree of DESIGN.md ([`tree`]): backsource, the stream workers and httpd are this
-//! same binary started with `--role` ([`child`]). `--single-process` runs everything in one
-//! process instead (for debugging and comparisons).
+//! same binary started with `--role` ([`child`]). `--single-process` runs backsource and one
+//! stream worker in one process instead, over the same rings (for debugging and
+//! comparisons).
 
 pub mod child;
 pub mod listen;

@@ -505,6 +505,43 @@ pub fn write_message(
     }
 }
 
+/// The chunk headers of a message without its payload: the fmt 0 header of the first
+/// chunk (`first_len` bytes), then the header every further chunk repeats (fmt 3, with the
+/// extended timestamp when the message has one). The header of the first chunk, the first
+/// `chunk_size` bytes of the payload, the repeated header, the next `chunk_size` bytes, and
+/// so on, are exactly the bytes of [`write_message`]: a sender can hand those pieces to one
+/// `writev` and share the payload, instead of copying it into a chunked buffer.
+pub fn write_message_headers(
+    out: &mut BytesMut,
+    csid: u32,
+    timestamp: u32,
+    type_id: u8,
+    stream_id: u32,
+    payload_len: usize,
+) -> usize {
+    debug_assert!((MIN_CSID..=MAX_CSID).contains(&csid));
+    let extended = timestamp >= EXTENDED_TIMESTAMP;
+    put_basic_header(out, 0, csid);
+    let ts_field = if extended {
+        EXTENDED_TIMESTAMP
+    } else {
+        timestamp
+    };
+    out.put_uint(ts_field as u64, 3);
+    out.put_uint(payload_len as u64, 3);
+    out.put_u8(type_id);
+    out.put_u32_le(stream_id);
+    if extended {
+        out.put_u32(timestamp);
+    }
+    let first_len = out.len();
+    put_basic_header(out, 3, csid);
+    if extended {
+        out.put_u32(timestamp);
+    }
+    first_len
+}
+
 /// Fuzz invariant: decoding arbitrary bytes never panics, never returns a message larger
 /// than the limit, and the decoder's pending count stays within its limit.
 pub fn fuzz_decode(data: &[u8]) {

@@ -157,36 +157,186 @@ impl Publish {
     }
 }
 
+/// What a connection does after an event of its session.
+enum Next {
+    /// Go on.
+    Go,
+    /// Refuse the client (the session holds the refusal to send) and close.
+    Reject(String),
+    /// The client publishes: the connection goes to backsource.
+    Publish(Publish),
+}
+
+/// One connection's state between events: the session, what its `connect` asked for, and
+/// the player once it plays.
+struct Conn {
+    session: ServerSession,
+    config: Arc<Config>,
+    peer: String,
+    request: Option<StreamRequest>,
+    page_url: String,
+    playing: Option<Playing>,
+    /// Until it plays, a client must get there within `handshake_timeout`.
+    deadline: Option<Instant>,
+}
+
+impl Conn {
+    fn on_event(
+        &mut self,
+        ev: ServerEvent,
+        socket: &TcpStream,
+        ctx: &WorkerContext,
+    ) -> Result<Next, ConnError> {
+        match ev {
+            ServerEvent::Connect(c) => match admit_connect(&self.config, &mut self.session, c) {
+                Ok((req, page)) => {
+                    self.request = Some(req);
+                    self.page_url = page;
+                    Ok(Next::Go)
+                }
+                Err(e) => Ok(Next::Reject(e)),
+            },
+            ServerEvent::Publish {
+                stream_id,
+                name,
+                publish_type,
+            } => {
+                if self.playing.is_some() {
+                    return Err(ConnError::Rejected("publish while playing".into()));
+                }
+                Ok(Next::Publish(Publish {
+                    stream_id,
+                    name,
+                    publish_type,
+                    request: self.request.take(),
+                    page_url: std::mem::take(&mut self.page_url),
+                    peer: std::mem::take(&mut self.peer),
+                }))
+            }
+            ServerEvent::Play {
+                stream_id,
+                name,
+                start,
+                duration,
+                reset,
+            } => {
+                if self.playing.is_some() {
+                    return Err(ConnError::Rejected("play while already playing".into()));
+                }
+                self.on_play(stream_id, name, (start, duration, reset), socket, ctx)
+            }
+            ServerEvent::Pause { pause, .. } => {
+                if let Some(p) = self.playing.as_mut() {
+                    info!(pause, "pause");
+                    if !pause && p.paused {
+                        p.player.seek_live();
+                    }
+                    p.paused = pause;
+                }
+                Ok(Next::Go)
+            }
+            ServerEvent::StopPlay { stream_id } => {
+                if let Some(p) = self.playing.as_ref().filter(|p| p.stream_id == stream_id) {
+                    info!(stream = %p.player.key(), dropped = p.player.dropped(), "stop playing");
+                    self.playing = None;
+                    self.deadline = Some(Instant::now() + self.config.handshake_timeout);
+                }
+                Ok(Next::Go)
+            }
+            // Media or unpublish without a publish: nothing to do.
+            ServerEvent::Audio { .. }
+            | ServerEvent::Video { .. }
+            | ServerEvent::Data { .. }
+            | ServerEvent::Unpublish { .. } => Ok(Next::Go),
+        }
+    }
+
+    /// Admit a `play` (its start, duration and reset arguments as the client sent them)
+    /// and start the player on its stream's local source.
+    fn on_play(
+        &mut self,
+        stream_id: u32,
+        name: String,
+        (start, duration, reset): (f64, f64, bool),
+        socket: &TcpStream,
+        ctx: &WorkerContext,
+    ) -> Result<Next, ConnError> {
+        let (key, v) = match admit(
+            &self.config,
+            self.request.as_ref(),
+            &self.page_url,
+            &name,
+            false,
+        ) {
+            Ok(x) => x,
+            Err(e) => {
+                self.session
+                    .reject_play(stream_id, "NetStream.Play.Rejected", &e);
+                return Ok(Next::Reject(e));
+            }
+        };
+        info!(stream = %key, start, duration, reset, "play start");
+        ctx.describe(&srs_live::conn::current_cid(), "play", &key.to_string());
+        let player = ctx.play(&key, SourceConfig::of(&v));
+        self.session.accept_play(stream_id, &name, reset);
+        if v.tcp_nodelay {
+            socket.set_nodelay(true)?;
+        }
+        // The first feed at once (the GOP cache), later ones on the shared clock.
+        self.playing = Some(Playing {
+            player,
+            stream_id,
+            paused: false,
+            name,
+            unpublished: false,
+            data_started: false,
+            chunk_size: self.session.out_chunk_size(),
+            out: Vec::new(),
+            mw_latency: if v.min_latency {
+                Duration::ZERO
+            } else {
+                v.play.mw_latency
+            },
+            next_feed: Instant::now(),
+            phase: next_phase(),
+        });
+        self.deadline = None;
+        Ok(Next::Go)
+    }
+}
+
 /// Serve one accepted connection until it ends.
 pub async fn serve(
     mut socket: TcpStream,
-    mut peer: String,
+    peer: String,
     stats: Arc<ConnStats>,
     ctx: Arc<WorkerContext>,
 ) -> Result<(), ConnError> {
     let config = ctx.config();
-    let mut session = ServerSession::new(ServerConfig {
-        out_chunk_size: config.chunk_size,
-        ..Default::default()
-    });
-    let mut playing: Option<Playing> = None;
-    let mut request: Option<StreamRequest> = None;
-    let mut page_url = String::new();
-    // Until it plays, a client must get there within handshake_timeout.
-    let mut deadline = Some(Instant::now() + config.handshake_timeout);
-
+    let mut c = Conn {
+        session: ServerSession::new(ServerConfig {
+            out_chunk_size: config.chunk_size,
+            ..Default::default()
+        }),
+        deadline: Some(Instant::now() + config.handshake_timeout),
+        config,
+        peer,
+        request: None,
+        page_url: String::new(),
+        playing: None,
+    };
     loop {
-        flush(&mut socket, &mut session, &stats).await?;
-        if let Some(p) = playing.as_mut().filter(|p| !p.out.is_empty()) {
+        flush(&mut socket, &mut c.session, &stats).await?;
+        if let Some(p) = c.playing.as_mut().filter(|p| !p.out.is_empty()) {
             write_all_vectored(&socket, &mut p.out, &stats).await?;
         }
-        let feeding = playing.as_ref().is_some_and(|p| !p.paused);
+        let feeding = c.playing.as_ref().is_some_and(|p| !p.paused);
         // Whether the session got bytes: only then can it have events.
         let mut got_input = false;
         tokio::select! {
             r = socket.readable() => {
                 r?;
-                match read_some(&socket, &mut session, &stats)? {
+                match read_some(&socket, &mut c.session, &stats)? {
                     Some(0) => {
                         debug!("client closed the connection");
                         return Ok(());
@@ -196,13 +346,13 @@ pub async fn serve(
                 }
             }
             _ = async {
-                if let Some(p) = playing.as_mut() {
+                if let Some(p) = c.playing.as_mut() {
                     tokio::time::sleep_until(p.next_feed).await;
                     p.player.changed().await
                 }
             }, if feeding => {
-                if let Some(p) = playing.as_mut() {
-                    feed_player(&mut session, p);
+                if let Some(p) = c.playing.as_mut() {
+                    feed_player(&mut c.session, p);
                     // Until the first media went out, the next change is fed at once: the
                     // first frame must not wait for the clock.
                     p.next_feed = if p.data_started {
@@ -213,112 +363,29 @@ pub async fn serve(
                 }
             }
             _ = async {
-                match deadline {
+                match c.deadline {
                     Some(d) => tokio::time::sleep_until(d).await,
                     None => std::future::pending().await,
                 }
             } => {
-                return Err(ConnError::HandshakeTimeout(config.handshake_timeout));
+                return Err(ConnError::HandshakeTimeout(c.config.handshake_timeout));
             }
         }
-
         while got_input {
-            let Some(ev) = session.poll_event()? else {
+            let Some(ev) = c.session.poll_event()? else {
                 break;
             };
-            match ev {
-                ServerEvent::Connect(c) => match admit_connect(&config, &mut session, c) {
-                    Ok((req, page)) => {
-                        request = Some(req);
-                        page_url = page;
-                    }
-                    Err(e) => return Box::pin(reject(&mut socket, &mut session, e)).await,
-                },
-                ServerEvent::Publish {
-                    stream_id,
-                    name,
-                    publish_type,
-                } => {
-                    if playing.is_some() {
-                        return Err(ConnError::Rejected("publish while playing".into()));
-                    }
-                    // Boxed: a publisher is rare next to players, and every connection's
-                    // task would otherwise be as large as the publish path's future.
-                    let publish = Publish {
-                        stream_id,
-                        name,
-                        publish_type,
-                        request: request.take(),
-                        page_url: std::mem::take(&mut page_url),
-                        peer: std::mem::take(&mut peer),
-                    };
-                    return Box::pin(publish.run(socket, session, &config, &stats, &ctx)).await;
+            match c.on_event(ev, &socket, &ctx)? {
+                Next::Go => {}
+                // Boxed: refusals and publishers are rare next to players, and every
+                // connection's task would otherwise be as large as their futures.
+                Next::Reject(why) => {
+                    return Box::pin(reject(&mut socket, &mut c.session, why)).await
                 }
-                ServerEvent::Play {
-                    stream_id,
-                    name,
-                    start,
-                    duration,
-                    reset,
-                } => {
-                    if playing.is_some() {
-                        return Err(ConnError::Rejected("play while already playing".into()));
-                    }
-                    let (key, v) = match admit(&config, request.as_ref(), &page_url, &name, false) {
-                        Ok(x) => x,
-                        Err(e) => {
-                            session.reject_play(stream_id, "NetStream.Play.Rejected", &e);
-                            return Box::pin(reject(&mut socket, &mut session, e)).await;
-                        }
-                    };
-                    info!(stream = %key, start, duration, reset, "play start");
-                    ctx.describe(&srs_live::conn::current_cid(), "play", &key.to_string());
-                    let player = ctx.play(&key, SourceConfig::of(&v));
-                    session.accept_play(stream_id, &name, reset);
-                    if v.tcp_nodelay {
-                        socket.set_nodelay(true)?;
-                    }
-                    // The first feed at once (the GOP cache), later ones on the shared clock.
-                    playing = Some(Playing {
-                        player,
-                        stream_id,
-                        paused: false,
-                        name,
-                        unpublished: false,
-                        data_started: false,
-                        chunk_size: session.out_chunk_size(),
-                        out: Vec::new(),
-                        mw_latency: if v.min_latency {
-                            Duration::ZERO
-                        } else {
-                            v.play.mw_latency
-                        },
-                        next_feed: Instant::now(),
-                        phase: next_phase(),
-                    });
-                    deadline = None;
+                Next::Publish(p) => {
+                    let config = c.config.clone();
+                    return Box::pin(p.run(socket, c.session, &config, &stats, &ctx)).await;
                 }
-                ServerEvent::Pause { pause, .. } => {
-                    if let Some(p) = playing.as_mut() {
-                        info!(pause, "pause");
-                        if !pause && p.paused {
-                            p.player.seek_live();
-                        }
-                        p.paused = pause;
-                    }
-                }
-                ServerEvent::StopPlay { stream_id } => {
-                    if let Some(p) = playing.as_ref().filter(|p| p.stream_id == stream_id) {
-                        info!(stream = %p.player.key(), dropped = p.player.dropped(), "stop playing");
-                        playing = None;
-                        deadline = Some(Instant::now() + config.handshake_timeout);
-                    }
-                }
-                // Media or unpublish without a publish: nothing to do.
-                ServerEvent::Audio { .. }
-                | ServerEvent::Video { .. }
-                | ServerEvent::Data { .. }
-                | ServerEvent::Unpublish { .. } => {}
             }
         }
     }
@@ -368,8 +435,9 @@ fn feed_player(session: &mut ServerSession, p: &mut Playing) {
                 *data_started = true;
                 take(session, out);
             }
-            // One copy of each message's chunks for all players: only a refcount here.
-            out.push(m.chunked(*chunk_size, *stream_id));
+            // The message's payload and chunk headers are shared by every player: only
+            // refcounts here, two buffers for a message within one chunk.
+            m.push_chunks(*chunk_size, *stream_id, out);
         }
     });
     for published in notes {
@@ -442,11 +510,12 @@ fn read_some(
     }
 }
 
-/// Most buffers handed to one writev (Linux allows 1024). A player's merged write is
-/// about 25 messages at 500 kbps and the default `mw_latency`, 70 at 1 s, and the GOP cache
-/// at the start a few hundred: each writev costs some 30 µs of kernel time here and filling
-/// the (stack) array a few ns per entry, so it is sized for whole merged writes.
-const MAX_IOV: usize = 256;
+/// Most buffers handed to one writev (Linux allows 1024). A message is two buffers (its
+/// chunk header and payload) when it fits one chunk; a player's merged write is about 25
+/// messages at 500 kbps and the default `mw_latency`, 70 at 1 s, and the GOP cache at the
+/// start a few hundred: each writev costs some 30 µs of kernel time here and filling the
+/// (stack) array a few ns per entry, so it is sized for whole merged writes.
+const MAX_IOV: usize = 512;
 
 /// Write every buffer in `out` (in order) with as few writev calls as the socket allows,
 /// waiting for the socket at most [`SEND_TIMEOUT`]. `out` is left empty and without

@@ -1,9 +1,11 @@
 //! Shared-memory rings: one per live stream, written by backsource, read by every stream
 //! worker and by httpd (DESIGN.md, "Media path: shared-memory rings").
 //!
-//! This is the cross-process form of the log in `srs_backsource::source`: a log of media
-//! messages with sequence numbers, the newest metadata and sequence headers kept aside, and the
-//! sequence number of the newest keyframe (where a new reader starts: the GOP cache). There is
+//! This is the cross-process form of the log of a reader's source (`srs_live::source`): a
+//! log of media messages with sequence numbers, the newest metadata and sequence headers
+//! kept aside, and the sequence number of the newest keyframe (where a new reader starts:
+//! the GOP cache). A writer that needs more room moves the stream to a bigger ring at the
+//! same path ([`RingWriter::grow`]); its readers follow ([`RingReader::successor`]). There is
 //! one [`RingWriter`] and any number of [`RingReader`]s, each holding its own cursor (a
 //! sequence number). The writer never waits for a reader: a reader that falls a whole ring
 //! behind is told so ([`ReadResult::Lapped`]) and jumps to [`RingReader::keyframe_seq`].
@@ -129,7 +131,8 @@ mod tests;
 
 pub use files::{remove_stale, ring_file_name, RING_FILE_PREFIX};
 pub use layout::LAYOUT_VERSION;
-pub use reader::RingReader;
+pub use reader::{wait_any, RingReader, WAIT_ANY_MAX};
+pub use shm::wake_private;
 pub use writer::RingWriter;
 
 use std::path::PathBuf;

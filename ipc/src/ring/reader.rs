@@ -2,7 +2,7 @@
 //! number it passes to [`RingReader::read`].
 
 use super::layout::*;
-use super::shm::{futex_wait, Shared};
+use super::shm::{futex_wait, futex_waitv, Shared, WAITV_MAX};
 use super::{AsideHeaders, AsideMessage, ReadResult, RingError};
 use memmap2::MmapOptions;
 use std::fs::OpenOptions;
@@ -280,4 +280,47 @@ impl RingReader {
         }
         waiters.fetch_sub(1, SeqCst);
     }
+}
+
+/// Most rings one [`wait_any`] waits on (one futex is kept for the caller's own word).
+pub const WAIT_ANY_MAX: usize = WAITV_MAX - 1;
+
+/// Sleep until any of `rings` changed since its wake-up counter was read (each with the
+/// value its [`RingReader::wake_counter`] gave, before looking), or `bell` (a word of this
+/// process, with the value read before looking) changed, or `timeout` passed: one thread
+/// reading many rings sleeps in one system call, in the kernel, using no CPU. At most
+/// [`WAIT_ANY_MAX`] rings. May return early; callers look again and wait again.
+///
+/// Fails only on a kernel without `futex_waitv` (before Linux 5.16); the caller then
+/// falls back to [`RingReader::wait`] or to polling.
+pub fn wait_any(
+    rings: &[(&RingReader, u32)],
+    bell: Option<(&std::sync::atomic::AtomicU32, u32)>,
+    timeout: Option<Duration>,
+) -> std::io::Result<()> {
+    let mut words: Vec<(&std::sync::atomic::AtomicU32, u32, bool)> = rings
+        .iter()
+        .take(WAIT_ANY_MAX)
+        .map(|(r, seen)| (r.shm.wake(), *seen, true))
+        .collect();
+    if let Some((w, seen)) = bell {
+        words.push((w, seen, false));
+    }
+    if words.is_empty() {
+        if let Some(t) = timeout {
+            std::thread::sleep(t);
+        }
+        return Ok(());
+    }
+    // Counted in as sleepers before the kernel compares the words (SeqCst, pairing with
+    // the writer's `notify`, as in `wait`): a push either sees us and wakes us, or
+    // changed the word before the kernel looks.
+    for (r, _) in rings.iter().take(WAIT_ANY_MAX) {
+        r.shm.waiters().fetch_add(1, SeqCst);
+    }
+    let r = futex_waitv(&words, timeout);
+    for (r, _) in rings.iter().take(WAIT_ANY_MAX) {
+        r.shm.waiters().fetch_sub(1, SeqCst);
+    }
+    r
 }

@@ -144,3 +144,106 @@ pub(crate) fn futex_wake_all(word: &AtomicU32) {
         );
     }
 }
+
+/// Most futexes one [`futex_waitv`] waits on (the kernel's `FUTEX_WAITV_MAX`).
+pub const WAITV_MAX: usize = 128;
+
+/// `struct futex_waitv` of the kernel's uapi (linux/futex.h).
+#[repr(C)]
+struct FutexWaitv {
+    val: u64,
+    uaddr: u64,
+    flags: u32,
+    reserved: u32,
+}
+
+/// `FUTEX2_SIZE_U32`: the word is 32 bits.
+const FUTEX2_SIZE_U32: u32 = 0x02;
+/// `FUTEX2_PRIVATE`: the word is in this process's private memory.
+const FUTEX2_PRIVATE: u32 = 128;
+
+/// Sleep until any of `words` is woken or no longer holds its expected value, or until
+/// `timeout` passed (`None`: no limit), with one system call (`futex_waitv`, Linux 5.16).
+/// Each entry: the word, the value it is expected to hold, and whether it lives in a shared
+/// mapping (a ring's wake word, woken by another process) or in this process's memory. At
+/// most [`WAITV_MAX`] words. Returns early on a signal too. The error is the kernel's:
+/// `ENOSYS` on a kernel without `futex_waitv`, `EINVAL` for bad arguments.
+pub(crate) fn futex_waitv(
+    words: &[(&AtomicU32, u32, bool)],
+    timeout: Option<Duration>,
+) -> std::io::Result<()> {
+    if words.is_empty() || words.len() > WAITV_MAX {
+        return Err(std::io::Error::from_raw_os_error(libc::EINVAL));
+    }
+    let entries: Vec<FutexWaitv> = words
+        .iter()
+        .map(|(w, val, shared)| FutexWaitv {
+            val: u64::from(*val),
+            uaddr: w.as_ptr() as u64,
+            flags: FUTEX2_SIZE_U32 | if *shared { 0 } else { FUTEX2_PRIVATE },
+            reserved: 0,
+        })
+        .collect();
+    // futex_waitv takes an absolute deadline on the given clock.
+    let deadline = timeout.map(|d| {
+        let mut now = libc::timespec {
+            tv_sec: 0,
+            tv_nsec: 0,
+        };
+        // SAFETY: clock_gettime writes one timespec to the valid pointer we pass.
+        unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut now) };
+        let nanos = now.tv_nsec as u64 + u64::from(d.subsec_nanos());
+        libc::timespec {
+            tv_sec: now.tv_sec.saturating_add(
+                (d.as_secs() + nanos / 1_000_000_000).min(i32::MAX as u64) as libc::time_t,
+            ),
+            tv_nsec: (nanos % 1_000_000_000) as libc::c_long,
+        }
+    });
+    let ts_ptr = deadline
+        .as_ref()
+        .map_or(std::ptr::null(), |t| t as *const libc::timespec);
+    // SAFETY: the kernel reads `entries.len()` futex_waitv structs from our vector (alive
+    // for the call) and the optional timespec on our stack, and the u32 words they point
+    // to: live, aligned atomics (in a shared mapping that outlives the call, or in this
+    // process's memory borrowed for the call). It writes nothing. Flags 0; the clock is
+    // the one the deadline was computed on.
+    let r = unsafe {
+        libc::syscall(
+            libc::SYS_futex_waitv,
+            entries.as_ptr(),
+            entries.len() as libc::c_uint,
+            0u32,
+            ts_ptr,
+            libc::CLOCK_MONOTONIC,
+        )
+    };
+    if r >= 0 {
+        return Ok(());
+    }
+    let e = std::io::Error::last_os_error();
+    match e.raw_os_error() {
+        // A word already differed, the deadline passed, or a signal: the caller looks again.
+        Some(libc::EAGAIN | libc::ETIMEDOUT | libc::EINTR) => Ok(()),
+        _ => Err(e),
+    }
+}
+
+/// Wake every thread of this process sleeping on `word`, a word of this process's private
+/// memory (the bell of [`wait_any`](super::wait_any)).
+pub fn wake_private(word: &AtomicU32) {
+    // SAFETY: FUTEX_WAKE only uses the address of `word` as a key (a live, aligned atomic)
+    // and touches no memory. Private: the sleepers are threads of this process, and
+    // futex_waitv registered them with FUTEX2_PRIVATE on the same address.
+    unsafe {
+        libc::syscall(
+            libc::SYS_futex,
+            word.as_ptr(),
+            libc::FUTEX_WAKE | libc::FUTEX_PRIVATE_FLAG,
+            i32::MAX,
+            std::ptr::null::<libc::timespec>(),
+            std::ptr::null::<u32>(),
+            0u32,
+        );
+    }
+}

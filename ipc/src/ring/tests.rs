@@ -734,3 +734,63 @@ fn failed_grow_leaves_the_ring_as_it_was() {
     let leftovers: Vec<_> = std::fs::read_dir(path.parent().unwrap()).unwrap().collect();
     assert_eq!(leftovers.len(), 1, "no temporary file left");
 }
+
+#[test]
+fn one_thread_sleeps_on_many_rings_and_its_own_bell() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut writers = Vec::new();
+    let mut readers = Vec::new();
+    for i in 0..3 {
+        let path = dir.path().join(format!("r{i}"));
+        writers.push(RingWriter::create(&path, SMALL).unwrap());
+        readers.push(Arc::new(RingReader::open(&path).unwrap()));
+    }
+    let bell = Arc::new(std::sync::atomic::AtomicU32::new(0));
+    // Nothing changes: the timeout.
+    let seen: Vec<(&RingReader, u32)> = readers.iter().map(|r| (&**r, r.wake_counter())).collect();
+    let t = Instant::now();
+    wait_any(&seen, Some((&bell, 0)), Some(Duration::from_millis(60))).unwrap();
+    assert!(
+        t.elapsed() >= Duration::from_millis(55),
+        "{:?}",
+        t.elapsed()
+    );
+    // A push to the third ring from another thread wakes the sleeper, counted as asleep
+    // on every ring meanwhile.
+    let sleeper = {
+        let readers = readers.clone();
+        let bell = bell.clone();
+        std::thread::spawn(move || {
+            let seen: Vec<(&RingReader, u32)> =
+                readers.iter().map(|r| (&**r, r.wake_counter())).collect();
+            let start = Instant::now();
+            while readers[2].next_seq() == 0 && start.elapsed() < Duration::from_secs(10) {
+                wait_any(&seen, Some((&bell, 0)), Some(Duration::from_secs(10))).unwrap();
+            }
+            start.elapsed()
+        })
+    };
+    std::thread::sleep(Duration::from_millis(100));
+    assert!(readers.iter().all(|r| r.sleeping() == 1));
+    writers[2].push(0, TYPE_AUDIO, 0, b"x").unwrap();
+    assert!(sleeper.join().unwrap() < Duration::from_secs(5));
+    assert!(readers.iter().all(|r| r.sleeping() == 0));
+    // The bell, rung by this process, wakes it too.
+    let sleeper = {
+        let readers = readers.clone();
+        let bell = bell.clone();
+        std::thread::spawn(move || {
+            let seen: Vec<(&RingReader, u32)> =
+                readers.iter().map(|r| (&**r, r.wake_counter())).collect();
+            let start = Instant::now();
+            while bell.load(Ordering::SeqCst) == 0 && start.elapsed() < Duration::from_secs(10) {
+                wait_any(&seen, Some((&bell, 0)), Some(Duration::from_secs(10))).unwrap();
+            }
+            start.elapsed()
+        })
+    };
+    std::thread::sleep(Duration::from_millis(100));
+    bell.store(1, Ordering::SeqCst);
+    wake_private(&bell);
+    assert!(sleeper.join().unwrap() < Duration::from_secs(5));
+}
