@@ -478,6 +478,26 @@ pub fn write_message(
     debug_assert!((MIN_CSID..=MAX_CSID).contains(&csid));
     debug_assert!(chunk_size >= 1);
     out.reserve(chunked_len(csid, timestamp, payload.len(), chunk_size));
+    put_first_header(out, csid, timestamp, type_id, stream_id, payload.len());
+    let mut chunks = payload.chunks(chunk_size as usize);
+    if let Some(first) = chunks.next() {
+        out.put_slice(first);
+    }
+    for c in chunks {
+        put_continuation_header(out, csid, timestamp);
+        out.put_slice(c);
+    }
+}
+
+/// The fmt 0 header of a message's first chunk.
+fn put_first_header(
+    out: &mut BytesMut,
+    csid: u32,
+    timestamp: u32,
+    type_id: u8,
+    stream_id: u32,
+    payload_len: usize,
+) {
     let extended = timestamp >= EXTENDED_TIMESTAMP;
     put_basic_header(out, 0, csid);
     let ts_field = if extended {
@@ -486,22 +506,20 @@ pub fn write_message(
         timestamp
     };
     out.put_uint(ts_field as u64, 3);
-    out.put_uint(payload.len() as u64, 3);
+    out.put_uint(payload_len as u64, 3);
     out.put_u8(type_id);
     out.put_u32_le(stream_id);
     if extended {
         out.put_u32(timestamp);
     }
-    let mut chunks = payload.chunks(chunk_size as usize);
-    if let Some(first) = chunks.next() {
-        out.put_slice(first);
-    }
-    for c in chunks {
-        put_basic_header(out, 3, csid);
-        if extended {
-            out.put_u32(timestamp);
-        }
-        out.put_slice(c);
+}
+
+/// The header every further chunk of a message repeats: fmt 3, and the extended timestamp
+/// when the message has one.
+fn put_continuation_header(out: &mut BytesMut, csid: u32, timestamp: u32) {
+    put_basic_header(out, 3, csid);
+    if timestamp >= EXTENDED_TIMESTAMP {
+        out.put_u32(timestamp);
     }
 }
 
@@ -520,25 +538,10 @@ pub fn write_message_headers(
     payload_len: usize,
 ) -> usize {
     debug_assert!((MIN_CSID..=MAX_CSID).contains(&csid));
-    let extended = timestamp >= EXTENDED_TIMESTAMP;
-    put_basic_header(out, 0, csid);
-    let ts_field = if extended {
-        EXTENDED_TIMESTAMP
-    } else {
-        timestamp
-    };
-    out.put_uint(ts_field as u64, 3);
-    out.put_uint(payload_len as u64, 3);
-    out.put_u8(type_id);
-    out.put_u32_le(stream_id);
-    if extended {
-        out.put_u32(timestamp);
-    }
-    let first_len = out.len();
-    put_basic_header(out, 3, csid);
-    if extended {
-        out.put_u32(timestamp);
-    }
+    let start = out.len();
+    put_first_header(out, csid, timestamp, type_id, stream_id, payload_len);
+    let first_len = out.len() - start;
+    put_continuation_header(out, csid, timestamp);
     first_len
 }
 
