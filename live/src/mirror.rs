@@ -93,6 +93,9 @@ struct Job {
     feed: Option<RingFeed>,
     /// Caught up at the last look: the ring's wake-up counter from before it, to sleep on.
     seen: Option<u32>,
+    /// The span of its log lines, made once: a reader thread steps every mirror at every
+    /// wake-up.
+    span: tracing::Span,
     /// Dropped with the job, however it ends.
     _ended: Ended,
 }
@@ -224,6 +227,7 @@ impl Mirrors {
             stop,
             feed: None,
             seen: None,
+            span: info_span!("mirror", stream = %key),
             _ended: Ended {
                 mirrors: self.clone(),
                 key: key.clone(),
@@ -315,27 +319,31 @@ impl Mirrors {
     /// Run one mirror a little: open it if new, drop it if it ended; copy what its ring
     /// has (`job.seen` says whether it caught up). Returns whether to keep it.
     fn step(&self, job: &mut Job, check_players: bool) -> bool {
-        let span = info_span!("mirror", stream = %job.key);
+        let Job {
+            key,
+            up,
+            from_start,
+            stop,
+            feed,
+            seen,
+            span,
+            ..
+        } = job;
         let _g = span.enter();
-        if job.stop.load(Ordering::Relaxed) {
+        if stop.load(Ordering::Relaxed) {
             return false;
         }
-        if (job.feed.is_none() || check_players) && self.hub.players(&job.key) == 0 {
+        if (feed.is_none() || check_players) && self.hub.players(key) == 0 {
             return false;
         }
-        let feed = match job.feed.as_mut() {
+        let feed = match feed {
             Some(f) => f,
             None => {
-                let config = self
-                    .lock()
-                    .configs
-                    .get(&job.key)
-                    .copied()
-                    .unwrap_or_default();
-                match RingFeed::open(&self.hub, &job.up, config, job.from_start) {
+                let config = self.lock().configs.get(key).copied().unwrap_or_default();
+                match RingFeed::open(&self.hub, up, config, *from_start) {
                     Ok(f) => {
-                        info!(ring = %job.up.ring.display(), generation = job.up.generation, "mirroring");
-                        job.feed.insert(f)
+                        info!(ring = %up.ring.display(), generation = up.generation, "mirroring");
+                        feed.insert(f)
                     }
                     Err(e) => {
                         warn!("mirror ended: {e}");
@@ -344,11 +352,11 @@ impl Mirrors {
                 }
             }
         };
-        job.seen = None;
+        *seen = None;
         match feed.pump(PUMP_BATCH) {
             Ok(Pumped::More) => true,
-            Ok(Pumped::CaughtUp(seen)) => {
-                job.seen = Some(seen);
+            Ok(Pumped::CaughtUp(s)) => {
+                *seen = Some(s);
                 true
             }
             Ok(Pumped::Ended) => {
