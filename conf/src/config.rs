@@ -269,6 +269,38 @@ pub struct Vhost {
     pub hls: Hls,
     /// HTTP-FLV / HTTP-TS live streams (`http_remux { }`). Off by default.
     pub http_remux: HttpRemux,
+    /// Origin or edge (`cluster { }`, SRS 1's vhost-level `mode`, `origin`,
+    /// `token_traverse`). An origin by default.
+    pub cluster: Cluster,
+    /// Relay every published stream to other servers (`forward { }`, SRS 1's
+    /// `forward HOST:PORT ...;`). Off by default.
+    pub forward: Forward,
+}
+
+/// Default port of an upstream or forward destination written without one.
+pub const DEFAULT_UPSTREAM_PORT: u16 = 1935;
+
+/// A vhost's place in a cluster: an origin (it has the streams), or an edge (`mode remote`)
+/// that pulls a stream from its origins when a player asks for it and pushes what an encoder
+/// publishes to them.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Cluster {
+    /// `mode remote`: an edge. Default `local`, an origin.
+    pub edge: bool,
+    /// Upstream servers as `host:port` (1935 when written without a port), tried in order.
+    pub origins: Vec<String>,
+    /// `token_traverse`: a client's `connect` is checked by the origin (its tcUrl and
+    /// params passed through) before the edge accepts it. Default off.
+    pub token_traverse: bool,
+}
+
+/// Forwarding: every stream published on the vhost is relayed to each destination.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Forward {
+    /// Whether it is on. Default off.
+    pub enabled: bool,
+    /// Destinations as `host:port` (1935 when written without a port).
+    pub destinations: Vec<String>,
 }
 
 impl Vhost {
@@ -285,6 +317,8 @@ impl Vhost {
             publish: Publish::default(),
             hls: Hls::default(),
             http_remux: HttpRemux::default(),
+            cluster: Cluster::default(),
+            forward: Forward::default(),
         }
     }
 }
@@ -744,6 +778,13 @@ struct VhostBuilder<'a> {
     normal_timeout: Slot<'a, Duration>,
     hls: HlsBuilder<'a>,
     http_remux: HttpRemuxBuilder<'a>,
+    mode_remote: Slot<'a, bool>,
+    origins: Slot<'a, Vec<String>>,
+    token_traverse: Slot<'a, bool>,
+    forward_enabled: Slot<'a, bool>,
+    forward_destinations: Slot<'a, Vec<String>>,
+    /// `forward { backend URL; }` was written (asked for destinations; not supported).
+    forward_backend: bool,
 }
 
 impl<'a> Builder<'a> {
@@ -753,11 +794,12 @@ impl<'a> Builder<'a> {
         }
         let chunk_size = self.chunk_size.get_or(DEFAULT_CHUNK_SIZE);
         let defaults = Config::default();
-        let vhosts = self
-            .vhosts
+        let mut warnings = Vec::new();
+        let vhosts = std::mem::take(&mut self.vhosts)
             .into_iter()
-            .map(|v| v.build(chunk_size))
+            .map(|v| v.build(chunk_size, &mut warnings))
             .collect::<Result<Vec<_>, _>>()?;
+        self.warnings.extend(warnings);
         let rtmp_at = self.listen.at();
         let listen = self.listen.get_or(defaults.listen);
         let http_api_at = http_listen_at(&self.http_api.listen, &self.http_api.enabled);
@@ -982,6 +1024,44 @@ impl<'a> Builder<'a> {
                 }
                 "hls" => self.hls(&mut v.hls, c)?,
                 "http_remux" => self.http_remux(&mut v.http_remux, c)?,
+                // SRS 1 spellings of cluster { }.
+                "mode" => v.mode_remote.set(c, mode(c)?)?,
+                "origin" => v.origins.set(c, upstreams(c)?)?,
+                "token_traverse" => v.token_traverse.set(c, on_off(c)?)?,
+                "cluster" => {
+                    expect_block(c, 0)?;
+                    for k in &c.children {
+                        match k.name.as_str() {
+                            "mode" => v.mode_remote.set(k, mode(k)?)?,
+                            "origin" => v.origins.set(k, upstreams(k)?)?,
+                            "token_traverse" => v.token_traverse.set(k, on_off(k)?)?,
+                            // What we do anyway: pull over RTMP from the listed origins.
+                            "protocol" if !k.block && k.args == ["rtmp"] => {}
+                            "follow_client" if !k.block && k.args == ["off"] => {}
+                            name if srs_knows("vhost.cluster", name) => self.ignore(k),
+                            _ => return Err(unknown(k, " in vhost.cluster")),
+                        }
+                    }
+                }
+                // SRS 1: `forward 127.0.0.1:19360 ...;` turns forwarding on.
+                "forward" if !c.block => {
+                    v.forward_enabled.set(c, true)?;
+                    v.forward_destinations.set(c, upstreams(c)?)?;
+                }
+                "forward" => {
+                    expect_block(c, 0)?;
+                    for f in &c.children {
+                        match f.name.as_str() {
+                            "enabled" => v.forward_enabled.set(f, on_off(f)?)?,
+                            "destination" => v.forward_destinations.set(f, upstreams(f)?)?,
+                            "backend" => {
+                                v.forward_backend = true;
+                                self.ignore(f);
+                            }
+                            _ => return Err(unknown(f, " in vhost.forward")),
+                        }
+                    }
+                }
                 name if srs_knows("vhost", name) => self.ignore(c),
                 _ => return Err(unknown(c, " in vhost")),
             }
@@ -1166,7 +1246,11 @@ impl<'a> HttpRemuxBuilder<'a> {
 }
 
 impl VhostBuilder<'_> {
-    fn build(self, global_chunk_size: u32) -> Result<Vhost, ConfError> {
+    fn build(
+        self,
+        global_chunk_size: u32,
+        warnings: &mut Vec<Warning>,
+    ) -> Result<Vhost, ConfError> {
         let hls_enabled_at = self.hls.enabled.at();
         let hls = self.hls.build()?;
         let (http_remux, mount_at) = self.http_remux.build();
@@ -1188,6 +1272,33 @@ impl VhostBuilder<'_> {
             Some((on, _)) => on,
             None => self.refer_legacy,
         };
+        let mut edge = self.mode_remote.value.as_ref().is_some_and(|(on, _)| *on);
+        let origins = self.origins.get_or(Vec::new());
+        if edge && origins.is_empty() {
+            if let Some((_, at)) = &self.mode_remote.value {
+                warnings.push(Warning {
+                    file: at.file.clone(),
+                    line: at.line,
+                    message: "mode remote without an origin: the vhost stays an origin".into(),
+                });
+            }
+            edge = false;
+        }
+        let forward_at = self.forward_enabled.at();
+        let forward = Forward {
+            enabled: self.forward_enabled.get_or(false),
+            destinations: self.forward_destinations.get_or(Vec::new()),
+        };
+        if let (true, Some(at)) = (
+            forward.enabled && forward.destinations.is_empty() && !self.forward_backend,
+            forward_at,
+        ) {
+            warnings.push(Warning {
+                file: at.file.clone(),
+                line: at.line,
+                message: "forward enabled without a destination: nothing is forwarded".into(),
+            });
+        }
         let defaults = Vhost::new(self.name, global_chunk_size);
         Ok(Vhost {
             enabled: self.enabled.get_or(defaults.enabled),
@@ -1213,6 +1324,12 @@ impl VhostBuilder<'_> {
             },
             hls,
             http_remux,
+            cluster: Cluster {
+                edge,
+                origins,
+                token_traverse: self.token_traverse.get_or(false),
+            },
+            forward,
             name: defaults.name,
         })
     }
@@ -1489,6 +1606,66 @@ fn path(d: &Directive) -> Result<PathBuf, ConfError> {
 fn domains(d: &Directive) -> Result<Vec<String>, ConfError> {
     not_block(d)?;
     Ok(d.args.clone())
+}
+
+/// `mode local|remote`: whether the vhost is an edge.
+fn mode(d: &Directive) -> Result<bool, ConfError> {
+    match one_arg(d)? {
+        "remote" => Ok(true),
+        "local" => Ok(false),
+        other => Err(bad_value(d, other, "local or remote")),
+    }
+}
+
+/// Upstream servers (`origin`, `destination`, SRS 1 `forward`): `host[:port]` each, as
+/// `host:port` with SRS's default port 1935.
+fn upstreams(d: &Directive) -> Result<Vec<String>, ConfError> {
+    not_block(d)?;
+    if d.args.is_empty() {
+        return Err(invalid(
+            d,
+            format!("\"{}\" needs at least one HOST[:PORT]", d.name),
+        ));
+    }
+    d.args
+        .iter()
+        .map(|a| upstream(a).map_err(|m| invalid(d, m)))
+        .collect()
+}
+
+/// One `host[:port]`, `[v6]:port` or bare IPv6 address, normalised to `host:port`.
+pub fn upstream(arg: &str) -> Result<String, String> {
+    let bad = || format!("invalid server \"{arg}\": expected HOST or HOST:PORT");
+    if arg.is_empty() || arg.contains('/') || arg.contains(char::is_whitespace) {
+        return Err(bad());
+    }
+    if let Ok(ip) = arg.parse::<std::net::Ipv6Addr>() {
+        return Ok(format!("[{ip}]:{DEFAULT_UPSTREAM_PORT}"));
+    }
+    let (host, port) = if let Some(rest) = arg.strip_prefix('[') {
+        let (h, after) = rest.split_once(']').ok_or_else(bad)?;
+        match after.strip_prefix(':') {
+            Some(p) => (format!("[{h}]"), Some(p)),
+            None if after.is_empty() => (format!("[{h}]"), None),
+            None => return Err(bad()),
+        }
+    } else {
+        match arg.rsplit_once(':') {
+            Some((h, p)) => (h.to_string(), Some(p)),
+            None => (arg.to_string(), None),
+        }
+    };
+    if host.is_empty() || host.contains(':') && !host.starts_with('[') {
+        return Err(bad());
+    }
+    let port = match port {
+        None => DEFAULT_UPSTREAM_PORT,
+        Some(p) => match p.parse::<u16>() {
+            Ok(p) if p > 0 => p,
+            _ => return Err(format!("invalid port in server \"{arg}\"")),
+        },
+    };
+    Ok(format!("{host}:{port}"))
 }
 
 /// The one address of an `http_api` or `http_server` `listen`.
@@ -1910,10 +2087,59 @@ mod tests {
     }
 
     #[test]
+    fn cluster_and_forward_in_both_syntaxes() {
+        let c = parse(
+            "vhost a { cluster { mode remote; origin 127.0.0.1:19350 10.0.0.1 [::1]:7 ::2; token_traverse on; } \
+               forward { enabled on; destination 127.0.0.1:19360 h.example; } }\n\
+             vhost b { mode remote; origin 10.0.0.5; forward 127.0.0.1:19361; }\n\
+             vhost c { cluster { mode local; } forward { enabled off; destination 1.2.3.4; } }\n",
+        );
+        let a = c.vhost("a").unwrap();
+        assert!(a.cluster.edge && a.cluster.token_traverse);
+        assert_eq!(
+            a.cluster.origins,
+            ["127.0.0.1:19350", "10.0.0.1:1935", "[::1]:7", "[::2]:1935"]
+        );
+        assert!(a.forward.enabled);
+        assert_eq!(
+            a.forward.destinations,
+            ["127.0.0.1:19360", "h.example:1935"]
+        );
+        let b = c.vhost("b").unwrap();
+        assert!(b.cluster.edge && !b.cluster.token_traverse);
+        assert_eq!(b.cluster.origins, ["10.0.0.5:1935"]);
+        assert!(b.forward.enabled);
+        assert_eq!(b.forward.destinations, ["127.0.0.1:19361"]);
+        let cc = c.vhost("c").unwrap();
+        assert!(!cc.cluster.edge && !cc.forward.enabled);
+        assert!(c.warnings.is_empty(), "{:?}", c.warnings);
+        for bad in [
+            "vhost a { cluster { mode far; origin h; } }",
+            "vhost a { cluster { mode remote; origin h:0; } }",
+            "vhost a { cluster { mode remote; origin h:99999; } }",
+            "vhost a { cluster { mode remote; origin rtmp://h/live; } }",
+            "vhost a { forward { enabled on; destination; } }",
+        ] {
+            assert!(Config::parse(bad, "x.conf").is_err(), "{bad}");
+        }
+        // An edge without an origin, forward without a destination: said, not silent.
+        let c = parse("vhost a { mode remote; forward { enabled on; } }");
+        let w: Vec<String> = c.warnings.iter().map(ToString::to_string).collect();
+        assert_eq!(
+            w,
+            [
+                "x.conf:1: mode remote without an origin: the vhost stays an origin",
+                "x.conf:1: forward enabled without a destination: nothing is forwarded"
+            ]
+        );
+        assert!(!c.vhost("a").unwrap().cluster.edge);
+    }
+
+    #[test]
     fn known_but_unsupported_directives_are_warnings() {
         let c = parse(
             "listen 1935;\nheartbeat {\n  enabled on;\n  anything goes here;\n}\nvhost a {\n  dvr { whatever; }\n  \
-             play { time_jitter full; }\n  publish { mr on; }\n  mode remote;\n}\nff_log_dir ./objs;\n\
+             play { time_jitter full; }\n  publish { mr on; }\n  atc on;\n}\nff_log_dir ./objs;\n\
              http_api {\n  auth { enabled on; }\n}\nvhost b {\n  hls { hls_keys on; }\n  http_remux { fast_cache 1; }\n}\n",
         );
         let warnings: Vec<String> = c.warnings.iter().map(ToString::to_string).collect();
@@ -1924,7 +2150,7 @@ mod tests {
                 "x.conf:7: directive \"dvr\" is not supported yet, ignored",
                 "x.conf:8: directive \"time_jitter\" is not supported yet, ignored",
                 "x.conf:9: directive \"mr\" is not supported yet, ignored",
-                "x.conf:10: directive \"mode\" is not supported yet, ignored",
+                "x.conf:10: directive \"atc\" is not supported yet, ignored",
                 "x.conf:12: directive \"ff_log_dir\" is not supported yet, ignored",
                 "x.conf:14: directive \"auth\" is not supported yet, ignored",
                 "x.conf:17: directive \"hls_keys\" is not supported yet, ignored",

@@ -218,7 +218,11 @@ fn edge() {
     let v = c.vhost(DEFAULT_VHOST).unwrap();
     assert!(v.play.gop_cache);
     assert_eq!(v.play.queue_length, Duration::from_secs(15));
-    assert_eq!(warned(&c), ["cluster"]);
+    assert!(v.cluster.edge);
+    assert_eq!(v.cluster.origins, ["10.20.0.11:1935", "10.20.0.12:1935"]);
+    assert!(!v.cluster.token_traverse);
+    // protocol rtmp and follow_client off are what an edge of ours does.
+    assert!(warned(&c).is_empty(), "{:?}", warned(&c));
 }
 
 #[test]
@@ -231,7 +235,8 @@ fn origin_cluster() {
     assert!(c.http_api.enabled);
     assert_eq!(c.http_api.listen, addr("0.0.0.0:9091"));
     assert!(!c.http_server.enabled);
-    assert_eq!(warned(&c), ["cluster"]);
+    assert!(!v.cluster.edge);
+    assert_eq!(warned(&c), ["origin_cluster", "coworkers"]);
 }
 
 #[test]
@@ -273,7 +278,14 @@ fn forward() {
     assert_eq!(c.log_tank, LogTank::File);
     assert_eq!(c.pid, Path::new("./objs/primary.pid"));
     assert_eq!(vhost_names(&c), [DEFAULT_VHOST, "partners.example.net"]);
-    assert_eq!(warned(&c), ["forward", "forward"]);
+    let v = c.vhost(DEFAULT_VHOST).unwrap();
+    assert!(v.forward.enabled);
+    assert_eq!(
+        v.forward.destinations,
+        ["10.30.0.2:1935", "10.30.0.9:19350"]
+    );
+    // Asking a backend for destinations is not supported: said so.
+    assert_eq!(warned(&c), ["backend"]);
 }
 
 #[test]
@@ -393,16 +405,7 @@ fn srs1_legacy() {
     assert_eq!(c.http_server.dir, Path::new("./objs/nginx/html"));
     assert_eq!(
         warned(&c),
-        [
-            "log_dir",
-            "pithy_print",
-            "time_jitter",
-            "atc",
-            "http",
-            "mode",
-            "origin",
-            "token_traverse"
-        ]
+        ["log_dir", "pithy_print", "time_jitter", "atc", "http"]
     );
 }
 
@@ -478,7 +481,8 @@ fn everything_values() {
         "srt_server",
         "dvr",
         "http_hooks",
-        "cluster",
+        "coworkers",
+        "backend",
         "rtc",
         "mw_msgs",
         "log_dir",
@@ -493,6 +497,11 @@ fn everything_values() {
         "http_remux",
         "hls_fragment",
         "mount",
+        "cluster",
+        "forward",
+        "mode",
+        "origin",
+        "token_traverse",
     ] {
         assert!(!names.contains(&read), "{read}");
     }

@@ -27,6 +27,8 @@ pub struct ClientConfig {
     pub out_chunk_size: u32,
     /// Limits on what the server may make us buffer.
     pub limits: ChunkLimits,
+    /// More properties of the `connect` command object (e.g. a relay's own marks).
+    pub extra: Vec<(String, Amf0Value)>,
 }
 
 impl ClientConfig {
@@ -40,6 +42,7 @@ impl ClientConfig {
             complex_handshake: true,
             out_chunk_size: 4096,
             limits: ChunkLimits::default(),
+            extra: Vec::new(),
         }
     }
 }
@@ -187,6 +190,9 @@ impl ClientSession {
         if !self.config.page_url.is_empty() {
             props.push(("pageUrl", Amf0Value::string(self.config.page_url.clone())));
         }
+        let mut props: Vec<(String, Amf0Value)> =
+            props.into_iter().map(|(k, v)| (k.to_string(), v)).collect();
+        props.extend(self.config.extra.iter().cloned());
         let tid = self.tid(Pending::Connect);
         self.t.send_command(
             csid::OVER_CONNECTION,

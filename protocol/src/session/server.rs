@@ -54,6 +54,9 @@ pub struct ConnectRequest {
     pub flash_ver: String,
     /// `objectEncoding` (0 for AMF0), echoed in the reply.
     pub object_encoding: f64,
+    /// `srs_rs_id`: the server a relay (forward, edge) of ours comes from, so that a
+    /// server can recognise its own relays and refuse a loop (empty: not a relay of ours).
+    pub relay_id: String,
 }
 
 /// What happened on the connection.
@@ -402,6 +405,7 @@ impl ServerSession {
             swf_url: o.get_str("swfUrl").unwrap_or("").to_string(),
             flash_ver: o.get_str("flashVer").unwrap_or("").to_string(),
             object_encoding: o.get_f64("objectEncoding").unwrap_or(0.0),
+            relay_id: o.get_str("srs_rs_id").unwrap_or("").to_string(),
         };
         self.phase = Phase::ConnectRequested {
             transaction_id: cmd.transaction_id,
