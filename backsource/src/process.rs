@@ -3,21 +3,28 @@
 //! `backsource.sock`), runs them, writes each stream into its ring, and announces streams
 //! to the master, which tells the readers.
 
+use crate::edge::Pulls;
+use crate::forward::{self, Target};
 use crate::publish::{self, PublishInfo};
+use crate::relay::{self, Mode, RelayStatus};
 use crate::streams::{RingSizing, StreamEvent, Streams};
 use srs_conf::Config;
+use srs_conf::Vhost;
 use srs_ipc::control::{
-    ApiRequest, ApiResponse, ClientInfo, FromMaster, Role, StreamDetail, StreamKey, ToMaster,
-    WorkerStats,
+    ApiRequest, ApiResponse, ClientInfo, FromMaster, PullRequest, Role, StreamDetail, StreamKey,
+    ToMaster, WorkerStats,
 };
 use srs_ipc::handover::{self, HandoverFrame, PublishRequest};
 use srs_ipc::link::{self, Link};
+use srs_live::conn::reject;
 use srs_live::conn::{ConnError, ConnStats, PublishFuture, Publishers};
+use srs_live::Hub;
 use srs_protocol::session::ServerSession;
 use std::collections::HashMap;
 use std::io;
 use std::os::fd::OwnedFd;
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 use tokio::net::{TcpListener, TcpStream, UnixListener};
@@ -49,6 +56,8 @@ struct Client {
     info: Arc<PublishInfo>,
     /// Woken to close the connection (kick).
     kick: Arc<tokio::sync::Notify>,
+    /// Its relays (forwards, edge push).
+    relays: Vec<Arc<RelayStatus>>,
 }
 
 /// The backsource role: the streams, the publishers it runs, and the config they run with.
@@ -59,6 +68,10 @@ pub struct Backsource {
     streams: Arc<Streams>,
     clients: Mutex<HashMap<String, Client>>,
     config: Mutex<Arc<Config>>,
+    /// Streams of edge vhosts pulled from their origins.
+    pulls: Arc<Pulls>,
+    /// Where relays (forward, edge push) read the published streams.
+    relay_hub: Arc<Hub>,
 }
 
 impl Backsource {
@@ -71,6 +84,8 @@ impl Backsource {
             streams,
             clients: Mutex::default(),
             config: Mutex::new(Arc::new(config)),
+            pulls: Arc::default(),
+            relay_hub: Hub::new(),
         });
         (bs, rx)
     }
@@ -92,14 +107,36 @@ impl Backsource {
         *self.config.lock().unwrap_or_else(|e| e.into_inner()) = Arc::new(config);
     }
 
+    /// Players of the node want `req.key` of an edge vhost: pull it from the origins.
+    pub fn pull(self: &Arc<Self>, req: PullRequest) {
+        let me = Arc::downgrade(self);
+        self.pulls
+            .want(req, &self.streams, move || match me.upgrade() {
+                Some(bs) => bs.config(),
+                // Backsource is going away: an empty config stops the pull.
+                None => Arc::new(Config::default()),
+            });
+    }
+
+    /// Nobody wants `key` any more: stop pulling it after the grace period.
+    pub fn unpull(&self, key: &StreamKey) {
+        self.pulls.unwant(key);
+    }
+
     /// Counters for the master.
     pub fn stats(&self) -> WorkerStats {
         let c = self.clients();
+        let relays: (u64, u64) = c
+            .values()
+            .flat_map(|c| c.relays.iter())
+            .chain(self.pulls.list().iter().map(|p| &p.status))
+            .map(|r| r.totals())
+            .fold((0, 0), |a, b| (a.0 + b.0, a.1 + b.1));
         WorkerStats {
             connections: c.len() as u64,
             streams: self.streams.publishing().len() as u64,
-            bytes_in: c.values().map(|c| c.stats.bytes_in()).sum(),
-            bytes_out: c.values().map(|c| c.stats.bytes_out()).sum(),
+            bytes_in: c.values().map(|c| c.stats.bytes_in()).sum::<u64>() + relays.0,
+            bytes_out: c.values().map(|c| c.stats.bytes_out()).sum::<u64>() + relays.1,
             rss_kib: link::own_rss_kib(),
         }
     }
@@ -141,34 +178,93 @@ impl Backsource {
                     .collect(),
             ),
             ApiRequest::Kick(cid) => ApiResponse::Kicked(self.kick(&cid)),
-            ApiRequest::StreamDetails => ApiResponse::StreamDetails(
-                self.clients()
-                    .iter()
-                    .map(|(cid, c)| StreamDetail {
-                        vhost: c.key.vhost.clone(),
-                        app: c.key.app.clone(),
-                        stream: c.key.stream.clone(),
-                        tc_url: c.tc_url.clone(),
-                        live_ms: c.live_ms,
-                        frames: c.info.frames.load(std::sync::atomic::Ordering::Relaxed),
-                        recv_bytes: c.stats.bytes_in(),
-                        publisher_cid: cid.clone(),
-                        video: c
-                            .info
-                            .video
-                            .lock()
-                            .unwrap_or_else(|e| e.into_inner())
-                            .clone(),
-                        audio: c
-                            .info
-                            .audio
-                            .lock()
-                            .unwrap_or_else(|e| e.into_inner())
-                            .clone(),
-                    })
-                    .collect(),
-            ),
+            ApiRequest::StreamDetails => ApiResponse::StreamDetails(self.stream_details()),
         }
+    }
+
+    fn stream_details(&self) -> Vec<StreamDetail> {
+        let codec = |info: &PublishInfo| {
+            (
+                info.video.lock().unwrap_or_else(|e| e.into_inner()).clone(),
+                info.audio.lock().unwrap_or_else(|e| e.into_inner()).clone(),
+            )
+        };
+        let mut out: Vec<StreamDetail> = self
+            .clients()
+            .iter()
+            .map(|(cid, c)| {
+                let (video, audio) = codec(&c.info);
+                StreamDetail {
+                    vhost: c.key.vhost.clone(),
+                    app: c.key.app.clone(),
+                    stream: c.key.stream.clone(),
+                    tc_url: c.tc_url.clone(),
+                    live_ms: c.live_ms,
+                    frames: c.info.frames.load(Ordering::Relaxed),
+                    recv_bytes: c.stats.bytes_in(),
+                    publisher_cid: cid.clone(),
+                    video,
+                    audio,
+                    relays: c.relays.iter().map(|r| r.info()).collect(),
+                }
+            })
+            .collect();
+        // Pulled streams are listed once live, with their upstream.
+        for p in self.pulls.list() {
+            let live_ms = p.live_ms.load(Ordering::Relaxed);
+            if live_ms == 0 {
+                continue;
+            }
+            let (video, audio) = codec(&p.info);
+            let key = &p.request.key;
+            let relay = p.status.info();
+            out.push(StreamDetail {
+                vhost: key.vhost.clone(),
+                app: key.app.clone(),
+                stream: key.stream.clone(),
+                tc_url: p.request.tc_url.clone(),
+                live_ms,
+                frames: p.info.frames.load(Ordering::Relaxed),
+                recv_bytes: relay.bytes_in,
+                publisher_cid: p.cid.clone(),
+                video,
+                audio,
+                relays: vec![relay],
+            });
+        }
+        out
+    }
+
+    /// The relays a publish of `req` on `vhost` gets: its forward destinations (a
+    /// destination that is this server is refused: a loop), and on an edge the push to
+    /// the origins.
+    async fn relay_targets(&self, vhost: &Vhost, req: &PublishRequest) -> Vec<Target> {
+        let mut out = Vec::new();
+        if vhost.forward.enabled {
+            let listen = self.config().listen.clone();
+            for dest in &vhost.forward.destinations {
+                if relay::is_self(dest, &listen).await {
+                    error!(destination = %dest, stream = %req.key,
+                        "forward refused: the destination is this server (a loop)");
+                    continue;
+                }
+                out.push(Target {
+                    key: req.key.clone(),
+                    stream: req.name.clone(),
+                    servers: vec![dest.clone()],
+                    kind: "forward",
+                });
+            }
+        }
+        if vhost.cluster.edge {
+            out.push(Target {
+                key: req.key.clone(),
+                stream: req.name.clone(),
+                servers: vhost.cluster.origins.clone(),
+                kind: "push",
+            });
+        }
+        out
     }
 
     /// Run one publishing connection until it ends: `session` holds its pending `publish`.
@@ -190,6 +286,73 @@ impl Backsource {
                 req.key.vhost
             )));
         };
+        let targets = self.relay_targets(&vhost, &req).await;
+        // An edge accepts a publish once its origin did (SRS's edge publish): the
+        // encoder learns at once when no origin takes the stream.
+        let mut pushed = None;
+        if let Some(push) = targets.iter().find(|t| t.kind == "push") {
+            let mut errors = Vec::new();
+            for (i, origin) in push.servers.iter().enumerate() {
+                match relay::open(origin, &push.key, &push.stream, Mode::Publish, "").await {
+                    Ok(c) => {
+                        pushed = Some((c, i));
+                        break;
+                    }
+                    Err(e) => {
+                        warn!(origin = %origin, "edge push: origin failed: {e}");
+                        errors.push(format!("{origin}: {e}"));
+                    }
+                }
+            }
+            if pushed.is_none() {
+                let mut socket = socket;
+                let mut session = session;
+                let why = format!("no origin took the stream ({})", errors.join("; "));
+                session.reject_publish(req.stream_id, "NetStream.Publish.Rejected", &why);
+                return reject(&mut socket, &mut session, why).await;
+            }
+        }
+        let live = Arc::new(AtomicBool::new(true));
+        let mut relays = Vec::new();
+        let tap = if targets.is_empty() {
+            None
+        } else {
+            // Relays are players made before the feed, so each gets the publish from its
+            // first message.
+            let players: Vec<_> = targets
+                .iter()
+                .map(|t| self.relay_hub.play(&t.key, forward::source_config()))
+                .collect();
+            match self
+                .relay_hub
+                .feed(&req.key, forward::source_config(), true)
+            {
+                Ok(feed) => {
+                    for (t, player) in targets.into_iter().zip(players) {
+                        let status = Arc::new(RelayStatus::new(t.kind));
+                        let first = if t.kind == "push" {
+                            pushed.take()
+                        } else {
+                            None
+                        };
+                        relays.push(status.clone());
+                        forward::spawn(
+                            self.relay_hub.clone(),
+                            t,
+                            player,
+                            first,
+                            live.clone(),
+                            status,
+                        );
+                    }
+                    Some(feed)
+                }
+                Err(e) => {
+                    warn!("relays not started: {e}");
+                    None
+                }
+            }
+        };
         let stats = Arc::new(ConnStats::default());
         let info = Arc::new(PublishInfo::default());
         let kick = Arc::new(tokio::sync::Notify::new());
@@ -207,12 +370,14 @@ impl Backsource {
                 stats: stats.clone(),
                 info: info.clone(),
                 kick: kick.clone(),
+                relays,
             },
         );
         let served = tokio::select! {
-            r = publish::serve(socket, session, req, &vhost, &self.streams, &stats, &info) => r,
+            r = publish::serve(socket, session, req, &vhost, &self.streams, &stats, &info, tap) => r,
             _ = kick.notified() => Err(ConnError::Rejected("kicked by the API".into())),
         };
+        live.store(false, Ordering::Relaxed);
         self.clients().remove(&cid);
         served
     }
@@ -279,6 +444,8 @@ pub async fn run(config: Config, paths: Paths) -> io::Result<()> {
                     },
                     None => {}
                 },
+                Some(FromMaster::Pull(req)) => bs.pull(req),
+                Some(FromMaster::Unpull(key)) => bs.unpull(&key),
                 Some(FromMaster::Stop { graceful, grace_ms }) => {
                     if graceful {
                         info!(grace_ms, "graceful stop: publishers go on for the grace period");

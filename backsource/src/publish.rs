@@ -38,7 +38,7 @@ pub struct PublishInfo {
 
 impl PublishInfo {
     /// Count a message and keep the codec details of a sequence header.
-    fn note(&self, ty: u8, payload: &[u8]) {
+    pub fn note(&self, ty: u8, payload: &[u8]) {
         match ty {
             type_id::VIDEO if flv::video_info(payload).sequence_header => {
                 *self.video.lock().unwrap_or_else(|e| e.into_inner()) = Some(video_info(payload));
@@ -126,9 +126,15 @@ pub async fn serve(
     streams: &Arc<Streams>,
     stats: &ConnStats,
     info: &PublishInfo,
+    tap: Option<srs_live::Feed>,
 ) -> Result<(), ConnError> {
     let mut publisher = match streams.publish(&req.key, &req.cid) {
-        Ok(p) => p,
+        Ok(mut p) => {
+            if let Some(feed) = tap {
+                p.tap(feed);
+            }
+            p
+        }
         Err(e @ PublishError::Busy(..)) => {
             session.reject_publish(
                 req.stream_id,

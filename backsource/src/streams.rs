@@ -181,6 +181,11 @@ impl Streams {
         *self.sizing.lock().unwrap_or_else(|e| e.into_inner())
     }
 
+    /// Whether `key` is being published (or pulled) here now.
+    pub fn is_publishing(&self, key: &StreamKey) -> bool {
+        self.lock().publishing.contains_key(key)
+    }
+
     /// Keys of the streams being published.
     pub fn publishing(&self) -> Vec<StreamKey> {
         let mut v: Vec<StreamKey> = self.lock().publishing.keys().cloned().collect();
@@ -221,6 +226,7 @@ impl Streams {
             gop: Gop::default(),
             at_limit: false,
             retry_grow: None,
+            tap: None,
         };
         p.jitter.new_session();
         p.ring.set_publishing(true, p.generation);
@@ -246,6 +252,8 @@ pub struct Publisher {
     at_limit: bool,
     /// After a failed grow (shared memory full), when to try again.
     retry_grow: Option<Instant>,
+    /// Where the stream's relays (forward, edge push) read it, besides the ring.
+    tap: Option<srs_live::Feed>,
 }
 
 /// The current GOP: from the newest keyframe on (nothing before the first keyframe).
@@ -282,6 +290,15 @@ impl Publisher {
         if let Err(e) = self.ring.push(timestamp, ty, f, &payload) {
             tracing::warn!(stream = %self.key, "message not written to the ring: {e}");
         }
+        if let Some(tap) = &self.tap {
+            tap.push(srs_live::Media::new(ty, timestamp, payload, f));
+        }
+    }
+
+    /// Also hand every message, as the ring gets it, to `feed` (the stream's relays read
+    /// it there: a slow destination skips GOPs in its own cursor, never stalls this).
+    pub fn tap(&mut self, feed: srs_live::Feed) {
+        self.tap = Some(feed);
     }
 
     /// Count a message of `len` bytes with flags `f` into the GOP, and grow the ring when

@@ -253,8 +253,27 @@ async fn streams(sock: &std::path::Path, json: bool) -> anyhow::Result<()> {
             }
         }
     }
+    // Relays (edge pull and push, forwards) come from backsource's stream details.
+    let mut relays = Vec::new();
+    for (_, r) in ask_all(&procs, ApiRequest::StreamDetails).await {
+        if let Some(ApiResponse::StreamDetails(list)) = r {
+            for d in list {
+                let stream = format!("{}/{}/{}", d.vhost, d.app, d.stream);
+                for r in d.relays {
+                    relays.push(serde_json::json!({
+                        "stream": stream, "kind": r.kind, "server": r.server, "state": r.state,
+                        "since_ms": r.since_ms, "bytes_in": r.bytes_in, "bytes_out": r.bytes_out,
+                        "retries": r.retries, "last_error": r.last_error,
+                    }));
+                }
+            }
+        }
+    }
     if json {
-        println!("{}", serde_json::json!({ "streams": rows }));
+        println!(
+            "{}",
+            serde_json::json!({ "streams": rows, "relays": relays })
+        );
         return Ok(());
     }
     println!("{:<40} {:<14} {:>8}", "STREAM", "PROCESS", "PLAYERS");
@@ -270,6 +289,30 @@ async fn streams(sock: &std::path::Path, json: bool) -> anyhow::Result<()> {
             r["process"].as_str().unwrap_or(""),
             what
         );
+    }
+    if !relays.is_empty() {
+        println!();
+        println!(
+            "{:<40} {:<8} {:<22} {:<11} {:>8} {:>12} {:>12} {:>7}",
+            "STREAM", "RELAY", "SERVER", "STATE", "SINCE", "BYTES_IN", "BYTES_OUT", "RETRIES"
+        );
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis() as u64);
+        for r in &relays {
+            let since = now.saturating_sub(r["since_ms"].as_u64().unwrap_or(0)) / 1000;
+            println!(
+                "{:<40} {:<8} {:<22} {:<11} {:>8} {:>12} {:>12} {:>7}",
+                r["stream"].as_str().unwrap_or(""),
+                r["kind"].as_str().unwrap_or(""),
+                r["server"].as_str().unwrap_or(""),
+                r["state"].as_str().unwrap_or(""),
+                format_uptime(since),
+                r["bytes_in"],
+                r["bytes_out"],
+                r["retries"]
+            );
+        }
     }
     Ok(())
 }

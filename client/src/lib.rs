@@ -459,6 +459,11 @@ impl Client {
         }
     }
 
+    /// Wait until the server sent something (then [`drain_input`](Self::drain_input) it).
+    pub async fn readable(&mut self) -> std::io::Result<()> {
+        self.socket.readable().await
+    }
+
     /// Stop publishing (FCUnpublish, deleteStream) and close, politely but without waiting
     /// long.
     pub async fn close(mut self, name: &str) {

@@ -175,6 +175,13 @@ fn stream_json(d: &StreamDetail, snap: &Snapshot) -> Value {
         "audio": d.audio.as_ref().map(|a| json!({
             "codec": a.codec, "sample_rate": a.sample_rate, "channel": a.channel, "profile": a.profile,
         })),
+        // Ours: the stream's relays to or from other servers (edge pull from the origin,
+        // edge push to it, forwards), with their state.
+        "relays": d.relays.iter().map(|r| json!({
+            "kind": r.kind, "server": r.server, "state": r.state, "since_ms": r.since_ms,
+            "bytes_in": r.bytes_in, "bytes_out": r.bytes_out, "retries": r.retries,
+            "last_error": r.last_error,
+        })).collect::<Vec<_>>(),
     })
 }
 

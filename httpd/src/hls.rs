@@ -250,3 +250,153 @@ impl HlsWriters {
         }
     }
 }
+
+/// How long an HLS player's request keeps an edge's pull going: players fetch the playlist
+/// about once a segment, so a few segments without a request mean they are gone.
+fn lease(v: &Vhost) -> std::time::Duration {
+    (v.hls.hls_fragment * 3).max(std::time::Duration::from_secs(30))
+}
+
+/// The stream of an HLS playlist path, by the vhost's `hls_m3u8_file` template.
+fn playlist_stream(template: &str, path: &str) -> Option<(String, String)> {
+    // Placeholders match one path segment or part of one ([app] may span segments).
+    fn go<'a>(
+        t: &str,
+        p: &'a str,
+        app: &mut Option<&'a str>,
+        stream: &mut Option<&'a str>,
+    ) -> bool {
+        if let Some(rest) = t.strip_prefix('[') {
+            let Some((name, after)) = rest.split_once(']') else {
+                return false;
+            };
+            for end in (1..=p.len()).rev() {
+                if !p.is_char_boundary(end) {
+                    continue;
+                }
+                let (val, tail) = p.split_at(end);
+                if name != "app" && val.contains('/') {
+                    continue;
+                }
+                let (a0, s0) = (*app, *stream);
+                match name {
+                    "app" => *app = Some(val),
+                    "stream" => *stream = Some(val),
+                    _ => {}
+                }
+                if go(after, tail, app, stream) {
+                    return true;
+                }
+                (*app, *stream) = (a0, s0);
+            }
+            false
+        } else if let Some(c) = t.chars().next() {
+            p.starts_with(c) && go(&t[c.len_utf8()..], &p[c.len_utf8()..], app, stream)
+        } else {
+            p.is_empty()
+        }
+    }
+    let (mut app, mut stream) = (None, None);
+    if go(template, path, &mut app, &mut stream) {
+        Some((app?.to_string(), stream?.to_string()))
+    } else {
+        None
+    }
+}
+
+/// An HLS playlist request on an edge vhost: keep (or start) the pull of its stream for a
+/// while, and give what to wait for before answering (the playlist written); `None` when
+/// the path is no edge playlist.
+pub fn edge_demand(
+    ctx: &Arc<HttpContext>,
+    config: &srs_conf::Config,
+    host: &str,
+    path: &str,
+    query: &str,
+) -> Option<impl std::future::Future<Output = ()>> {
+    let name = srs_protocol::request::query_param(query, "vhost")
+        .map(str::to_string)
+        .unwrap_or_else(|| host.split(':').next().unwrap_or("").to_string());
+    let v = config.vhost(&name)?;
+    if !v.enabled || !v.hls.enabled || !v.cluster.edge {
+        return None;
+    }
+    let rel = path.trim_start_matches('/');
+    let template = v.hls.hls_m3u8_file.replace("[vhost]", &v.name);
+    let (app, stream) = playlist_stream(&template, rel)?;
+    let key = StreamKey {
+        vhost: v.name.clone(),
+        app,
+        stream,
+    };
+    let until = std::time::Instant::now() + lease(v);
+    {
+        let mut leases = ctx.hls_leases.lock().unwrap_or_else(|e| e.into_inner());
+        match leases.get_mut(&key) {
+            Some((_, t)) => *t = until,
+            None => {
+                info!(stream = %key, "HLS player on an edge: pulling the stream");
+                let guard = ctx.demands.want(crate::pull_request(host, &key, query));
+                leases.insert(key, (guard, until));
+                if leases.len() == 1 {
+                    tokio::spawn(sweep_leases(ctx.clone()));
+                }
+            }
+        }
+    }
+    let file = v.hls.hls_path.join(rel);
+    let wait = v.hls.hls_fragment + std::time::Duration::from_secs(10);
+    Some(async move {
+        let deadline = tokio::time::Instant::now() + wait;
+        while !file.exists() && tokio::time::Instant::now() < deadline {
+            tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+        }
+    })
+}
+
+/// Drop the leases nobody renewed; ends when none is left.
+async fn sweep_leases(ctx: Arc<HttpContext>) {
+    loop {
+        tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+        let mut leases = ctx.hls_leases.lock().unwrap_or_else(|e| e.into_inner());
+        let now = std::time::Instant::now();
+        leases.retain(|key, (_, until)| {
+            let keep = *until > now;
+            if !keep {
+                info!(stream = %key, "no HLS request for a while: edge pull released");
+            }
+            keep
+        });
+        if leases.is_empty() {
+            return;
+        }
+    }
+}
+
+#[cfg(test)]
+mod edge_tests {
+    use super::playlist_stream;
+
+    #[test]
+    fn playlist_paths_by_template() {
+        let p = |t: &str, path: &str| playlist_stream(t, path);
+        assert_eq!(
+            p("[app]/[stream].m3u8", "live/cam.m3u8"),
+            Some(("live".into(), "cam".into()))
+        );
+        assert_eq!(
+            p("[app]/[stream].m3u8", "a/b/cam.m3u8"),
+            Some(("a/b".into(), "cam".into()))
+        );
+        assert_eq!(
+            p(
+                "v.example/[app]/[stream]/index.m3u8",
+                "v.example/live/cam/index.m3u8"
+            ),
+            Some(("live".into(), "cam".into()))
+        );
+        assert_eq!(p("[app]/[stream].m3u8", "cam.m3u8"), None);
+        assert_eq!(p("[app]/[stream].m3u8", "live/cam.ts"), None);
+        assert_eq!(p("[stream].m3u8", "cam.m3u8"), None, "no app");
+    }
+}

@@ -56,6 +56,8 @@ pub struct HttpContext {
     pub hub: Arc<Hub>,
     /// Ring mirrors.
     pub mirrors: Arc<Mirrors>,
+    /// Streams of edge vhosts its players want pulled.
+    pub demands: Arc<srs_live::Demands>,
     /// The master's control socket (for the API's aggregation and reload).
     pub master_socket: PathBuf,
     /// When httpd started.
@@ -64,6 +66,9 @@ pub struct HttpContext {
     pub flv_players: std::sync::atomic::AtomicU64,
     /// HLS writers of the published streams.
     pub hls: Arc<hls::HlsWriters>,
+    /// Edge streams HLS players asked for, and until when they keep the pull going.
+    pub hls_leases:
+        Mutex<std::collections::HashMap<StreamKey, (srs_live::DemandGuard, std::time::Instant)>>,
     /// HTTP-FLV players by connection id.
     flv: Mutex<std::collections::HashMap<String, Arc<FlvClient>>>,
 }
@@ -162,6 +167,23 @@ pub fn match_flv(
     ))
 }
 
+/// What an edge's pull passes to the origin for an HTTP player: a tcUrl made of the
+/// request's host and app, and the stream with the request's query.
+pub fn pull_request(host: &str, key: &StreamKey, query: &str) -> srs_ipc::control::PullRequest {
+    let host = if host.is_empty() { "127.0.0.1" } else { host };
+    let host = host.split(':').next().unwrap_or(host);
+    srs_ipc::control::PullRequest {
+        key: key.clone(),
+        tc_url: format!("rtmp://{host}/{}", key.app),
+        stream: if query.is_empty() {
+            key.stream.clone()
+        } else {
+            format!("{}?{query}", key.stream)
+        },
+        page_url: String::new(),
+    }
+}
+
 /// HTTP-FLV if the path is a live mount, else a static file (or a vod m3u8).
 async fn serve_http(
     State(ctx): State<Arc<HttpContext>>,
@@ -183,6 +205,11 @@ async fn serve_http(
     if req.method() == Method::GET {
         if let Some((v, key)) = match_flv(&config, &host, &path, &query) {
             info!(stream = %key, %path, "HTTP-FLV play");
+            // An edge pulls the stream from its origin while players want it.
+            let demand = v
+                .cluster
+                .edge
+                .then(|| ctx.demands.want(pull_request(&host, &key, &query)));
             let player = ctx.hub.play(&key, SourceConfig::of(&v));
             ctx.mirrors.ensure(&key, Some(SourceConfig::of(&v)));
             let peer = req
@@ -196,7 +223,7 @@ async fn serve_http(
             // The body ends when the client goes away (hyper drops it) or is kicked.
             let body = futures_util::StreamExt::take_until(
                 futures_util::StreamExt::map(flv::body(player), move |b| {
-                    let _keep = &counted;
+                    let _keep = (&counted, &demand);
                     if let Ok(bytes) = &b {
                         sent.fetch_add(bytes.len() as u64, std::sync::atomic::Ordering::Relaxed);
                     }
@@ -211,6 +238,13 @@ async fn serve_http(
                 .body(Body::from_stream(body))
                 .unwrap_or_else(|_| StatusCode::INTERNAL_SERVER_ERROR.into_response());
             return cors(r, crossdomain);
+        }
+    }
+    if req.method() == Method::GET && path.ends_with(".m3u8") {
+        if let Some(wait) = hls::edge_demand(&ctx, &config, &host, &path, &query) {
+            // The playlist appears once the pull delivered a segment's worth: wait a
+            // little for it rather than send the player away with a 404.
+            wait.await;
         }
     }
     if let Some(r) = www::serve(req.method(), req.uri(), &headers) {
@@ -341,10 +375,12 @@ pub async fn run(config: Config, paths: Paths, listeners: HttpListeners) -> io::
         config: Mutex::new(Arc::new(config)),
         hub,
         mirrors: mirrors.clone(),
+        demands: srs_live::Demands::new(),
         master_socket: paths.master_socket.clone(),
         started: Instant::now(),
         flv_players: Default::default(),
         hls: Arc::default(),
+        hls_leases: Mutex::default(),
         flv: Mutex::default(),
     });
     let server_router = Router::new().fallback(serve_http).with_state(ctx.clone());
@@ -379,6 +415,10 @@ impl Reader for HttpContext {
 
     fn mirrors(&self) -> &Arc<Mirrors> {
         &self.mirrors
+    }
+
+    fn demands(&self) -> &Arc<srs_live::Demands> {
+        &self.demands
     }
 
     fn connections(&self) -> u64 {

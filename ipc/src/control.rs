@@ -146,6 +146,21 @@ pub struct StreamUp {
     pub generation: u64,
 }
 
+/// A stream that players of an edge vhost want: backsource pulls it from the vhost's
+/// origins while any process wants it. It carries the first player's request, which the
+/// pull passes on to the origin (tcUrl and params: the origin's hooks see them).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PullRequest {
+    /// Which stream.
+    pub key: StreamKey,
+    /// tcUrl the player connected with.
+    pub tc_url: String,
+    /// Stream name with its query, as the player asked for it.
+    pub stream: String,
+    /// The player's page URL.
+    pub page_url: String,
+}
+
 /// Counters a worker reports.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct WorkerStats {
@@ -190,6 +205,10 @@ pub enum ToMaster {
         /// Let players finish first.
         graceful: bool,
     },
+    /// A reader: players here want this stream of an edge vhost (the first of them came).
+    Want(PullRequest),
+    /// A reader: no player here wants this stream any more.
+    Unwant(StreamKey),
 }
 
 /// One process as the master lists it.
@@ -259,6 +278,10 @@ pub enum FromMaster {
         /// Index of the worker the sockets belong to.
         index: u32,
     },
+    /// To backsource: some process wants this stream of an edge vhost: pull it.
+    Pull(PullRequest),
+    /// To backsource: nobody wants this stream any more: stop pulling it (after a grace).
+    Unpull(StreamKey),
 }
 
 /// A connected client as a worker reports it.
@@ -331,6 +354,29 @@ pub struct StreamDetail {
     pub video: Option<VideoInfo>,
     /// Audio codec details, once its sequence header arrived.
     pub audio: Option<AudioInfo>,
+    /// Its relays to and from other servers (edge pull or push, forwards).
+    pub relays: Vec<RelayInfo>,
+}
+
+/// One relay of a stream to or from another server, for the API and `srs-cli streams`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RelayInfo {
+    /// `pull` (edge from its origin), `push` (edge to its origin) or `forward`.
+    pub kind: String,
+    /// The server it talks to now (`host:port`), or last tried.
+    pub server: String,
+    /// `connecting`, `waiting` (for the stream), `active` or `retrying`.
+    pub state: String,
+    /// When it entered that state, ms since the Unix epoch.
+    pub since_ms: u64,
+    /// Bytes received from the server.
+    pub bytes_in: u64,
+    /// Bytes sent to the server.
+    pub bytes_out: u64,
+    /// Failed attempts and lost connections so far.
+    pub retries: u32,
+    /// Why the last attempt failed (empty: none did).
+    pub last_error: String,
 }
 
 /// Requests to a worker's private API (127.0.0.1, frames like the control link).

@@ -144,3 +144,34 @@ pub trait Publishers: Send + Sync + std::fmt::Debug {
         request: PublishRequest,
     ) -> PublishFuture<'_>;
 }
+
+/// Environment variable carrying the server's id from the master to its children.
+pub const SERVER_ID_ENV: &str = "SRS_RS_SERVER_ID";
+
+/// This server's id: what its relays put in their `connect` (`srs_rs_id`), so that a
+/// connection coming back to us is recognised as our own relay and refused. The master
+/// makes one at start ([`init_server_id`]); its children inherit it.
+pub fn server_id() -> &'static str {
+    static ID: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    ID.get_or_init(|| {
+        std::env::var(SERVER_ID_ENV)
+            .ok()
+            .filter(|s| !s.is_empty())
+            .unwrap_or_else(fresh_id)
+    })
+}
+
+fn fresh_id() -> String {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos());
+    format!("{:x}{:x}", now as u64, std::process::id())
+}
+
+/// Make the server's id and put it in the environment for the children to inherit. Call
+/// once at start, before any thread exists.
+pub fn init_server_id() {
+    if std::env::var(SERVER_ID_ENV).map_or(true, |s| s.is_empty()) {
+        std::env::set_var(SERVER_ID_ENV, fresh_id());
+    }
+}

@@ -9,6 +9,8 @@
 //!   the ring's flags, set once by the writer.
 //! - [`conn`]: connection ids, byte counters, why a connection ended, and where a
 //!   publishing connection goes ([`conn::Publishers`]).
+//! - [`demand`]: which streams of edge vhosts the process's players want, so that
+//!   backsource pulls each from the origin once for the whole node.
 //! - [`reader`]: the plumbing of a reader process: private API, registration and heartbeat
 //!   with the master, stream announcements, reload and stop.
 //!
@@ -16,11 +18,13 @@
 //! the readers both build on it, never on each other.
 
 pub mod conn;
+pub mod demand;
 pub mod media;
 pub mod mirror;
 pub mod reader;
 pub mod source;
 
+pub use demand::{DemandEvent, DemandGuard, Demands};
 pub use media::{Media, PLAYER_STREAM_ID};
 pub use source::{Feed, FeedError, Hub, PlayEvent, PlayItem, Player, SourceConfig};
 pub use srs_ipc::control::StreamKey;

@@ -3,6 +3,7 @@
 //! announcements turned into ring mirrors, reloads and stops. A role supplies only what
 //! differs ([`Reader`]).
 
+use crate::demand::{DemandEvent, Demands};
 use crate::mirror::Mirrors;
 use crate::source::{Hub, SourceConfig};
 use srs_conf::Config;
@@ -37,6 +38,8 @@ pub trait Reader: Send + Sync + 'static {
     fn hub(&self) -> &Arc<Hub>;
     /// The ring mirrors feeding them.
     fn mirrors(&self) -> &Arc<Mirrors>;
+    /// The streams of edge vhosts its players want.
+    fn demands(&self) -> &Arc<Demands>;
     /// Open client connections.
     fn connections(&self) -> u64;
     /// Bytes received from and sent to clients since start.
@@ -121,8 +124,13 @@ pub async fn run<R: Reader>(
         .await?;
     info!(index, api_port, "{} ready", role.name());
     let mut heartbeat = tokio::time::interval(HEARTBEAT);
+    let mut demands = r.demands().attach();
     loop {
         tokio::select! {
+            Some(d) = demands.recv() => master.send(&match d {
+                DemandEvent::Want(req) => ToMaster::Want(req),
+                DemandEvent::Unwant(key) => ToMaster::Unwant(key),
+            }).await?,
             _ = heartbeat.tick() => master.send(&ToMaster::Heartbeat(stats(&*r))).await?,
             msg = master.recv::<FromMaster>() => match msg? {
                 None => {

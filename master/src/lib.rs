@@ -110,6 +110,8 @@ fn run(config: Config, name: String, path: Option<PathBuf>, single: bool) -> any
         tree::worker_count(&config) as usize
     };
     let ports = listen::bind_all(&config.listen, workers)?;
+    // Before any thread: the children inherit it (relays mark their connects with it).
+    srs_live::conn::init_server_id();
     if config.daemon {
         // Fork before any thread exists (the runtime starts below).
         nix::unistd::daemon(true, false).context("daemon: fork failed")?;
@@ -193,9 +195,14 @@ async fn serve_single(
     // Publishers go to backsource in memory.
     let ctx = WorkerContext::new(Arc::new(config), bs.clone());
     let mut server = tokio::spawn(srs_stream_worker::run(listeners, ctx.clone()));
+    let mut demands = ctx.demands.attach();
     info!("srs-rs ready: one process");
     loop {
         tokio::select! {
+            Some(d) = demands.recv() => match d {
+                srs_live::DemandEvent::Want(req) => bs.pull(req),
+                srs_live::DemandEvent::Unwant(key) => bs.unpull(&key),
+            },
             r = &mut server => {
                 // The accept loops never end on their own: this is a failure to set them up.
                 return match r {

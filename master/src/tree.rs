@@ -8,9 +8,11 @@ use anyhow::Context;
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
 use srs_conf::{Config, WorkerProcesses};
-use srs_ipc::control::{FromMaster, ProcessInfo, Role, StreamUp, ToMaster, WorkerStats};
+use srs_ipc::control::{
+    FromMaster, ProcessInfo, PullRequest, Role, StreamKey, StreamUp, ToMaster, WorkerStats,
+};
 use srs_ipc::link::Link;
-use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 use std::os::fd::{AsFd, AsRawFd, OwnedFd, RawFd};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -184,6 +186,9 @@ pub struct Tree {
     http: Vec<(&'static str, std::net::TcpListener)>,
     slots: BTreeMap<Key, Slot>,
     streams: HashMap<srs_ipc::control::StreamKey, StreamUp>,
+    /// Streams of edge vhosts that readers want pulled: the first request, and which
+    /// readers want it. Backsource pulls while the set is not empty.
+    demands: HashMap<StreamKey, (PullRequest, BTreeSet<Key>)>,
     events_tx: mpsc::UnboundedSender<Event>,
     events: mpsc::UnboundedReceiver<Event>,
     ready_logged: bool,
@@ -220,6 +225,7 @@ impl Tree {
             http: Vec::new(),
             slots: BTreeMap::new(),
             streams: HashMap::new(),
+            demands: HashMap::new(),
             events_tx,
             events,
             ready_logged: false,
@@ -474,6 +480,20 @@ impl Tree {
         }
     }
 
+    /// A reader is gone: it wants nothing any more.
+    fn forget_demands(&mut self, reader: Key) {
+        let mut gone = Vec::new();
+        for (id, (_, who)) in self.demands.iter_mut() {
+            if who.remove(&reader) && who.is_empty() {
+                gone.push(id.clone());
+            }
+        }
+        for id in gone {
+            self.demands.remove(&id);
+            self.send(&(Role::Backsource, 0), FromMaster::Unpull(id));
+        }
+    }
+
     fn send(&self, key: &Key, msg: FromMaster) {
         if let Some(tx) = self.slots.get(key).and_then(|s| s.link.as_ref()) {
             let _ = tx.send((msg, Vec::new()));
@@ -610,6 +630,9 @@ impl Tree {
                         self.lend(i);
                     }
                 }
+                if key.0 != Role::Backsource {
+                    self.forget_demands(key);
+                }
                 if retiring {
                     info!(role = key.0.name(), index = key.1, pid, %status, "child stopped");
                     self.slots.remove(&key);
@@ -695,6 +718,13 @@ impl Tree {
                 if key.0 != Role::Backsource {
                     let streams = self.streams.values().cloned().collect();
                     self.send(&key, FromMaster::Welcome { streams });
+                } else {
+                    // A new backsource: what readers want pulled, again.
+                    let pulls: Vec<PullRequest> =
+                        self.demands.values().map(|(r, _)| r.clone()).collect();
+                    for req in pulls {
+                        self.send(&key, FromMaster::Pull(req));
+                    }
                 }
                 if !self.ready_logged && self.all_registered() {
                     self.ready_logged = true;
@@ -745,6 +775,29 @@ impl Tree {
                 ToMaster::StreamDown(id) if key.0 == Role::Backsource => {
                     self.streams.remove(&id);
                     self.broadcast_readers(&FromMaster::StreamDown(id));
+                }
+                ToMaster::Want(req) if key.0 != Role::Backsource => {
+                    let entry = self
+                        .demands
+                        .entry(req.key.clone())
+                        .or_insert_with(|| (req.clone(), BTreeSet::new()));
+                    let first = entry.1.is_empty();
+                    entry.1.insert(key);
+                    if first {
+                        info!(stream = %req.key, "edge stream wanted: pull");
+                        self.send(&(Role::Backsource, 0), FromMaster::Pull(req));
+                    }
+                }
+                ToMaster::Unwant(id) if key.0 != Role::Backsource => {
+                    let empty = self.demands.get_mut(&id).is_some_and(|(_, who)| {
+                        who.remove(&key);
+                        who.is_empty()
+                    });
+                    if empty {
+                        self.demands.remove(&id);
+                        info!(stream = %id, "edge stream no longer wanted");
+                        self.send(&(Role::Backsource, 0), FromMaster::Unpull(id));
+                    }
                 }
                 other => {
                     warn!(role = key.0.name(), index = key.1, msg = ?other, "unexpected message from a child")

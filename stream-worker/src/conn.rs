@@ -60,6 +60,8 @@ struct Playing {
     next_feed: Instant,
     /// The player's phase of the merged-write clock (see [`next_feed`]).
     phase: u32,
+    /// On an edge: the player's claim on the pull of its stream from the origin.
+    _demand: Option<srs_live::DemandGuard>,
 }
 
 /// Resolve the vhost a request gets, refusing disabled or unknown ones.
@@ -76,13 +78,65 @@ fn resolve_vhost<'c>(config: &'c Config, name: &str) -> Result<&'c Vhost, String
     }
 }
 
-/// Admit a `connect`: its request and page URL, or why it was refused (the session then
-/// holds the refusal to send).
+/// A `connect` that an edge's origin must approve first (`token_traverse`).
+struct Traverse {
+    origins: Vec<String>,
+    tc_url: String,
+    app: String,
+    page_url: String,
+}
+
+impl Traverse {
+    /// Ask the origins, in order, whether they accept this client's `connect` (its tcUrl,
+    /// with its params, and page URL): the first that answers decides, as SRS's
+    /// `check_edge_token_traverse_auth`.
+    async fn ask(self) -> Result<(), String> {
+        let opts = srs_client::Options {
+            page_url: self.page_url.clone(),
+            extra: vec![(
+                "srs_rs_id".to_string(),
+                srs_protocol::amf0::Amf0Value::string(srs_live::conn::server_id()),
+            )],
+            ..Default::default()
+        };
+        let mut unreachable = Vec::new();
+        for origin in &self.origins {
+            match srs_client::Client::connect(origin, &self.tc_url, &self.app, &opts).await {
+                Ok(_) => {
+                    info!(origin = %origin, "token traverse: the origin accepted the connect");
+                    return Ok(());
+                }
+                Err(srs_client::ClientError::Refused { code, description }) => {
+                    return Err(format!(
+                        "token traverse: origin {origin} refused the connect: {code} ({description})"
+                    ));
+                }
+                Err(e) => {
+                    tracing::warn!(origin = %origin, "token traverse: origin failed: {e}");
+                    unreachable.push(format!("{origin}: {e}"));
+                }
+            }
+        }
+        Err(format!(
+            "token traverse: no origin answered ({})",
+            unreachable.join("; ")
+        ))
+    }
+}
+
+/// Admit a `connect`: its request and page URL, and whether an origin must approve it
+/// first (token traverse); or why it was refused (the session then holds the refusal to
+/// send).
 fn admit_connect(
     config: &Config,
     session: &mut ServerSession,
     c: ConnectRequest,
-) -> Result<(StreamRequest, String), String> {
+) -> Result<(StreamRequest, String, Option<Traverse>), String> {
+    if !c.relay_id.is_empty() && c.relay_id == srs_live::conn::server_id() {
+        let e = "a relay of this very server came back to it (forward or edge loop)".to_string();
+        session.reject_connect(&e);
+        return Err(e);
+    }
     let req = match StreamRequest::from_connect(&c.tc_url, Some(&c.app)) {
         Ok(r) => r,
         Err(e) => {
@@ -104,8 +158,17 @@ fn admit_connect(
     }
     info!(tc_url = %c.tc_url, vhost = %v.name, app = %req.app, flash_ver = %c.flash_ver,
         page_url = %c.page_url, handshake = ?session.handshake_kind(), "connect");
+    if v.cluster.edge && v.cluster.token_traverse {
+        let t = Traverse {
+            origins: v.cluster.origins.clone(),
+            tc_url: c.tc_url.clone(),
+            app: c.app.clone(),
+            page_url: c.page_url.clone(),
+        };
+        return Ok((req, c.page_url, Some(t)));
+    }
     session.accept_connect();
-    Ok((req, c.page_url))
+    Ok((req, c.page_url, None))
 }
 
 /// A `publish` request with what the connection knew when it came.
@@ -165,6 +228,8 @@ enum Next {
     Reject(String),
     /// The client publishes: the connection goes to backsource.
     Publish(Publish),
+    /// An origin must approve the `connect` first.
+    Traverse(Traverse),
 }
 
 /// One connection's state between events: the session, what its `connect` asked for, and
@@ -189,10 +254,10 @@ impl Conn {
     ) -> Result<Next, ConnError> {
         match ev {
             ServerEvent::Connect(c) => match admit_connect(&self.config, &mut self.session, c) {
-                Ok((req, page)) => {
+                Ok((req, page, traverse)) => {
                     self.request = Some(req);
                     self.page_url = page;
-                    Ok(Next::Go)
+                    Ok(traverse.map_or(Next::Go, Next::Traverse))
                 }
                 Err(e) => Ok(Next::Reject(e)),
             },
@@ -277,6 +342,20 @@ impl Conn {
         };
         info!(stream = %key, start, duration, reset, "play start");
         ctx.describe(&srs_live::conn::current_cid(), "play", &key.to_string());
+        // An edge pulls the stream from its origin while players want it; the request
+        // goes along (token traverse: the origin sees the player's tcUrl and params).
+        let demand = v.cluster.edge.then(|| {
+            ctx.demands.want(srs_ipc::control::PullRequest {
+                key: key.clone(),
+                tc_url: self
+                    .request
+                    .as_ref()
+                    .map(|r| r.tc_url.clone())
+                    .unwrap_or_default(),
+                stream: name.clone(),
+                page_url: self.page_url.clone(),
+            })
+        });
         let player = ctx.play(&key, SourceConfig::of(&v));
         self.session.accept_play(stream_id, &name, reset);
         if v.tcp_nodelay {
@@ -299,6 +378,7 @@ impl Conn {
             },
             next_feed: Instant::now(),
             phase: next_phase(),
+            _demand: demand,
         });
         self.deadline = None;
         Ok(Next::Go)
@@ -386,6 +466,13 @@ pub async fn serve(
                     let config = c.config.clone();
                     return Box::pin(p.run(socket, c.session, &config, &stats, &ctx)).await;
                 }
+                Next::Traverse(t) => match Box::pin(t.ask()).await {
+                    Ok(()) => c.session.accept_connect(),
+                    Err(why) => {
+                        c.session.reject_connect(&why);
+                        return Box::pin(reject(&mut socket, &mut c.session, why)).await;
+                    }
+                },
             }
         }
     }

@@ -12,7 +12,7 @@ use srs_ipc::counters::SharedCounters;
 use srs_ipc::handover::HandoverLimits;
 use srs_live::mirror::Mirrors;
 use srs_live::reader::{self, Reader, ReaderPaths};
-use srs_live::Hub;
+use srs_live::{Demands, Hub};
 use std::io;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -39,6 +39,10 @@ impl Reader for WorkerContext {
 
     fn mirrors(&self) -> &Arc<Mirrors> {
         &self.mirrors
+    }
+
+    fn demands(&self) -> &Arc<Demands> {
+        &self.demands
     }
 
     fn connections(&self) -> u64 {

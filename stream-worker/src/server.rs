@@ -8,7 +8,7 @@ use srs_ipc::control::ClientInfo;
 use srs_ipc::counters::SharedCounters;
 use srs_live::conn::{new_cid, ConnStats, Publishers, CID};
 use srs_live::mirror::Mirrors;
-use srs_live::{Hub, Player, SourceConfig, StreamKey};
+use srs_live::{Demands, Hub, Player, SourceConfig, StreamKey};
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
@@ -40,6 +40,8 @@ pub struct WorkerContext {
     pub hub: Arc<Hub>,
     /// The ring mirrors feeding them.
     pub mirrors: Arc<Mirrors>,
+    /// Streams of edge vhosts its players want pulled.
+    pub demands: Arc<Demands>,
     /// Where publishers go (backsource).
     pub publishers: Arc<dyn Publishers>,
     connections: AtomicUsize,
@@ -64,6 +66,7 @@ impl WorkerContext {
         Arc::new(Self {
             config: Mutex::new(config),
             mirrors: Mirrors::new(hub.clone()),
+            demands: Demands::new(),
             hub,
             publishers,
             connections: AtomicUsize::new(0),
