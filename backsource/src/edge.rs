@@ -6,11 +6,18 @@
 //! - **Origins in order:** the first that answers and accepts `play` serves; a refusal, a
 //!   failure or an origin gone quiet moves on to the next. After a round where every
 //!   origin failed, the next round waits ([`Backoff`]: 1, 2, 4, then 5 s).
-//! - **Players stay:** when the upstream dies or the origin's publisher leaves, the ring's
-//!   publish ends (players are told, as for an encoder that left) and the players wait;
-//!   the next upstream's media is a republish for them, with the clock continued.
+//! - **Players stay:** when the upstream dies, the stream stays published for the players
+//!   while the next origin is tried: they see a pause, then the stream again (new sequence
+//!   headers, the clock continued), as SRS's edge players do. Only when every origin of a
+//!   round failed does the publish end (players are told, as for an encoder that left).
+//!   When the origin's own publisher leaves, the edge's players are told the same.
 //! - **Last player:** the upstream stays up for [`EDGE_GRACE`] after the last player
-//!   left, then closes, so a player that reconnects (a page reload) finds it still there.
+//!   left, then closes. SRS 6 closes it at once (measured: 5 ms after its last player);
+//!   one second more lets a player that reconnects (a page reload, ffprobe's probe then
+//!   play) find it still there, and is all the difference.
+//! - **Nothing comes:** players still waiting for their first frame when a whole round
+//!   of origins failed are told (`NetStream.Play.Failed`, or the end of an HTTP-FLV
+//!   response) and closed, rather than left in silence as SRS leaves them.
 
 use crate::publish::PublishInfo;
 use crate::relay::{self, Backoff, Mode, RelayStatus};
@@ -26,11 +33,12 @@ use tokio::time::{sleep_until, Instant};
 use tracing::{info, info_span, warn, Instrument};
 
 /// How long an upstream outlives its last player.
-pub const EDGE_GRACE: Duration = Duration::from_secs(3);
+pub const EDGE_GRACE: Duration = Duration::from_secs(1);
 
 /// Longest silence from an origin (no media, while playing) before the edge tries the
-/// next one: a dead link, or an origin that does not have the stream (any more).
-pub const UPSTREAM_IDLE: Duration = Duration::from_secs(10);
+/// next one: a dead link, or an origin that does not have the stream (any more). SRS's
+/// edge waits as long.
+pub const UPSTREAM_IDLE: Duration = Duration::from_secs(5);
 
 /// One stream being pulled.
 #[derive(Debug)]
@@ -147,6 +155,9 @@ async fn run(
     let mut next = 0usize;
     let mut backoff = Backoff::default();
     let mut failed_in_round = 0usize;
+    let mut round_errors: Vec<String> = Vec::new();
+    // The stream's publish here: it outlives one upstream connection (failover).
+    let mut publisher: Option<Publisher> = None;
     loop {
         if !still_wanted(&mut wanted).await {
             return;
@@ -163,7 +174,7 @@ async fn run(
             }
         };
         // An encoder publishing this stream here is the stream: nothing to pull.
-        if streams.is_publishing(key) {
+        if publisher.is_none() && streams.is_publishing(key) {
             let deadline = Instant::now() + Duration::from_secs(1);
             tokio::select! {
                 _ = sleep_until(deadline) => {}
@@ -186,7 +197,8 @@ async fn run(
                 pull.status.set(&origin, "waiting");
                 backoff.reset();
                 failed_in_round = 0;
-                pump(pull, client, &origin, streams, &mut wanted).await
+                round_errors.clear();
+                pump(pull, client, &origin, streams, &mut wanted, &mut publisher).await
             }
         };
         match end {
@@ -198,17 +210,25 @@ async fn run(
             End::Failed(e) => {
                 warn!(origin = %origin, stream = %key, "edge: origin failed: {e}");
                 pull.status.failed(&origin, &e.to_string());
+                round_errors.push(format!("{origin}: {e}"));
             }
             End::Idle => {
                 warn!(origin = %origin, stream = %key, idle_s = UPSTREAM_IDLE.as_secs(),
                     "edge: origin sent nothing, trying the next");
                 pull.status.failed(&origin, "no media from the origin");
+                round_errors.push(format!("{origin}: no media"));
             }
         }
         next += 1;
         failed_in_round += 1;
         if failed_in_round >= origins.len() {
             failed_in_round = 0;
+            // No origin has it now: the players are told the stream is gone.
+            if publisher.take().is_some() {
+                pull.live_ms.store(0, std::sync::atomic::Ordering::Relaxed);
+            }
+            streams.pull_failed(key, round_errors.join("; "));
+            round_errors.clear();
             let delay = backoff.next_delay();
             pull.status.set(&origin, "retrying");
             let deadline = Instant::now() + delay;
@@ -230,10 +250,10 @@ async fn pump(
     origin: &str,
     streams: &Arc<Streams>,
     wanted: &mut watch::Receiver<bool>,
+    publisher: &mut Option<Publisher>,
 ) -> End {
     let key = &pull.request.key;
     let base = pull.status.totals();
-    let mut publisher: Option<Publisher> = None;
     let mut unwanted_since: Option<Instant> = (!*wanted.borrow()).then(Instant::now);
     let mut last_media = Instant::now();
     loop {
@@ -259,7 +279,7 @@ async fn pump(
                                             .map_or(0, |d| d.as_millis() as u64),
                                         std::sync::atomic::Ordering::Relaxed,
                                     );
-                                    publisher = Some(p);
+                                    *publisher = Some(p);
                                 }
                                 // An encoder published it here meanwhile: it wins.
                                 Err(PublishError::Busy(..)) => {

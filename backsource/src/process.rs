@@ -424,6 +424,9 @@ pub async fn run(config: Config, paths: Paths) -> io::Result<()> {
                 let msg = match ev {
                     Some(StreamEvent::Up(up)) => ToMaster::StreamUp(up),
                     Some(StreamEvent::Down(key)) => ToMaster::StreamDown(key),
+                    Some(StreamEvent::PullFailed { key, reason }) => {
+                        ToMaster::PullFailed { key, reason }
+                    }
                     None => continue,
                 };
                 master.send(&msg).await?;

@@ -120,6 +120,13 @@ pub enum StreamEvent {
     Up(StreamUp),
     /// The publisher left.
     Down(StreamKey),
+    /// An edge could not pull a wanted stream from any origin.
+    PullFailed {
+        /// Which stream.
+        key: StreamKey,
+        /// What the origins answered.
+        reason: String,
+    },
 }
 
 #[derive(Debug, Default)]
@@ -179,6 +186,14 @@ impl Streams {
 
     fn sizing(&self) -> RingSizing {
         *self.sizing.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Tell the readers that no origin could deliver `key`.
+    pub fn pull_failed(&self, key: &StreamKey, reason: String) {
+        let _ = self.events.send(StreamEvent::PullFailed {
+            key: key.clone(),
+            reason,
+        });
     }
 
     /// Whether `key` is being published (or pulled) here now.

@@ -326,11 +326,8 @@ impl Client {
                     {
                         return Err(ClientError::Refused { code, description });
                     }
-                    self.early.push_back(Packet::Status {
-                        level,
-                        code,
-                        description,
-                    });
+                    // Statuses before the answer (`NetStream.Play.Reset`, ...) belong to
+                    // the command, not to what the caller reads next.
                 }
                 ClientEvent::Media {
                     type_id,

@@ -220,16 +220,45 @@ async fn serve_http(
             let counted = FlvCount::new(ctx.clone(), peer, key.to_string());
             let sent = counted.entry.bytes_out.clone();
             let kick = counted.entry.kick.clone();
+            // An edge whose origins could not deliver the stream ends the response of a
+            // player that got nothing yet.
+            let failed = demand.as_ref().map(|d| d.failed());
+            let got_media = Arc::new(std::sync::atomic::AtomicBool::new(false));
+            let seen = got_media.clone();
+            let stop = async move {
+                let fail = async move {
+                    match failed {
+                        Some(f) => {
+                            let why = f.await;
+                            if !seen.load(std::sync::atomic::Ordering::Relaxed) {
+                                tracing::warn!("HTTP-FLV player closed: edge: no origin delivered the stream ({why})");
+                                return;
+                            }
+                            std::future::pending::<()>().await
+                        }
+                        None => std::future::pending().await,
+                    }
+                };
+                tokio::select! {
+                    _ = kick.notified() => {}
+                    _ = fail => {}
+                }
+            };
             // The body ends when the client goes away (hyper drops it) or is kicked.
             let body = futures_util::StreamExt::take_until(
                 futures_util::StreamExt::map(flv::body(player), move |b| {
                     let _keep = (&counted, &demand);
                     if let Ok(bytes) = &b {
-                        sent.fetch_add(bytes.len() as u64, std::sync::atomic::Ordering::Relaxed);
+                        let total = sent
+                            .fetch_add(bytes.len() as u64, std::sync::atomic::Ordering::Relaxed);
+                        // Past the FLV header and the first tag: media flows.
+                        if total > 4096 {
+                            got_media.store(true, std::sync::atomic::Ordering::Relaxed);
+                        }
                     }
                     b
                 }),
-                async move { kick.notified().await },
+                stop,
             );
             let r = Response::builder()
                 .status(StatusCode::OK)

@@ -209,6 +209,13 @@ pub enum ToMaster {
     Want(PullRequest),
     /// A reader: no player here wants this stream any more.
     Unwant(StreamKey),
+    /// Backsource: no origin could deliver this wanted stream (a whole round failed).
+    PullFailed {
+        /// Which stream.
+        key: StreamKey,
+        /// What the origins answered.
+        reason: String,
+    },
 }
 
 /// One process as the master lists it.
@@ -282,6 +289,14 @@ pub enum FromMaster {
     Pull(PullRequest),
     /// To backsource: nobody wants this stream any more: stop pulling it (after a grace).
     Unpull(StreamKey),
+    /// To readers: no origin could deliver this stream; players still waiting for its
+    /// first frame are told and closed.
+    PullFailed {
+        /// Which stream.
+        key: StreamKey,
+        /// What the origins answered.
+        reason: String,
+    },
 }
 
 /// A connected client as a worker reports it.

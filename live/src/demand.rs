@@ -11,6 +11,7 @@ use srs_ipc::control::{PullRequest, StreamKey};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard};
 use tokio::sync::mpsc::{unbounded_channel, UnboundedReceiver, UnboundedSender};
+use tokio::sync::watch;
 
 /// A change of what this process wants.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -23,8 +24,9 @@ pub enum DemandEvent {
 
 #[derive(Debug, Default)]
 struct State {
-    /// Holders per stream, with the request of the first.
-    wanted: HashMap<StreamKey, (usize, PullRequest)>,
+    /// Holders per stream, with the request of the first, and where a failure of its
+    /// pull is announced to them.
+    wanted: HashMap<StreamKey, (usize, PullRequest, watch::Sender<Option<String>>)>,
     tx: Option<UnboundedSender<DemandEvent>>,
 }
 
@@ -48,14 +50,15 @@ impl Demands {
     pub fn want(self: &Arc<Self>, req: PullRequest) -> DemandGuard {
         let key = req.key.clone();
         let mut st = self.lock();
-        let first = match st.wanted.get_mut(&key) {
-            Some((n, _)) => {
+        let (first, failure) = match st.wanted.get_mut(&key) {
+            Some((n, _, tx)) => {
                 *n += 1;
-                false
+                (false, tx.subscribe())
             }
             None => {
-                st.wanted.insert(key.clone(), (1, req.clone()));
-                true
+                let (tx, rx) = watch::channel(None);
+                st.wanted.insert(key.clone(), (1, req.clone(), tx));
+                (true, rx)
             }
         };
         if first {
@@ -66,6 +69,14 @@ impl Demands {
         DemandGuard {
             demands: self.clone(),
             key,
+            failure,
+        }
+    }
+
+    /// No origin could deliver `key`: tell its holders.
+    pub fn fail(&self, key: &StreamKey, reason: &str) {
+        if let Some((_, _, tx)) = self.lock().wanted.get(key) {
+            tx.send_replace(Some(reason.to_string()));
         }
     }
 
@@ -73,7 +84,7 @@ impl Demands {
     pub fn attach(&self) -> UnboundedReceiver<DemandEvent> {
         let (tx, rx) = unbounded_channel();
         let mut st = self.lock();
-        for (_, req) in st.wanted.values() {
+        for (_, req, _) in st.wanted.values() {
             let _ = tx.send(DemandEvent::Want(req.clone()));
         }
         st.tx = Some(tx);
@@ -90,7 +101,7 @@ impl Demands {
     fn release(&self, key: &StreamKey) {
         let mut st = self.lock();
         let last = match st.wanted.get_mut(key) {
-            Some((n, _)) if *n > 1 => {
+            Some((n, _, _)) if *n > 1 => {
                 *n -= 1;
                 false
             }
@@ -113,12 +124,29 @@ impl Demands {
 pub struct DemandGuard {
     demands: Arc<Demands>,
     key: StreamKey,
+    failure: watch::Receiver<Option<String>>,
 }
 
 impl DemandGuard {
     /// The stream wanted.
     pub fn key(&self) -> &StreamKey {
         &self.key
+    }
+
+    /// Resolves when no origin could deliver the stream, with what they answered (a
+    /// failure announced before this call counts too).
+    pub fn failed(&self) -> impl std::future::Future<Output = String> + Send + 'static {
+        let mut rx = self.failure.clone();
+        async move {
+            loop {
+                if let Some(r) = rx.borrow_and_update().clone() {
+                    return r;
+                }
+                if rx.changed().await.is_err() {
+                    return std::future::pending().await;
+                }
+            }
+        }
     }
 }
 
@@ -164,5 +192,18 @@ mod tests {
         drop(b);
         assert_eq!(rx.try_recv().unwrap(), DemandEvent::Unwant(req("b").key));
         assert!(d.wanted().is_empty());
+    }
+
+    #[tokio::test]
+    async fn a_failed_pull_reaches_every_holder() {
+        let d = Demands::new();
+        let a = d.want(req("a"));
+        let b = d.want(req("a"));
+        let other = d.want(req("b"));
+        d.fail(&req("a").key, "origin down");
+        assert_eq!(a.failed().await, "origin down");
+        assert_eq!(b.failed().await, "origin down");
+        let quiet = tokio::time::timeout(std::time::Duration::from_millis(50), other.failed());
+        assert!(quiet.await.is_err(), "b's pull did not fail");
     }
 }

@@ -148,6 +148,7 @@ pub async fn run<R: Reader>(
                     r.mirrors().stream_up(up);
                 }
                 Some(FromMaster::StreamDown(key)) => r.mirrors().stream_down(&key),
+                Some(FromMaster::PullFailed { key, reason }) => r.demands().fail(&key, &reason),
                 Some(FromMaster::Listen(addrs)) => {
                     // The descriptors came with the message, one per address.
                     for addr in addrs {

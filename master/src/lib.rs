@@ -214,6 +214,7 @@ async fn serve_single(
             ev = streams.recv() => match ev {
                 Some(StreamEvent::Up(up)) => ctx.mirrors.stream_up(up),
                 Some(StreamEvent::Down(key)) => ctx.mirrors.stream_down(&key),
+                Some(StreamEvent::PullFailed { key, reason }) => ctx.demands.fail(&key, &reason),
                 None => {}
             },
             _ = sig.term.recv() => { info!("SIGTERM: fast stop"); break; }

@@ -776,6 +776,9 @@ impl Tree {
                     self.streams.remove(&id);
                     self.broadcast_readers(&FromMaster::StreamDown(id));
                 }
+                ToMaster::PullFailed { key: id, reason } if key.0 == Role::Backsource => {
+                    self.broadcast_readers(&FromMaster::PullFailed { key: id, reason });
+                }
                 ToMaster::Want(req) if key.0 != Role::Backsource => {
                     let entry = self
                         .demands

@@ -61,7 +61,7 @@ struct Playing {
     /// The player's phase of the merged-write clock (see [`next_feed`]).
     phase: u32,
     /// On an edge: the player's claim on the pull of its stream from the origin.
-    _demand: Option<srs_live::DemandGuard>,
+    demand: Option<srs_live::DemandGuard>,
 }
 
 /// Resolve the vhost a request gets, refusing disabled or unknown ones.
@@ -378,7 +378,7 @@ impl Conn {
             },
             next_feed: Instant::now(),
             phase: next_phase(),
-            _demand: demand,
+            demand: demand,
         });
         self.deadline = None;
         Ok(Next::Go)
@@ -413,6 +413,13 @@ pub async fn serve(
         let feeding = c.playing.as_ref().is_some_and(|p| !p.paused);
         // Whether the session got bytes: only then can it have events.
         let mut got_input = false;
+        let edge_failure = c
+            .playing
+            .as_ref()
+            .filter(|p| !p.data_started)
+            .and_then(|p| p.demand.as_ref())
+            .map(|d| d.failed());
+        let waits_on_edge = edge_failure.is_some();
         tokio::select! {
             r = socket.readable() => {
                 r?;
@@ -449,6 +456,21 @@ pub async fn serve(
                 }
             } => {
                 return Err(ConnError::HandshakeTimeout(c.config.handshake_timeout));
+            }
+            // An edge whose origins could not deliver the stream: a player still waiting
+            // for its first frame is told and closed (one that played waits for the
+            // stream to come back).
+            why = async {
+                match edge_failure {
+                    Some(f) => f.await,
+                    None => std::future::pending().await,
+                }
+            }, if waits_on_edge => {
+                if let Some(p) = c.playing.as_ref() {
+                    let why = format!("edge: no origin delivered the stream ({why})");
+                    c.session.reject_play(p.stream_id, "NetStream.Play.Failed", &why);
+                    return Box::pin(reject(&mut socket, &mut c.session, why)).await;
+                }
             }
         }
         while got_input {

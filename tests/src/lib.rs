@@ -67,8 +67,14 @@ impl Server {
 
     /// Start with `ports` RTMP listen ports (all ephemeral on 127.0.0.1).
     pub fn start_ports(ports: usize, extra: &str) -> Server {
-        let dir = tempfile::tempdir().expect("tempdir");
         let listen: Vec<String> = (0..ports).map(|i| format!("127.0.0.{}:0", i + 1)).collect();
+        Self::start_listen(&listen, extra)
+    }
+
+    /// Start listening for RTMP on `listen` (addresses as in the config).
+    pub fn start_listen(listen: &[String], extra: &str) -> Server {
+        let ports = listen.len();
+        let dir = tempfile::tempdir().expect("tempdir");
         let mut conf = format!(
             "listen {};\npid {}/srs.pid;\ndaemon off;\nsrs_log_tank console;\nsrs_log_level trace;\n",
             listen.join(" "),
@@ -259,6 +265,33 @@ impl Server {
     /// Send a signal to the server.
     pub fn signal(&self, sig: nix::sys::signal::Signal) {
         let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(self.pid() as i32), sig);
+    }
+
+    /// Kill the whole process tree at once (SIGKILL to every child and the master), as a
+    /// crashed machine would go.
+    pub fn kill_tree(&mut self) {
+        let pids: Vec<i32> = self
+            .cli(&["status"])
+            .map(|v| {
+                v["processes"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .filter_map(|p| p["pid"].as_i64())
+                    .map(|p| p as i32)
+                    .collect()
+            })
+            .unwrap_or_default();
+        self.signal(nix::sys::signal::Signal::SIGKILL);
+        for pid in pids.into_iter().filter(|p| *p > 0) {
+            let _ = nix::sys::signal::kill(
+                nix::unistd::Pid::from_raw(pid),
+                nix::sys::signal::Signal::SIGKILL,
+            );
+        }
+        if let Some(mut c) = self.child.take() {
+            let _ = c.wait();
+        }
     }
 
     /// Stop the server (SIGTERM, then SIGKILL after 10 s) and return its exit status.
@@ -589,6 +622,23 @@ pub fn ffprobe(url: &str, seconds: f64, timeout: Duration) -> Result<Probe> {
         });
     }
     Ok(probe)
+}
+
+/// A TCP port free on 127.0.0.1 now (bound, then released).
+pub fn free_port() -> u16 {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    l.local_addr().expect("local_addr").port()
+}
+
+/// rtmpdump playing `url` live into `out` (an FLV file that grows while it plays).
+pub fn rtmpdump_play(url: &str, out: &Path) -> Proc {
+    let out = out.to_string_lossy().to_string();
+    Proc::spawn("rtmpdump", &["-q", "-v", "-r", url, "-o", &out])
+}
+
+/// Size of a file now (0 if missing).
+pub fn file_len(p: &Path) -> u64 {
+    std::fs::metadata(p).map(|m| m.len()).unwrap_or(0)
 }
 
 /// A small multi-threaded tokio runtime for a test's async parts.
