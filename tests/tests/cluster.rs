@@ -515,3 +515,26 @@ fn bad_upstreams_give_players_a_clear_status_and_leave_nothing_behind() {
         );
     }
 }
+
+#[test]
+fn hls_players_on_an_edge_pull_too() {
+    let o = origin();
+    let _enc = ffmpeg_publish(&o.url("live/s"), 60);
+    srs_tests::wait_publishing(&o, 1);
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path().display();
+    let e = Server::start(&format!(
+        "http_server {{ enabled on; listen 127.0.0.1:0; dir {d}; }}\n\
+         vhost __defaultVhost__ {{ cluster {{ mode remote; origin {}; }} \
+           hls {{ enabled on; hls_fragment 1; hls_window 6; hls_path {d}; }} }}\n",
+        o.rtmp[0]
+    ));
+    // Nothing pulls the stream until a player asks for its playlist; the first request
+    // waits for it rather than answering 404.
+    assert_eq!(players_of(&o, STREAM), 0);
+    let p = ffprobe(&e.http_url("/live/s.m3u8"), 2.0, Duration::from_secs(40))
+        .unwrap_or_else(|err| panic!("ffprobe edge HLS: {err}\n{}", e.log()));
+    p.assert_h264_aac(10);
+    assert!(e.log().contains("HLS player on an edge: pulling the stream"));
+    assert_eq!(players_of(&o, STREAM), 1);
+}
