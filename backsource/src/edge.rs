@@ -158,6 +158,8 @@ async fn run(
     let mut round_errors: Vec<String> = Vec::new();
     // The stream's publish here: it outlives one upstream connection (failover).
     let mut publisher: Option<Publisher> = None;
+    // The player's params (from its stream name and tcUrl) go to the origin.
+    let upstream_name = relay::upstream_stream(&pull.request.stream, &pull.request.tc_url);
     loop {
         if !still_wanted(&mut wanted).await {
             return;
@@ -185,7 +187,7 @@ async fn run(
         let origin = origins[next % origins.len()].clone();
         pull.status.set(&origin, "connecting");
         let opened = tokio::select! {
-            r = relay::open(&origin, key, &pull.request.stream, Mode::Play, &pull.request.page_url) => Some(r),
+            r = relay::open(&origin, key, &upstream_name, Mode::Play, &pull.request.page_url) => Some(r),
             _ = wanted.wait_for(|w| !*w) => None,
         };
         let end = match opened {

@@ -94,6 +94,9 @@ async fn run(
                     Err(e) => {
                         warn!(server = %server, "{}: cannot publish there: {e}", target.kind);
                         status.failed(server, &e.to_string());
+                        // What piled up meanwhile is stale: the connection that works
+                        // starts from the headers and the newest keyframe.
+                        fresh = true;
                         next += 1;
                         failed_in_round += 1;
                         if failed_in_round >= target.servers.len() {

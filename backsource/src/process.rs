@@ -250,7 +250,7 @@ impl Backsource {
                 }
                 out.push(Target {
                     key: req.key.clone(),
-                    stream: req.name.clone(),
+                    stream: relay::upstream_stream(&req.name, &req.tc_url),
                     servers: vec![dest.clone()],
                     kind: "forward",
                 });
@@ -259,7 +259,7 @@ impl Backsource {
         if vhost.cluster.edge {
             out.push(Target {
                 key: req.key.clone(),
-                stream: req.name.clone(),
+                stream: relay::upstream_stream(&req.name, &req.tc_url),
                 servers: vhost.cluster.origins.clone(),
                 kind: "push",
             });

@@ -32,6 +32,31 @@ pub fn tc_url(server: &str, key: &StreamKey) -> String {
     }
 }
 
+/// The stream name a relay sends upstream for a client's `name` (with its query): the
+/// params the client put in its tcUrl go along too (as SRS's edge passes them), so that the
+/// upstream's hooks and checks see all of them; `vhost`/`domain` are left out (the relay's
+/// tcUrl says the vhost).
+pub fn upstream_stream(name: &str, client_tc_url: &str) -> String {
+    let tc_query = client_tc_url.split_once('?').map_or("", |(_, q)| q);
+    let (stream, query) = name.split_once('?').unwrap_or((name, ""));
+    let params: Vec<&str> = query
+        .split('&')
+        .chain(tc_query.split('&'))
+        .filter(|kv| !kv.is_empty())
+        .filter(|kv| {
+            let k = kv.split('=').next().unwrap_or("");
+            k != "vhost" && k != "domain"
+        })
+        .collect();
+    let mut seen = std::collections::HashSet::new();
+    let params: Vec<&str> = params.into_iter().filter(|kv| seen.insert(*kv)).collect();
+    if params.is_empty() {
+        stream.to_string()
+    } else {
+        format!("{stream}?{}", params.join("&"))
+    }
+}
+
 /// Whether to publish or play once connected.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Mode {
@@ -163,6 +188,20 @@ mod tests {
         assert_eq!(got, [1, 2, 4, 5, 5, 5]);
         b.reset();
         assert_eq!(b.next_delay(), Duration::from_secs(1));
+    }
+
+    #[test]
+    fn client_params_go_upstream_without_the_vhost() {
+        assert_eq!(upstream_stream("s", "rtmp://e/live"), "s");
+        assert_eq!(
+            upstream_stream("s?token=a", "rtmp://e/live?vhost=v&sig=b"),
+            "s?token=a&sig=b"
+        );
+        assert_eq!(
+            upstream_stream("s?vhost=v", "rtmp://e/live?token=a"),
+            "s?token=a"
+        );
+        assert_eq!(upstream_stream("s?t=1", "rtmp://e/live?t=1"), "s?t=1");
     }
 
     #[test]

@@ -275,6 +275,123 @@ pub struct Vhost {
     /// Relay every published stream to other servers (`forward { }`, SRS 1's
     /// `forward HOST:PORT ...;`). Off by default.
     pub forward: Forward,
+    /// IP allow/deny lists for publishers and players (`security { }`). Off by default.
+    pub security: Security,
+}
+
+/// SRS's `security { enabled on; deny publish all; allow play 10.0.0.0/8; ... }`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Security {
+    /// Whether the rules apply. Default off (everyone may publish and play).
+    pub enabled: bool,
+    /// The rules, in the order written.
+    pub rules: Vec<SecurityRule>,
+}
+
+/// One `allow` or `deny` rule. Two rules are equal when they say the same, wherever
+/// they were written.
+#[derive(Debug, Clone, Eq)]
+pub struct SecurityRule {
+    /// `allow` (else `deny`).
+    pub allow: bool,
+    /// For publishers (else players).
+    pub publish: bool,
+    /// `all`, an address or a network (`10.0.0.0/8`, `2001:db8::/32`), as written.
+    pub target: String,
+    /// Where the rule was written (`file:line`), for the log line of a refusal.
+    pub at: String,
+}
+
+impl PartialEq for SecurityRule {
+    fn eq(&self, o: &Self) -> bool {
+        (self.allow, self.publish, &self.target) == (o.allow, o.publish, &o.target)
+    }
+}
+
+impl SecurityRule {
+    /// Whether the rule names `ip`.
+    pub fn matches(&self, ip: std::net::IpAddr) -> bool {
+        if self.target == "all" {
+            return true;
+        }
+        let ip = canonical(ip);
+        match self.target.split_once('/') {
+            None => self
+                .target
+                .parse::<std::net::IpAddr>()
+                .is_ok_and(|t| canonical(t) == ip),
+            Some((net, bits)) => {
+                let (Ok(net), Ok(bits)) = (net.parse::<std::net::IpAddr>(), bits.parse::<u32>())
+                else {
+                    return false;
+                };
+                match (canonical(net), ip) {
+                    (std::net::IpAddr::V4(n), std::net::IpAddr::V4(a)) if bits <= 32 => {
+                        let mask = u32::MAX.checked_shl(32 - bits).unwrap_or(0);
+                        u32::from(n) & mask == u32::from(a) & mask
+                    }
+                    (std::net::IpAddr::V6(n), std::net::IpAddr::V6(a)) if bits <= 128 => {
+                        let mask = u128::MAX.checked_shl(128 - bits).unwrap_or(0);
+                        u128::from(n) & mask == u128::from(a) & mask
+                    }
+                    _ => false,
+                }
+            }
+        }
+    }
+}
+
+/// An IPv4 address written as IPv6 (`::ffff:a.b.c.d`, how a dual-stack socket reports an
+/// IPv4 peer) compares as the IPv4 address.
+fn canonical(ip: std::net::IpAddr) -> std::net::IpAddr {
+    match ip {
+        std::net::IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(ip, std::net::IpAddr::V4),
+        v4 => v4,
+    }
+}
+
+impl Security {
+    /// Whether a client at `ip` may publish (`publish`) or play, as SRS 6 decides
+    /// (`SrsSecurity::do_check`): with the rules on, a matching `deny` refuses first; then
+    /// a matching `allow` admits; with no match, the client is refused when any `allow`
+    /// rule exists (or no rule at all), admitted when there are only `deny` rules. The
+    /// error names the rule that refused, or says that none allowed.
+    pub fn check(&self, publish: bool, ip: std::net::IpAddr) -> Result<(), String> {
+        if !self.enabled {
+            return Ok(());
+        }
+        let what = if publish { "publish" } else { "play" };
+        if self.rules.is_empty() {
+            return Err(format!(
+                "security: no rules, {what} denied by default for {ip}"
+            ));
+        }
+        if let Some(r) = self
+            .rules
+            .iter()
+            .find(|r| !r.allow && r.publish == publish && r.matches(ip))
+        {
+            return Err(format!(
+                "security: {what} denied for {ip} by rule \"deny {what} {}\" at {}",
+                r.target, r.at
+            ));
+        }
+        if self
+            .rules
+            .iter()
+            .any(|r| r.allow && r.publish == publish && r.matches(ip))
+        {
+            return Ok(());
+        }
+        let allows = self.rules.iter().filter(|r| r.allow).count();
+        let denies = self.rules.len() - allows;
+        if allows > 0 {
+            return Err(format!(
+                "security: {what} not allowed for {ip} by any of {allows} allow rule(s) ({denies} deny)"
+            ));
+        }
+        Ok(())
+    }
 }
 
 /// Default port of an upstream or forward destination written without one.
@@ -319,6 +436,7 @@ impl Vhost {
             http_remux: HttpRemux::default(),
             cluster: Cluster::default(),
             forward: Forward::default(),
+            security: Security::default(),
         }
     }
 }
@@ -785,6 +903,8 @@ struct VhostBuilder<'a> {
     forward_destinations: Slot<'a, Vec<String>>,
     /// `forward { backend URL; }` was written (asked for destinations; not supported).
     forward_backend: bool,
+    security_enabled: Slot<'a, bool>,
+    security_rules: Vec<SecurityRule>,
 }
 
 impl<'a> Builder<'a> {
@@ -1062,6 +1182,16 @@ impl<'a> Builder<'a> {
                         }
                     }
                 }
+                "security" => {
+                    expect_block(c, 0)?;
+                    for r in &c.children {
+                        match r.name.as_str() {
+                            "enabled" => v.security_enabled.set(r, on_off(r)?)?,
+                            "allow" | "deny" => v.security_rules.push(security_rule(r)?),
+                            _ => return Err(unknown(r, " in vhost.security")),
+                        }
+                    }
+                }
                 name if srs_knows("vhost", name) => self.ignore(c),
                 _ => return Err(unknown(c, " in vhost")),
             }
@@ -1330,6 +1460,10 @@ impl VhostBuilder<'_> {
                 token_traverse: self.token_traverse.get_or(false),
             },
             forward,
+            security: Security {
+                enabled: self.security_enabled.get_or(false),
+                rules: self.security_rules,
+            },
             name: defaults.name,
         })
     }
@@ -1606,6 +1740,47 @@ fn path(d: &Directive) -> Result<PathBuf, ConfError> {
 fn domains(d: &Directive) -> Result<Vec<String>, ConfError> {
     not_block(d)?;
     Ok(d.args.clone())
+}
+
+/// `allow|deny publish|play all|IP|CIDR;`
+fn security_rule(d: &Directive) -> Result<SecurityRule, ConfError> {
+    not_block(d)?;
+    let [action, target] = d.args.as_slice() else {
+        return Err(invalid(
+            d,
+            format!(
+                "\"{}\" takes 2 arguments: publish|play and all|IP|CIDR",
+                d.name
+            ),
+        ));
+    };
+    let publish = match action.as_str() {
+        "publish" => true,
+        "play" => false,
+        other => return Err(bad_value(d, other, "publish or play")),
+    };
+    let valid = target == "all"
+        || target.parse::<std::net::IpAddr>().is_ok()
+        || target.split_once('/').is_some_and(|(n, b)| {
+            match (n.parse::<std::net::IpAddr>(), b.parse::<u32>()) {
+                (Ok(std::net::IpAddr::V4(_)), Ok(b)) => b <= 32,
+                (Ok(std::net::IpAddr::V6(_)), Ok(b)) => b <= 128,
+                _ => false,
+            }
+        });
+    if !valid {
+        return Err(bad_value(
+            d,
+            target,
+            "all, an IP address or a network such as 10.0.0.0/8",
+        ));
+    }
+    Ok(SecurityRule {
+        allow: d.name == "allow",
+        publish,
+        target: target.clone(),
+        at: d.location(),
+    })
 }
 
 /// `mode local|remote`: whether the vhost is an edge.
@@ -2084,6 +2259,52 @@ mod tests {
         );
         // `include` must have been resolved before; Config::parse does it.
         assert!(error("include /nonexistent/srs-conf-test.conf;").contains("include file"));
+    }
+
+    #[test]
+    fn security_rules_as_srs_decides() {
+        let c = parse(
+            "vhost a { security { enabled on; deny publish all; allow publish 127.0.0.1; allow play all; } }\n\
+             vhost b { security { enabled on; allow publish 10.0.0.0/8; deny play 192.168.1.0/24; } }\n\
+             vhost c { security { enabled on; deny play 10.1.1.1; } }\n\
+             vhost d { security { enabled on; } }\n\
+             vhost e { security { enabled off; deny publish all; } }\n",
+        );
+        let ip = |s: &str| s.parse::<std::net::IpAddr>().unwrap();
+        let sec = |v: &str| c.vhost(v).unwrap().security.clone();
+        // Deny first: nobody publishes on a, whatever the allow after it.
+        let e = sec("a").check(true, ip("127.0.0.1")).unwrap_err();
+        assert!(
+            e.contains("deny publish all") && e.contains("x.conf:1"),
+            "{e}"
+        );
+        assert!(sec("a").check(false, ip("8.8.8.8")).is_ok());
+        assert!(sec("b").check(true, ip("10.2.3.4")).is_ok());
+        assert!(
+            sec("b").check(true, ip("::ffff:10.2.3.4")).is_ok(),
+            "mapped v4"
+        );
+        assert!(
+            sec("b").check(true, ip("11.0.0.1")).is_err(),
+            "no allow matched"
+        );
+        assert!(sec("b").check(false, ip("192.168.1.7")).is_err());
+        // Plays on b: no allow for play, but allow rules exist: refused, as SRS.
+        assert!(sec("b").check(false, ip("8.8.8.8")).is_err());
+        // Only deny rules: what they do not name is allowed.
+        assert!(sec("c").check(false, ip("10.1.1.2")).is_ok());
+        assert!(sec("c").check(false, ip("10.1.1.1")).is_err());
+        // On without rules: everything refused.
+        assert!(sec("d").check(false, ip("127.0.0.1")).is_err());
+        assert!(sec("e").check(true, ip("127.0.0.1")).is_ok());
+        for bad in [
+            "vhost a { security { allow publish; } }",
+            "vhost a { security { allow record all; } }",
+            "vhost a { security { deny play 10.0.0.0/40; } }",
+            "vhost a { security { deny play example.com; } }",
+        ] {
+            assert!(Config::parse(bad, "x.conf").is_err(), "{bad}");
+        }
     }
 
     #[test]

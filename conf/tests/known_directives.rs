@@ -48,6 +48,7 @@ const VALIDATED: &[&str] = &[
     "vhost.http_remux",
     "vhost.cluster",
     "vhost.forward",
+    "vhost.security",
 ];
 
 fn is_context(path: &str) -> bool {

@@ -204,6 +204,17 @@ async fn serve_http(
     let query = req.uri().query().unwrap_or("").to_string();
     if req.method() == Method::GET {
         if let Some((v, key)) = match_flv(&config, &host, &path, &query) {
+            let peer_ip = req.extensions().get::<PeerAddr>().map(|p| p.0.ip());
+            if v.security.enabled {
+                let checked = match peer_ip {
+                    Some(ip) => v.security.check(false, ip),
+                    None => Err("security: unknown client address".to_string()),
+                };
+                if let Err(why) = checked {
+                    tracing::warn!(stream = %key, %path, "HTTP-FLV play refused: {why}");
+                    return cors(StatusCode::FORBIDDEN.into_response(), crossdomain);
+                }
+            }
             info!(stream = %key, %path, "HTTP-FLV play");
             // An edge pulls the stream from its origin while players want it.
             let demand = v

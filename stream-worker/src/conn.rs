@@ -194,7 +194,7 @@ impl Publish {
         let (key, _) = match admit(
             config,
             self.request.as_ref(),
-            &self.page_url,
+            (&self.page_url, &self.peer),
             &self.name,
             true,
         ) {
@@ -329,7 +329,7 @@ impl Conn {
         let (key, v) = match admit(
             &self.config,
             self.request.as_ref(),
-            &self.page_url,
+            (&self.page_url, &self.peer),
             &name,
             false,
         ) {
@@ -685,7 +685,7 @@ fn write_some(socket: &TcpStream, bufs: &[Bytes]) -> std::io::Result<usize> {
 fn admit(
     config: &Config,
     request: Option<&StreamRequest>,
-    page_url: &str,
+    (page_url, peer): (&str, &str),
     name: &str,
     publish: bool,
 ) -> Result<(StreamKey, Vhost), String> {
@@ -706,6 +706,14 @@ fn admit(
     };
     if v.refer.enabled && !refer::allowed(page_url, list) {
         return Err(format!("refer check failed for pageUrl {page_url:?}"));
+    }
+    // SRS's `security` allow/deny lists, by the client's address.
+    if v.security.enabled {
+        let ip = peer
+            .parse::<std::net::SocketAddr>()
+            .map(|a| a.ip())
+            .map_err(|_| format!("security: unknown client address {peer:?}"))?;
+        v.security.check(publish, ip)?;
     }
     Ok((
         StreamKey {
