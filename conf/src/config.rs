@@ -513,6 +513,34 @@ pub struct HttpApi {
     pub listen: SocketAddr,
     /// Answer CORS requests (`crossdomain`). Default on (SRS `get_http_api_crossdomain`).
     pub crossdomain: bool,
+    /// `/api/v1/raw` (`raw_api { }`): off by default, as SRS.
+    pub raw_api: RawApi,
+    /// Basic authentication of every API path (`auth { }`, SRS 5+). Off by default.
+    pub auth: ApiAuth,
+}
+
+/// SRS's `http_api { raw_api { enabled; allow_reload; allow_query; allow_update; } }`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RawApi {
+    /// Whether `/api/v1/raw` answers at all. Default off.
+    pub enabled: bool,
+    /// Whether `rpc=reload` may reload the config. Default off.
+    pub allow_reload: bool,
+    /// `rpc=query` (SRS 4): read as SRS does; nothing here answers it. Default off.
+    pub allow_query: bool,
+    /// `rpc=update` (SRS 4): read as SRS does; nothing here answers it. Default off.
+    pub allow_update: bool,
+}
+
+/// SRS 5's `http_api { auth { enabled on; username admin; password admin; } }`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ApiAuth {
+    /// Whether the API asks for credentials. Default off.
+    pub enabled: bool,
+    /// The user name.
+    pub username: String,
+    /// The password.
+    pub password: String,
 }
 
 impl Default for HttpApi {
@@ -521,6 +549,8 @@ impl Default for HttpApi {
             enabled: false,
             listen: SocketAddr::from((Ipv4Addr::UNSPECIFIED, DEFAULT_HTTP_API_PORT)),
             crossdomain: true,
+            raw_api: RawApi::default(),
+            auth: ApiAuth::default(),
         }
     }
 }
@@ -834,6 +864,13 @@ struct HttpApiBuilder<'a> {
     enabled: Slot<'a, bool>,
     listen: Slot<'a, SocketAddr>,
     crossdomain: Slot<'a, bool>,
+    raw_enabled: Slot<'a, bool>,
+    raw_reload: Slot<'a, bool>,
+    raw_query: Slot<'a, bool>,
+    raw_update: Slot<'a, bool>,
+    auth_enabled: Slot<'a, bool>,
+    auth_username: Slot<'a, String>,
+    auth_password: Slot<'a, String>,
 }
 
 #[derive(Default)]
@@ -1019,6 +1056,33 @@ impl<'a> Builder<'a> {
                         "enabled" => api.enabled.set(c, on_off(c)?)?,
                         "listen" => api.listen.set(c, one_listen(c)?)?,
                         "crossdomain" => api.crossdomain.set(c, on_off(c)?)?,
+                        "raw_api" => {
+                            expect_block(c, 0)?;
+                            for r in &c.children {
+                                match r.name.as_str() {
+                                    "enabled" => api.raw_enabled.set(r, on_off(r)?)?,
+                                    "allow_reload" => api.raw_reload.set(r, on_off(r)?)?,
+                                    "allow_query" => api.raw_query.set(r, on_off(r)?)?,
+                                    "allow_update" => api.raw_update.set(r, on_off(r)?)?,
+                                    _ => return Err(unknown(r, " in http_api.raw_api")),
+                                }
+                            }
+                        }
+                        "auth" => {
+                            expect_block(c, 0)?;
+                            for r in &c.children {
+                                match r.name.as_str() {
+                                    "enabled" => api.auth_enabled.set(r, on_off(r)?)?,
+                                    "username" => {
+                                        api.auth_username.set(r, one_arg(r)?.to_string())?
+                                    }
+                                    "password" => {
+                                        api.auth_password.set(r, one_arg(r)?.to_string())?
+                                    }
+                                    _ => return Err(unknown(r, " in http_api.auth")),
+                                }
+                            }
+                        }
                         name if srs_knows("http_api", name) => self.ignore(c),
                         _ => return Err(unknown(c, " in http_api")),
                     }
@@ -1297,6 +1361,17 @@ impl HttpApiBuilder<'_> {
             enabled: self.enabled.get_or(defaults.enabled),
             listen: self.listen.get_or(defaults.listen),
             crossdomain: self.crossdomain.get_or(defaults.crossdomain),
+            raw_api: RawApi {
+                enabled: self.raw_enabled.get_or(false),
+                allow_reload: self.raw_reload.get_or(false),
+                allow_query: self.raw_query.get_or(false),
+                allow_update: self.raw_update.get_or(false),
+            },
+            auth: ApiAuth {
+                enabled: self.auth_enabled.get_or(false),
+                username: self.auth_username.get_or(String::new()),
+                password: self.auth_password.get_or(String::new()),
+            },
         }
     }
 }
@@ -2373,7 +2448,6 @@ mod tests {
                 "x.conf:9: directive \"mr\" is not supported yet, ignored",
                 "x.conf:10: directive \"atc\" is not supported yet, ignored",
                 "x.conf:12: directive \"ff_log_dir\" is not supported yet, ignored",
-                "x.conf:14: directive \"auth\" is not supported yet, ignored",
                 "x.conf:17: directive \"hls_keys\" is not supported yet, ignored",
                 "x.conf:18: directive \"fast_cache\" is not supported yet, ignored",
             ]
@@ -2461,7 +2535,9 @@ mod tests {
             HttpApi {
                 enabled: false,
                 listen: addr("0.0.0.0:1985"),
-                crossdomain: true
+                crossdomain: true,
+                raw_api: RawApi::default(),
+                auth: ApiAuth::default(),
             }
         );
         assert_eq!(
@@ -2482,6 +2558,33 @@ mod tests {
     }
 
     #[test]
+    fn raw_api_and_auth() {
+        let c = parse(
+            "http_api { enabled on; raw_api { enabled on; allow_reload on; allow_query off; } \
+             auth { enabled on; username ops; password \"s3 cret\"; } }",
+        );
+        assert_eq!(
+            c.http_api.raw_api,
+            RawApi {
+                enabled: true,
+                allow_reload: true,
+                allow_query: false,
+                allow_update: false
+            }
+        );
+        assert_eq!(
+            c.http_api.auth,
+            ApiAuth {
+                enabled: true,
+                username: "ops".into(),
+                password: "s3 cret".into()
+            }
+        );
+        assert!(c.warnings.is_empty(), "{:?}", c.warnings);
+        assert!(Config::parse("http_api { auth { enabled on; user x; } }", "x.conf").is_err());
+    }
+
+    #[test]
     fn http_api_and_server_settings() {
         let c = parse(
             "http_api {\n enabled on;\n listen 127.0.0.1:9985;\n crossdomain off;\n}\n\
@@ -2493,7 +2596,9 @@ mod tests {
             HttpApi {
                 enabled: true,
                 listen: addr("127.0.0.1:9985"),
-                crossdomain: false
+                crossdomain: false,
+                raw_api: RawApi::default(),
+                auth: ApiAuth::default(),
             }
         );
         assert_eq!(

@@ -49,6 +49,8 @@ const VALIDATED: &[&str] = &[
     "vhost.cluster",
     "vhost.forward",
     "vhost.security",
+    "http_api.raw_api",
+    "http_api.auth",
 ];
 
 fn is_context(path: &str) -> bool {

@@ -397,9 +397,31 @@ async fn kick(State(ctx): Ctx, Path(id): Path<String>) -> Response {
     }
 }
 
+/// SRS's `ERROR_SYSTEM_CONFIG_RAW`: an rpc the raw API does not serve.
+pub const ERROR_RAW: u32 = 1060;
+/// SRS's `ERROR_SYSTEM_CONFIG_RAW_DISABLED`: the raw API, or this rpc of it, is off.
+pub const ERROR_RAW_DISABLED: u32 = 1061;
+
+/// `{"code": N}` with HTTP 200, as SRS's `srs_api_response_code` answers.
+fn code_only(code: u32, cross: bool) -> Response {
+    with_cors(Json(json!({ "code": code })).into_response(), cross)
+}
+
+/// `/api/v1/raw`, as SRS 6: off unless `raw_api { enabled on; }`; `rpc=reload` also needs
+/// `allow_reload on`. Refusals are SRS's codes (1061 disabled, 1060 unknown rpc).
 async fn raw(State(ctx): Ctx, Query(q): Query<HashMap<String, String>>) -> Response {
-    let cross = ctx.config().http_api.crossdomain;
+    let config = ctx.config();
+    let cross = config.http_api.crossdomain;
+    let raw_api = &config.http_api.raw_api;
+    if !raw_api.enabled {
+        tracing::warn!("raw api refused: http_api.raw_api is off");
+        return code_only(ERROR_RAW_DISABLED, cross);
+    }
     match q.get("rpc").map(String::as_str) {
+        Some("reload") if !raw_api.allow_reload => {
+            tracing::warn!("raw api refused: rpc=reload needs raw_api.allow_reload on");
+            code_only(ERROR_RAW_DISABLED, cross)
+        }
         Some("reload") => {
             let r = async {
                 let mut link = Link::connect(&ctx.master_socket)
@@ -420,14 +442,58 @@ async fn raw(State(ctx): Ctx, Query(q): Query<HashMap<String, String>>) -> Respo
                 Err(e) => error(StatusCode::SERVICE_UNAVAILABLE, ERROR_SYSTEM, &e, cross),
             }
         }
-        Some(other) => error(
-            StatusCode::BAD_REQUEST,
-            ERROR_INVALID,
-            &format!("rpc {other} not supported"),
-            cross,
-        ),
-        None => error(StatusCode::BAD_REQUEST, ERROR_INVALID, "missing rpc", cross),
+        _ => code_only(ERROR_RAW, cross),
     }
+}
+
+/// SRS 5's API authentication: with `http_api { auth { enabled on; } }`, every path under
+/// `/api/` (and `/metrics`, which SRS serves on its exporter port) needs HTTP Basic
+/// credentials; without them: 401 and `WWW-Authenticate: Basic realm="SRS"`.
+async fn authenticate(
+    State(ctx): Ctx,
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let config = ctx.config();
+    let auth = &config.http_api.auth;
+    let path = req.uri().path();
+    if !auth.enabled || !(path.contains("/api/") || path == "/metrics") {
+        return next.run(req).await;
+    }
+    let given = req
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|h| h.to_str().ok())
+        .and_then(|h| h.strip_prefix("Basic "))
+        .and_then(|b| {
+            use base64::Engine;
+            base64::engine::general_purpose::STANDARD
+                .decode(b.trim())
+                .ok()
+        })
+        .and_then(|b| String::from_utf8(b).ok());
+    let expected = format!("{}:{}", auth.username, auth.password);
+    match given {
+        Some(g) if constant_time_eq(g.as_bytes(), expected.as_bytes()) => next.run(req).await,
+        other => {
+            tracing::warn!(
+                path,
+                given = other.is_some(),
+                "API request refused: bad or no credentials"
+            );
+            let mut r = StatusCode::UNAUTHORIZED.into_response();
+            r.headers_mut().insert(
+                header::WWW_AUTHENTICATE,
+                HeaderValue::from_static("Basic realm=\"SRS\""),
+            );
+            r
+        }
+    }
+}
+
+/// Compare without an early exit, so that timing does not tell how much matched.
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
 /// Prometheus text format.
@@ -550,5 +616,9 @@ pub fn router(ctx: Arc<HttpContext>) -> axum::Router {
             "/api/*rest",
             get(not_found).post(not_found).delete(not_found),
         )
+        .layer(axum::middleware::from_fn_with_state(
+            ctx.clone(),
+            authenticate,
+        ))
         .with_state(ctx)
 }

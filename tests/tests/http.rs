@@ -287,14 +287,12 @@ fn api_fields_against_a_live_publish_and_kick() {
     assert_eq!(again.status, 404);
     assert_eq!(again.json()["code"], 2049);
 
-    // Reload through the raw API; unknown rpc and unknown paths are JSON errors.
+    // The raw API is off by default, as SRS (1061); unknown paths are JSON errors.
     let r = request(api, "GET", "/api/v1/raw?rpc=reload", "");
     assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
-    assert!(server.wait_log("config reloaded", T));
-    assert_eq!(
-        request(api, "GET", "/api/v1/raw?rpc=format", "").status,
-        400
-    );
+    assert_eq!(r.json()["code"], 1061);
+    std::thread::sleep(Duration::from_millis(300));
+    assert!(!server.log().contains("config reloaded"));
     let nope = request(api, "GET", "/api/v1/nothing", "");
     assert_eq!(nope.status, 404);
     assert!(nope.json()["code"].as_u64().unwrap() > 0);
@@ -444,4 +442,75 @@ fn http_flv_players_are_listed_and_kicked() {
             Ok(_) => assert!(started.elapsed() < T, "kicked FLV player still fed"),
         }
     }
+}
+
+#[test]
+fn raw_api_switches_and_basic_auth() {
+    let html = tempfile::tempdir().unwrap();
+    let server = Server::start(&format!(
+        "http_api {{ enabled on; listen 127.0.0.1:0; raw_api {{ enabled on; allow_reload off; }} }}\n\
+         http_server {{ enabled on; listen 127.0.0.2:0; dir {}; }}\n\
+         vhost __defaultVhost__ {{ }}\n",
+        html.path().display()
+    ));
+    let api = http_addr(&server, "api");
+    // On, but reload not allowed: 1061; an rpc it does not serve: 1060.
+    assert_eq!(
+        request(api, "GET", "/api/v1/raw?rpc=reload", "").json()["code"],
+        1061
+    );
+    assert_eq!(
+        request(api, "GET", "/api/v1/raw?rpc=format", "").json()["code"],
+        1060
+    );
+    assert!(!server.log().contains("config reloaded"));
+
+    // Reload allowed, behind credentials.
+    let conf = server.dir.path().join("srs.conf");
+    let text = std::fs::read_to_string(&conf).unwrap().replace(
+        "raw_api { enabled on; allow_reload off; }",
+        "raw_api { enabled on; allow_reload on; } auth { enabled on; username ops; password \"p w\"; }",
+    );
+    std::fs::write(&conf, text).unwrap();
+    server.signal(nix::sys::signal::Signal::SIGHUP);
+    assert!(server.wait_log("config reloaded", T));
+    std::thread::sleep(Duration::from_millis(500));
+    let before = server.count_log("config reloaded");
+    // No or wrong credentials: 401 with SRS's challenge, on every API path, kicks,
+    // reload and /metrics included.
+    for (method, path) in [
+        ("GET", "/api/v1/versions"),
+        ("GET", "/api/v1/raw?rpc=reload"),
+        ("DELETE", "/api/v1/clients/abc"),
+        ("GET", "/metrics"),
+    ] {
+        let r = request(api, method, path, "");
+        assert_eq!(r.status, 401, "{method} {path}");
+        assert_eq!(
+            r.headers
+                .iter()
+                .find(|(k, _)| k.eq_ignore_ascii_case("www-authenticate"))
+                .map(|(_, v)| v.as_str()),
+            Some("Basic realm=\"SRS\""),
+            "{method} {path}: {:?}",
+            r.headers
+        );
+        // "ops:wrong"
+        let bad = request(api, method, path, "Authorization: Basic b3BzOndyb25n\r\n");
+        assert_eq!(bad.status, 401, "{method} {path}");
+    }
+    assert_eq!(server.count_log("config reloaded"), before);
+    // "ops:p w"
+    let good = "Authorization: Basic b3BzOnAgdw==\r\n";
+    assert_eq!(request(api, "GET", "/api/v1/versions", good).status, 200);
+    let r = request(api, "GET", "/api/v1/raw?rpc=reload", good);
+    assert_eq!(r.json()["code"], 0);
+    assert!(wait_until(T, || server.count_log("config reloaded") > before));
+    assert_eq!(request(api, "GET", "/metrics", good).status, 200);
+    // The HTTP server's files need no credentials.
+    std::fs::write(html.path().join("a.txt"), b"hi").unwrap();
+    assert_eq!(
+        request(http_addr(&server, "server"), "GET", "/a.txt", "").status,
+        200
+    );
 }
