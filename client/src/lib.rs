@@ -48,6 +48,26 @@ impl RtmpUrl {
         if u.host.is_empty() {
             return Err(bad("no host".into()));
         }
+        // SRS's `rtmp://host/app?vhost=v/stream`: the app's query comes before the stream.
+        if !u.app.contains('/') {
+            if let Some((app_query, stream)) = u.query.rsplit_once('/') {
+                if u.app.is_empty() || stream.is_empty() {
+                    return Err(bad("empty app or stream".into()));
+                }
+                return Ok(RtmpUrl {
+                    tc_url: format!(
+                        "rtmp://{}:{}/{}?{app_query}",
+                        host_for_url(&u.host),
+                        u.port,
+                        u.app
+                    ),
+                    host: u.host,
+                    port: u.port,
+                    app: u.app,
+                    stream: stream.to_string(),
+                });
+            }
+        }
         let (app, stream) = match u.app.rsplit_once('/') {
             Some((a, s)) => (a.to_string(), s.to_string()),
             None => return Err(bad("no stream name after the app".into())),

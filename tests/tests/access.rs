@@ -69,3 +69,98 @@ fn security_rules_refuse_and_say_which_rule() {
         .unwrap()
         .assert_h264_aac(5);
 }
+
+/// Publish `url` from a page (ffmpeg sends no pageUrl when it publishes, so our client
+/// does): Ok once `NetStream.Publish.Start` came; AAC frames then go on for 20 s.
+fn publish_from_page(url: &str, page: &str) -> Result<tokio::runtime::Runtime, String> {
+    let rt = srs_tests::rt();
+    let mut c = rt.block_on(async {
+        let u = srs_client::RtmpUrl::parse(url).map_err(|e| e.to_string())?;
+        let opts = srs_client::Options {
+            page_url: page.into(),
+            ..Default::default()
+        };
+        let mut c = srs_client::Client::connect_url(&u, &opts)
+            .await
+            .map_err(|e| e.to_string())?;
+        c.publish(&u.stream).await.map_err(|e| e.to_string())?;
+        Ok::<_, String>(c)
+    })?;
+    rt.spawn(async move {
+        // AAC LC 44.1 kHz stereo: the sequence header, then silent frames.
+        let _ = c.write(8, 0, &[0xaf, 0x00, 0x12, 0x10]).await;
+        for n in 0..870u32 {
+            if c.write(8, n * 23, &[0xaf, 0x01, 0x21, 0x10, 0x04, 0x60, 0x8c, 0x1c])
+                .await
+                .is_err()
+            {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(23)).await;
+        }
+    });
+    Ok(rt)
+}
+
+#[test]
+fn refer_lists_check_the_page_domain_of_publish_and_play() {
+    // SRS 3+ syntax on one vhost, SRS 1's refer_publish/refer_play on another.
+    let s = Server::start(
+        "vhost __defaultVhost__ { refer { enabled on; publish studio.example.com; play example.net; } }\n\
+         vhost old.test { refer_publish studio.example.com; refer_play example.net; }\n",
+    );
+    for vhost in ["", "?vhost=old.test"] {
+        let url = s.url(&format!("live{vhost}/s"));
+        // A publisher on the wrong domain is refused; one on the right domain publishes.
+        let e = publish_from_page(&url, "http://www.evil.example/studio.example.com").unwrap_err();
+        assert!(e.contains("NetStream.Publish.Rejected"), "{e}");
+        let _good = publish_from_page(&url, "https://studio.example.com/desk").unwrap();
+        // rtmpdump as a player from the wrong domain is refused...
+        let dir = tempfile::tempdir().unwrap();
+        let out = dir.path().join("p.flv");
+        let out_s = out.to_string_lossy().to_string();
+        let mut p = srs_tests::Proc::spawn(
+            "rtmpdump",
+            &[
+                "-q",
+                "-v",
+                "-r",
+                &url,
+                "-p",
+                "http://studio.example.com/page",
+                "-o",
+                &out_s,
+                "-B",
+                "3",
+            ],
+        );
+        let st = p.wait(Duration::from_secs(15)).unwrap();
+        assert!(
+            !st.success() || srs_tests::file_len(&out) < 1000,
+            "refused player got media"
+        );
+        // ...and from the right one plays.
+        let out2 = dir.path().join("q.flv");
+        let out2_s = out2.to_string_lossy().to_string();
+        let _q = srs_tests::Proc::spawn(
+            "rtmpdump",
+            &[
+                "-q",
+                "-v",
+                "-r",
+                &url,
+                "-p",
+                "http://www.example.net/watch",
+                "-o",
+                &out2_s,
+            ],
+        );
+        assert!(
+            srs_tests::wait_until(Duration::from_secs(15), || srs_tests::file_len(&out2)
+                > 2000),
+            "the allowed player got nothing:\n{}",
+            s.log()
+        );
+    }
+    assert!(s.count_log("refer check failed") >= 4, "{}", s.log());
+}
