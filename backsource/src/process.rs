@@ -72,6 +72,8 @@ pub struct Backsource {
     pulls: Arc<Pulls>,
     /// Where relays (forward, edge push) read the published streams.
     relay_hub: Arc<Hub>,
+    /// The HTTP hook callers, per vhost.
+    hooks: Arc<srs_hooks::HookPool>,
 }
 
 impl Backsource {
@@ -86,6 +88,7 @@ impl Backsource {
             config: Mutex::new(Arc::new(config)),
             pulls: Arc::default(),
             relay_hub: Hub::new(),
+            hooks: Arc::default(),
         });
         (bs, rx)
     }
@@ -286,7 +289,60 @@ impl Backsource {
                 req.key.vhost
             )));
         };
-        let targets = self.relay_targets(&vhost, &req).await;
+        // The connection's closing hooks are ours since the handover (with the bytes the
+        // stream worker counted before it).
+        let hook = vhost.http_hooks.enabled.then(|| {
+            (
+                srs_hooks::HookClient::new(
+                    &req.cid,
+                    &req.peer,
+                    (&req.key.vhost, &req.key.app),
+                    &req.name,
+                    &req.tc_url,
+                    &req.page_url,
+                ),
+                (req.bytes_in, req.bytes_out),
+            )
+        });
+        let stats = Arc::new(ConnStats::default());
+        let info = Arc::new(PublishInfo::default());
+        let served = self
+            .run_publish(socket, session, req, &vhost, &stats, &info)
+            .await;
+        if let Some((client, (bytes_in, bytes_out))) = hook {
+            let hooks = self.hooks.for_vhost(&vhost);
+            let accepted = info.accepted.load(Ordering::Relaxed);
+            let (stats, vhost) = (stats.clone(), vhost.clone());
+            tokio::spawn(
+                async move {
+                    let h = &vhost.http_hooks;
+                    if accepted {
+                        let body = client.on_stream("on_unpublish");
+                        hooks
+                            .tell("on_unpublish", h.urls("on_unpublish"), &body)
+                            .await;
+                    }
+                    let body =
+                        client.on_close(bytes_out + stats.bytes_out(), bytes_in + stats.bytes_in());
+                    hooks.tell("on_close", h.urls("on_close"), &body).await;
+                }
+                .instrument(tracing::Span::current()),
+            );
+        }
+        served
+    }
+
+    /// Admit and run a publish on `vhost`: its relays, then the connection.
+    async fn run_publish(
+        &self,
+        socket: TcpStream,
+        session: ServerSession,
+        req: PublishRequest,
+        vhost: &Vhost,
+        stats: &Arc<ConnStats>,
+        info: &Arc<PublishInfo>,
+    ) -> Result<(), ConnError> {
+        let targets = self.relay_targets(vhost, &req).await;
         // An edge accepts a publish once its origin did (SRS's edge publish): the
         // encoder learns at once when no origin takes the stream.
         let mut pushed = None;
@@ -353,8 +409,6 @@ impl Backsource {
                 }
             }
         };
-        let stats = Arc::new(ConnStats::default());
-        let info = Arc::new(PublishInfo::default());
         let kick = Arc::new(tokio::sync::Notify::new());
         let cid = req.cid.clone();
         self.clients().insert(
@@ -374,7 +428,7 @@ impl Backsource {
             },
         );
         let served = tokio::select! {
-            r = publish::serve(socket, session, req, &vhost, &self.streams, &stats, &info, tap) => r,
+            r = publish::serve(socket, session, req, vhost, &self.streams, stats, info, tap) => r,
             _ = kick.notified() => Err(ConnError::Rejected("kicked by the API".into())),
         };
         live.store(false, Ordering::Relaxed);

@@ -34,6 +34,8 @@ pub struct PublishInfo {
     pub video: Mutex<Option<VideoInfo>>,
     /// Audio codec details, from the last sequence header.
     pub audio: Mutex<Option<AudioInfo>>,
+    /// The publish was accepted (`NetStream.Publish.Start` sent).
+    pub accepted: std::sync::atomic::AtomicBool,
 }
 
 impl PublishInfo {
@@ -150,6 +152,7 @@ pub async fn serve(
     };
     info!(stream = %req.key, publish_type = %req.publish_type, "publish start");
     session.accept_publish(req.stream_id, &req.name);
+    info.accepted.store(true, Ordering::Relaxed);
     let mut buf = BytesMut::with_capacity(PUBLISH_READ_BUFFER);
     let mut got_media = false;
     let mut last_media = Instant::now();

@@ -277,6 +277,84 @@ pub struct Vhost {
     pub forward: Forward,
     /// IP allow/deny lists for publishers and players (`security { }`). Off by default.
     pub security: Security,
+    /// HTTP callbacks that decide about and learn of clients (`http_hooks { }`).
+    pub http_hooks: HttpHooks,
+}
+
+/// Default time a hook server has to answer: SRS 6's (30 s, for the connect and each read).
+pub const DEFAULT_HOOK_TIMEOUT: Duration = Duration::from_secs(30);
+/// Default bound on hook requests in flight for one vhost in one process.
+pub const DEFAULT_HOOK_MAX_IN_FLIGHT: u32 = 64;
+
+/// SRS's `http_hooks { enabled on; on_publish URL ...; ... }`: each event has its URLs,
+/// called in order. `timeout` and `max_in_flight` are ours (SRS's are fixed).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HttpHooks {
+    /// Whether hooks are called. Default off.
+    pub enabled: bool,
+    /// `on_connect` URLs (may deny).
+    pub on_connect: Vec<String>,
+    /// `on_close` URLs.
+    pub on_close: Vec<String>,
+    /// `on_publish` URLs (may deny).
+    pub on_publish: Vec<String>,
+    /// `on_unpublish` URLs.
+    pub on_unpublish: Vec<String>,
+    /// `on_play` URLs (may deny).
+    pub on_play: Vec<String>,
+    /// `on_stop` URLs.
+    pub on_stop: Vec<String>,
+    /// `on_dvr` URLs.
+    pub on_dvr: Vec<String>,
+    /// `on_hls` URLs.
+    pub on_hls: Vec<String>,
+    /// `on_hls_notify` URL templates (GET).
+    pub on_hls_notify: Vec<String>,
+    /// How long a hook server has to answer (`timeout`, seconds). Default 30 s, as SRS.
+    pub timeout: Duration,
+    /// Most hook requests in flight for this vhost in one process (`max_in_flight`); more
+    /// wait for their turn within their timeout. Default 64.
+    pub max_in_flight: u32,
+}
+
+impl Default for HttpHooks {
+    fn default() -> Self {
+        HttpHooks {
+            enabled: false,
+            on_connect: Vec::new(),
+            on_close: Vec::new(),
+            on_publish: Vec::new(),
+            on_unpublish: Vec::new(),
+            on_play: Vec::new(),
+            on_stop: Vec::new(),
+            on_dvr: Vec::new(),
+            on_hls: Vec::new(),
+            on_hls_notify: Vec::new(),
+            timeout: DEFAULT_HOOK_TIMEOUT,
+            max_in_flight: DEFAULT_HOOK_MAX_IN_FLIGHT,
+        }
+    }
+}
+
+impl HttpHooks {
+    /// The URLs of `event` when hooks are on (empty otherwise).
+    pub fn urls(&self, event: &str) -> &[String] {
+        if !self.enabled {
+            return &[];
+        }
+        match event {
+            "on_connect" => &self.on_connect,
+            "on_close" => &self.on_close,
+            "on_publish" => &self.on_publish,
+            "on_unpublish" => &self.on_unpublish,
+            "on_play" => &self.on_play,
+            "on_stop" => &self.on_stop,
+            "on_dvr" => &self.on_dvr,
+            "on_hls" => &self.on_hls,
+            "on_hls_notify" => &self.on_hls_notify,
+            _ => &[],
+        }
+    }
 }
 
 /// SRS's `security { enabled on; deny publish all; allow play 10.0.0.0/8; ... }`.
@@ -437,6 +515,7 @@ impl Vhost {
             cluster: Cluster::default(),
             forward: Forward::default(),
             security: Security::default(),
+            http_hooks: HttpHooks::default(),
         }
     }
 }
@@ -942,6 +1021,8 @@ struct VhostBuilder<'a> {
     forward_backend: bool,
     security_enabled: Slot<'a, bool>,
     security_rules: Vec<SecurityRule>,
+    http_hooks: HttpHooks,
+    http_hooks_seen: Vec<&'a str>,
 }
 
 impl<'a> Builder<'a> {
@@ -1246,6 +1327,37 @@ impl<'a> Builder<'a> {
                         }
                     }
                 }
+                "http_hooks" => {
+                    expect_block(c, 0)?;
+                    for h in &c.children {
+                        if v.http_hooks_seen.contains(&h.name.as_str()) {
+                            return Err(invalid(h, format!("duplicate directive \"{}\"", h.name)));
+                        }
+                        v.http_hooks_seen.push(h.name.as_str());
+                        let hooks = &mut v.http_hooks;
+                        match h.name.as_str() {
+                            "enabled" => hooks.enabled = on_off(h)?,
+                            "timeout" => hooks.timeout = positive_seconds(h)?,
+                            "max_in_flight" => hooks.max_in_flight = number(h, 1, 100_000)?,
+                            "on_connect" => hooks.on_connect = hook_urls(h)?,
+                            "on_close" => hooks.on_close = hook_urls(h)?,
+                            "on_publish" => hooks.on_publish = hook_urls(h)?,
+                            "on_unpublish" => hooks.on_unpublish = hook_urls(h)?,
+                            "on_play" => hooks.on_play = hook_urls(h)?,
+                            "on_stop" => hooks.on_stop = hook_urls(h)?,
+                            "on_hls" => hooks.on_hls = hook_urls(h)?,
+                            "on_hls_notify" => hooks.on_hls_notify = hook_urls(h)?,
+                            // No DVR here yet: never called, and said so.
+                            "on_dvr" => {
+                                if !h.block {
+                                    hooks.on_dvr = hook_urls(h)?;
+                                }
+                                self.ignore(h);
+                            }
+                            _ => return Err(unknown(h, " in vhost.http_hooks")),
+                        }
+                    }
+                }
                 "security" => {
                     expect_block(c, 0)?;
                     for r in &c.children {
@@ -1539,6 +1651,7 @@ impl VhostBuilder<'_> {
                 enabled: self.security_enabled.get_or(false),
                 rules: self.security_rules,
             },
+            http_hooks: self.http_hooks,
             name: defaults.name,
         })
     }
@@ -1814,6 +1927,21 @@ fn path(d: &Directive) -> Result<PathBuf, ConfError> {
 
 fn domains(d: &Directive) -> Result<Vec<String>, ConfError> {
     not_block(d)?;
+    Ok(d.args.clone())
+}
+
+/// The URLs of a hook event: `http://` or `https://` each (https hooks are refused when
+/// called, with a log line: no TLS client here).
+fn hook_urls(d: &Directive) -> Result<Vec<String>, ConfError> {
+    not_block(d)?;
+    if d.args.is_empty() {
+        return Err(invalid(d, format!("\"{}\" needs at least one URL", d.name)));
+    }
+    for u in &d.args {
+        if !(u.starts_with("http://") || u.starts_with("https://")) {
+            return Err(bad_value(d, u, "an http:// URL"));
+        }
+    }
     Ok(d.args.clone())
 }
 
@@ -2334,6 +2462,40 @@ mod tests {
         );
         // `include` must have been resolved before; Config::parse does it.
         assert!(error("include /nonexistent/srs-conf-test.conf;").contains("include file"));
+    }
+
+    #[test]
+    fn http_hooks_urls_in_order() {
+        let c = parse(
+            "vhost a { http_hooks { enabled on; on_publish http://127.0.0.1:8085/a http://h/b; \
+             on_close http://h/c; timeout 5; max_in_flight 8; } }\n\
+             vhost b { http_hooks { enabled off; on_play http://h/p; } }\n",
+        );
+        let a = &c.vhost("a").unwrap().http_hooks;
+        assert_eq!(
+            a.urls("on_publish"),
+            ["http://127.0.0.1:8085/a", "http://h/b"]
+        );
+        assert_eq!(a.urls("on_close"), ["http://h/c"]);
+        assert!(a.urls("on_play").is_empty());
+        assert_eq!(a.timeout, Duration::from_secs(5));
+        assert_eq!(a.max_in_flight, 8);
+        assert!(
+            c.vhost("b").unwrap().http_hooks.urls("on_play").is_empty(),
+            "off"
+        );
+        assert!(c.warnings.is_empty(), "{:?}", c.warnings);
+        assert_eq!(HttpHooks::default().timeout, Duration::from_secs(30));
+        for bad in [
+            "vhost a { http_hooks { on_publish; } }",
+            "vhost a { http_hooks { on_publish ftp://h/x; } }",
+            "vhost a { http_hooks { on_play http://h/a; on_play http://h/b; } }",
+            "vhost a { http_hooks { on_whatever http://h/a; } }",
+        ] {
+            assert!(Config::parse(bad, "x.conf").is_err(), "{bad}");
+        }
+        let c = parse("vhost a { http_hooks { enabled on; on_dvr http://h/d; } }");
+        assert_eq!(c.warnings.len(), 1);
     }
 
     #[test]

@@ -35,8 +35,8 @@ mod printer;
 
 pub use config::{
     upstream, ApiAuth, Cluster, Config, Forward, Hls, HlsAcodec, HlsOnError, HlsVcodec, HttpApi,
-    HttpRemux, HttpServer, LogLevel, LogTank, Play, Publish, Ratio, RawApi, Refer, Security,
-    SecurityRule, Vhost, WorkerProcesses, BUILTIN_CONF, DEFAULT_CHUNK_SIZE,
+    HttpHooks, HttpRemux, HttpServer, LogLevel, LogTank, Play, Publish, Ratio, RawApi, Refer,
+    Security, SecurityRule, Vhost, WorkerProcesses, BUILTIN_CONF, DEFAULT_CHUNK_SIZE,
     DEFAULT_FIRSTPKT_TIMEOUT, DEFAULT_HANDSHAKE_TIMEOUT, DEFAULT_HLS_DISPOSE, DEFAULT_HLS_FRAGMENT,
     DEFAULT_HLS_M3U8_FILE, DEFAULT_HLS_TS_FILE, DEFAULT_HLS_WINDOW, DEFAULT_HTTP_API_PORT,
     DEFAULT_HTTP_DIR, DEFAULT_HTTP_REMUX_MOUNT, DEFAULT_HTTP_SERVER_PORT, DEFAULT_MAX_CONNECTIONS,

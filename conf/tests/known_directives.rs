@@ -51,6 +51,7 @@ const VALIDATED: &[&str] = &[
     "vhost.security",
     "http_api.raw_api",
     "http_api.auth",
+    "vhost.http_hooks",
 ];
 
 fn is_context(path: &str) -> bool {

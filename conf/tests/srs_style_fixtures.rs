@@ -259,8 +259,22 @@ fn dvr_segment_and_session() {
 fn http_hooks() {
     let c = load("http-hooks.conf");
     assert_eq!(vhost_names(&c), ["hooks.example.net"]);
-    assert_eq!(warned(&c), ["http_hooks", "dvr"]);
+    // No DVR yet: on_dvr is said to be ignored, the other hooks are read.
+    assert_eq!(warned(&c), ["on_dvr", "dvr"]);
     assert!(!c.vhosts[0].hls.enabled);
+    let h = &c.vhosts[0].http_hooks;
+    assert!(h.enabled);
+    assert_eq!(
+        h.urls("on_publish"),
+        [
+            "http://control.internal:7000/srs/publish",
+            "http://billing.internal:7100/start"
+        ]
+    );
+    assert_eq!(
+        h.urls("on_hls_notify"),
+        ["http://cdn-warmup.internal:7200/warm/[app]/[stream]/[ts_url][param]"]
+    );
     // Every hook SRS has is in the fixture.
     let tree = load_tree(&path("http-hooks.conf")).unwrap();
     let hooks = &tree.iter().find(|d| d.name == "vhost").unwrap().children[0];
@@ -368,9 +382,12 @@ fn include_pair() {
     assert!(v.hls.enabled);
     assert_eq!(v.hls.hls_fragment, Duration::from_secs(4));
     assert_eq!(v.hls.hls_window, Duration::from_secs(20));
-    // The warning names the included file, where the directive is.
-    assert_eq!(warned(&c), ["http_hooks"]);
-    assert!(c.warnings[0].file.ends_with("include.vhost.conf"));
+    // The hooks come from the included file too.
+    assert!(warned(&c).is_empty(), "{:?}", warned(&c));
+    assert_eq!(
+        v.http_hooks.urls("on_publish"),
+        ["http://auth.customer-42.example.net/srs/publish"]
+    );
 
     // The vhost file alone is a config too, with the global defaults.
     let alone = load("include.vhost.conf");
@@ -475,7 +492,6 @@ fn everything_values() {
         "rtc_server",
         "srt_server",
         "dvr",
-        "http_hooks",
         "coworkers",
         "backend",
         "rtc",
@@ -497,6 +513,7 @@ fn everything_values() {
         "raw_api",
         "auth",
         "security",
+        "http_hooks",
         "mode",
         "origin",
         "token_traverse",

@@ -31,7 +31,8 @@ pub const ERROR_INVALID: u32 = 4026;
 pub const ERROR_SYSTEM: u32 = 1000;
 
 fn server_id() -> String {
-    format!("vid-{:08x}", std::process::id())
+    // The same id as in hook bodies, for every process of the tree.
+    srs_hooks::server_id()
 }
 
 fn envelope(mut body: Value) -> Value {
@@ -72,13 +73,8 @@ fn with_cors(mut r: Response, on: bool) -> Response {
 
 /// A stream's API id: stable for a stream key.
 pub fn stream_id(vhost: &str, app: &str, stream: &str) -> String {
-    // FNV-1a: stable across processes and restarts.
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    for b in format!("{vhost}/{app}/{stream}").bytes() {
-        h ^= b as u64;
-        h = h.wrapping_mul(0x0100_0000_01b3);
-    }
-    format!("vid-{:08x}", h as u32)
+    // The same id as in hook bodies.
+    srs_hooks::stream_id(vhost, app, stream)
 }
 
 async fn processes(ctx: &HttpContext) -> Result<Vec<ProcessInfo>, String> {

@@ -66,6 +66,8 @@ pub struct HttpContext {
     pub flv_players: std::sync::atomic::AtomicU64,
     /// HLS writers of the published streams.
     pub hls: Arc<hls::HlsWriters>,
+    /// The HTTP hook callers, per vhost.
+    pub hooks: srs_hooks::HookPool,
     /// Edge streams HLS players asked for, and until when they keep the pull going.
     pub hls_leases:
         Mutex<std::collections::HashMap<StreamKey, (srs_live::DemandGuard, std::time::Instant)>>,
@@ -215,6 +217,30 @@ async fn serve_http(
                     return cors(StatusCode::FORBIDDEN.into_response(), crossdomain);
                 }
             }
+            let cid = srs_live::conn::new_cid();
+            let peer = req
+                .extensions()
+                .get::<PeerAddr>()
+                .map(|p| p.0.to_string())
+                .unwrap_or_default();
+            // Hooks, as SRS calls them for HTTP-FLV: on_play decides, on_stop follows.
+            let hook = v.http_hooks.enabled.then(|| {
+                let name = if query.is_empty() {
+                    key.stream.clone()
+                } else {
+                    format!("{}?{query}", key.stream)
+                };
+                let tc_url = format!("rtmp://{}/{}", key.vhost, key.app);
+                srs_hooks::HookClient::new(&cid, &peer, (&key.vhost, &key.app), &name, &tc_url, "")
+            });
+            if let Some(client) = &hook {
+                let hooks = ctx.hooks.for_vhost(&v);
+                let urls = v.http_hooks.urls("on_play");
+                if let Err(why) = hooks.ask("on_play", urls, &client.on_play()).await {
+                    tracing::warn!(stream = %key, %path, "HTTP-FLV play refused: {why}");
+                    return cors(StatusCode::FORBIDDEN.into_response(), crossdomain);
+                }
+            }
             info!(stream = %key, %path, "HTTP-FLV play");
             // An edge pulls the stream from its origin while players want it.
             let demand = v
@@ -223,12 +249,8 @@ async fn serve_http(
                 .then(|| ctx.demands.want(pull_request(&host, &key, &query)));
             let player = ctx.hub.play(&key, SourceConfig::of(&v));
             ctx.mirrors.ensure(&key, Some(SourceConfig::of(&v)));
-            let peer = req
-                .extensions()
-                .get::<PeerAddr>()
-                .map(|p| p.0.to_string())
-                .unwrap_or_default();
-            let counted = FlvCount::new(ctx.clone(), peer, key.to_string());
+            let mut counted = FlvCount::new(ctx.clone(), cid, peer, key.to_string());
+            counted.stop_hook = hook.map(|c| (c, v.clone()));
             let sent = counted.entry.bytes_out.clone();
             let kick = counted.entry.kick.clone();
             // An edge whose origins could not deliver the stream ends the response of a
@@ -317,11 +339,12 @@ struct FlvCount {
     ctx: Arc<HttpContext>,
     cid: String,
     entry: Arc<FlvClient>,
+    /// `on_stop` to tell when the player goes.
+    stop_hook: Option<(srs_hooks::HookClient, srs_conf::Vhost)>,
 }
 
 impl FlvCount {
-    fn new(ctx: Arc<HttpContext>, peer: String, stream: String) -> FlvCount {
-        let cid = srs_live::conn::new_cid();
+    fn new(ctx: Arc<HttpContext>, cid: String, peer: String, stream: String) -> FlvCount {
         let entry = Arc::new(FlvClient {
             peer,
             stream,
@@ -332,12 +355,28 @@ impl FlvCount {
         ctx.flv_clients().insert(cid.clone(), entry.clone());
         ctx.flv_players
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        FlvCount { ctx, cid, entry }
+        FlvCount {
+            ctx,
+            cid,
+            entry,
+            stop_hook: None,
+        }
     }
 }
 
 impl Drop for FlvCount {
     fn drop(&mut self) {
+        if let Some((client, vhost)) = self.stop_hook.take() {
+            let hooks = self.ctx.hooks.for_vhost(&vhost);
+            if let Ok(rt) = tokio::runtime::Handle::try_current() {
+                rt.spawn(async move {
+                    let urls = vhost.http_hooks.urls("on_stop");
+                    hooks
+                        .tell("on_stop", urls, &client.on_stream("on_stop"))
+                        .await;
+                });
+            }
+        }
         self.ctx.flv_clients().remove(&self.cid);
         self.ctx
             .flv_players
@@ -421,6 +460,7 @@ pub async fn run(config: Config, paths: Paths, listeners: HttpListeners) -> io::
         flv_players: Default::default(),
         hls: Arc::default(),
         hls_leases: Mutex::default(),
+        hooks: Default::default(),
         flv: Mutex::default(),
     });
     let server_router = Router::new().fallback(serve_http).with_state(ctx.clone());

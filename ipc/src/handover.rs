@@ -41,6 +41,12 @@ pub struct PublishRequest {
     pub key: StreamKey,
     /// tcUrl the client connected with.
     pub tc_url: String,
+    /// The client's page URL.
+    pub page_url: String,
+    /// Bytes received from the client before the handover.
+    pub bytes_in: u64,
+    /// Bytes sent to the client before the handover.
+    pub bytes_out: u64,
 }
 
 /// The frame that travels with a publisher's socket from a stream worker to backsource.
@@ -221,6 +227,9 @@ mod tests {
                 stream: "s".into(),
             },
             tc_url: "rtmp://127.0.0.1/live".into(),
+            page_url: String::new(),
+            bytes_in: 3073,
+            bytes_out: 3073,
         }
     }
 

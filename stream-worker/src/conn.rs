@@ -11,6 +11,7 @@ use crate::refer;
 use crate::server::WorkerContext;
 use bytes::Bytes;
 use srs_conf::{Config, Vhost};
+use srs_hooks::HookClient;
 use srs_ipc::handover::PublishRequest;
 use srs_live::conn::{flush, reject, ConnStats};
 pub use srs_live::conn::{ConnError, SEND_TIMEOUT};
@@ -24,7 +25,7 @@ use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 use tokio::net::TcpStream;
 use tokio::time::Instant;
-use tracing::{debug, info};
+use tracing::{debug, info, Instrument};
 
 /// About how many bytes a player takes per wake-up: one write must finish well within
 /// [`SEND_TIMEOUT`] even on a slow link.
@@ -190,8 +191,9 @@ impl Publish {
         config: &Config,
         stats: &ConnStats,
         ctx: &WorkerContext,
+        end: &mut Option<HookEnd>,
     ) -> Result<(), ConnError> {
-        let (key, _) = match admit(
+        let (key, vhost) = match admit(
             config,
             self.request.as_ref(),
             (&self.page_url, &self.peer),
@@ -204,8 +206,32 @@ impl Publish {
                 return reject(&mut socket, &mut session, e).await;
             }
         };
+        let tc_url = self.request.map(|r| r.tc_url).unwrap_or_default();
+        if vhost.http_hooks.enabled {
+            let client = HookClient::new(
+                &srs_live::conn::current_cid(),
+                &self.peer,
+                (&key.vhost, &key.app),
+                &self.name,
+                &tc_url,
+                &self.page_url,
+            );
+            let asked = ask_hooks(ctx, &vhost, &client, true).await;
+            *end = Some(HookEnd {
+                client,
+                vhost,
+                played: false,
+            });
+            if let Err(why) = asked {
+                session.reject_publish(self.stream_id, "NetStream.Publish.Rejected", &why);
+                return reject(&mut socket, &mut session, why).await;
+            }
+        }
         // Replies to releaseStream/FCPublish go out before the connection moves.
         flush(&mut socket, &mut session, stats).await?;
+        // From here on the connection's hooks (on_unpublish, on_close) are backsource's,
+        // with the bytes counted here so far.
+        *end = None;
         let req = PublishRequest {
             cid: srs_live::conn::current_cid(),
             peer: self.peer,
@@ -213,7 +239,10 @@ impl Publish {
             name: self.name,
             publish_type: self.publish_type,
             key,
-            tc_url: self.request.map(|r| r.tc_url).unwrap_or_default(),
+            tc_url,
+            page_url: self.page_url,
+            bytes_in: stats.bytes_in(),
+            bytes_out: stats.bytes_out(),
         };
         ctx.describe(&req.cid, "publish", &req.key.to_string());
         ctx.publishers.publish(socket, session, req).await
@@ -230,6 +259,8 @@ enum Next {
     Publish(Publish),
     /// An origin must approve the `connect` first.
     Traverse(Traverse),
+    /// The hooks must approve a `play` first.
+    Play(Box<PendingPlay>),
 }
 
 /// One connection's state between events: the session, what its `connect` asked for, and
@@ -340,6 +371,47 @@ impl Conn {
                 return Ok(Next::Reject(e));
             }
         };
+        let play = PendingPlay {
+            stream_id,
+            name,
+            args: (start, duration, reset),
+            key,
+            vhost: v,
+        };
+        if play.vhost.http_hooks.enabled {
+            // The hooks decide first (on the connection's own task, see `serve`).
+            return Ok(Next::Play(Box::new(play)));
+        }
+        self.start_play(play, socket, ctx)?;
+        Ok(Next::Go)
+    }
+
+    /// The hook client of this connection for `name` of `key`.
+    fn hook_client(&self, key: &StreamKey, name: &str) -> HookClient {
+        HookClient::new(
+            &srs_live::conn::current_cid(),
+            &self.peer,
+            (&key.vhost, &key.app),
+            name,
+            self.request.as_ref().map_or("", |r| r.tc_url.as_str()),
+            &self.page_url,
+        )
+    }
+
+    /// Start an admitted player on its stream's local source.
+    fn start_play(
+        &mut self,
+        play: PendingPlay,
+        socket: &TcpStream,
+        ctx: &WorkerContext,
+    ) -> Result<(), ConnError> {
+        let PendingPlay {
+            stream_id,
+            name,
+            args: (start, duration, reset),
+            key,
+            vhost: v,
+        } = play;
         info!(stream = %key, start, duration, reset, "play start");
         ctx.describe(&srs_live::conn::current_cid(), "play", &key.to_string());
         // An edge pulls the stream from its origin while players want it; the request
@@ -378,20 +450,103 @@ impl Conn {
             },
             next_feed: Instant::now(),
             phase: next_phase(),
-            demand: demand,
+            demand,
         });
         self.deadline = None;
-        Ok(Next::Go)
+        Ok(())
     }
 }
 
-/// Serve one accepted connection until it ends.
+/// An admitted `play` that the hooks decide about before it starts.
+struct PendingPlay {
+    stream_id: u32,
+    name: String,
+    args: (f64, f64, bool),
+    key: StreamKey,
+    vhost: Vhost,
+}
+
+/// What a connection's hooks need once it ended: who, where, and whether it played.
+struct HookEnd {
+    client: HookClient,
+    vhost: Vhost,
+    played: bool,
+}
+
+/// `on_connect`, then `on_publish` or `on_play`: the first hook that denies decides.
+async fn ask_hooks(
+    ctx: &WorkerContext,
+    vhost: &Vhost,
+    client: &HookClient,
+    publish: bool,
+) -> Result<(), String> {
+    let hooks = ctx.hooks.for_vhost(vhost);
+    let h = &vhost.http_hooks;
+    hooks
+        .ask("on_connect", h.urls("on_connect"), &client.on_connect())
+        .await?;
+    if publish {
+        hooks
+            .ask(
+                "on_publish",
+                h.urls("on_publish"),
+                &client.on_stream("on_publish"),
+            )
+            .await
+    } else {
+        hooks
+            .ask("on_play", h.urls("on_play"), &client.on_play())
+            .await
+    }
+}
+
+/// After the connection: `on_stop` (if it played), then `on_close` with its bytes.
+async fn end_hooks(end: HookEnd, stats: Arc<ConnStats>, ctx: Arc<WorkerContext>) {
+    let hooks = ctx.hooks.for_vhost(&end.vhost);
+    let h = &end.vhost.http_hooks;
+    if end.played {
+        hooks
+            .tell(
+                "on_stop",
+                h.urls("on_stop"),
+                &end.client.on_stream("on_stop"),
+            )
+            .await;
+    }
+    hooks
+        .tell(
+            "on_close",
+            h.urls("on_close"),
+            &end.client.on_close(stats.bytes_out(), stats.bytes_in()),
+        )
+        .await;
+}
+
+/// Serve one accepted connection until it ends; then its closing hooks, on a task of
+/// their own.
 pub async fn serve(
-    mut socket: TcpStream,
+    socket: TcpStream,
     peer: String,
     stats: Arc<ConnStats>,
     ctx: Arc<WorkerContext>,
 ) -> Result<(), ConnError> {
+    let mut end = None;
+    let r = serve_conn(socket, peer, &stats, &ctx, &mut end).await;
+    if let Some(end) = end {
+        tokio::spawn(end_hooks(end, stats, ctx).instrument(tracing::Span::current()));
+    }
+    r
+}
+
+async fn serve_conn(
+    mut socket: TcpStream,
+    peer: String,
+    stats: &Arc<ConnStats>,
+    ctx: &Arc<WorkerContext>,
+    end: &mut Option<HookEnd>,
+) -> Result<(), ConnError> {
+    let stats = stats.clone();
+    let ctx = ctx.clone();
     let config = ctx.config();
     let mut c = Conn {
         session: ServerSession::new(ServerConfig {
@@ -486,7 +641,22 @@ pub async fn serve(
                 }
                 Next::Publish(p) => {
                     let config = c.config.clone();
-                    return Box::pin(p.run(socket, c.session, &config, &stats, &ctx)).await;
+                    return Box::pin(p.run(socket, c.session, &config, &stats, &ctx, end)).await;
+                }
+                Next::Play(play) => {
+                    let client = c.hook_client(&play.key, &play.name);
+                    let asked = Box::pin(ask_hooks(&ctx, &play.vhost, &client, false)).await;
+                    *end = Some(HookEnd {
+                        client,
+                        vhost: play.vhost.clone(),
+                        played: asked.is_ok(),
+                    });
+                    if let Err(why) = asked {
+                        c.session
+                            .reject_play(play.stream_id, "NetStream.Play.Rejected", &why);
+                        return Box::pin(reject(&mut socket, &mut c.session, why)).await;
+                    }
+                    c.start_play(*play, &socket, &ctx)?;
                 }
                 Next::Traverse(t) => match Box::pin(t.ask()).await {
                     Ok(()) => c.session.accept_connect(),

@@ -42,6 +42,8 @@ pub struct WorkerContext {
     pub mirrors: Arc<Mirrors>,
     /// Streams of edge vhosts its players want pulled.
     pub demands: Arc<Demands>,
+    /// The HTTP hook callers, per vhost.
+    pub hooks: srs_hooks::HookPool,
     /// Where publishers go (backsource).
     pub publishers: Arc<dyn Publishers>,
     connections: AtomicUsize,
@@ -67,6 +69,7 @@ impl WorkerContext {
             config: Mutex::new(config),
             mirrors: Mirrors::new(hub.clone()),
             demands: Demands::new(),
+            hooks: Default::default(),
             hub,
             publishers,
             connections: AtomicUsize::new(0),
