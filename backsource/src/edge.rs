@@ -271,7 +271,13 @@ async fn pump(
                     Packet::Media { type_id, timestamp, payload } => {
                         last_media = Instant::now();
                         if publisher.is_none() {
-                            match streams.publish(key, &pull.cid) {
+                            let who = srs_ipc::control::PublisherInfo {
+                                cid: pull.cid.clone(),
+                                peer: origin.to_string(),
+                                name: pull.request.stream.clone(),
+                                tc_url: pull.request.tc_url.clone(),
+                            };
+                            match streams.publish_from(key, who) {
                                 Ok(p) => {
                                     info!(origin = %origin, "edge: stream live from the origin");
                                     pull.status.set(origin, "active");

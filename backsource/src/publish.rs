@@ -130,7 +130,13 @@ pub async fn serve(
     info: &PublishInfo,
     tap: Option<srs_live::Feed>,
 ) -> Result<(), ConnError> {
-    let mut publisher = match streams.publish(&req.key, &req.cid) {
+    let who = srs_ipc::control::PublisherInfo {
+        cid: req.cid.clone(),
+        peer: req.peer.clone(),
+        name: req.name.clone(),
+        tc_url: req.tc_url.clone(),
+    };
+    let mut publisher = match streams.publish_from(&req.key, who) {
         Ok(mut p) => {
             if let Some(feed) = tap {
                 p.tap(feed);

@@ -5,7 +5,7 @@
 
 use crate::jitter::Jitter;
 use bytes::Bytes;
-use srs_ipc::control::{StreamKey, StreamUp};
+use srs_ipc::control::{PublisherInfo, StreamKey, StreamUp};
 use srs_ipc::ring::{flags, ring_file_name, RingConfig, RingWriter};
 use srs_protocol::flv;
 use srs_protocol::message::type_id;
@@ -215,6 +215,22 @@ impl Streams {
         key: &StreamKey,
         cid: &str,
     ) -> Result<Publisher, PublishError> {
+        self.publish_from(
+            key,
+            PublisherInfo {
+                cid: cid.to_string(),
+                ..Default::default()
+            },
+        )
+    }
+
+    /// [`publish`](Self::publish) for the publisher `who`, which the announcement names.
+    pub fn publish_from(
+        self: &Arc<Self>,
+        key: &StreamKey,
+        who: PublisherInfo,
+    ) -> Result<Publisher, PublishError> {
+        let cid = who.cid.as_str();
         let jitter = {
             let mut st = self.lock();
             if let Some(owner) = st.publishing.get(key) {
@@ -249,6 +265,7 @@ impl Streams {
             key: key.clone(),
             ring: path,
             generation: p.generation,
+            publisher: who,
         }));
         Ok(p)
     }

@@ -22,6 +22,8 @@ use tracing::{info, info_span, warn, Instrument};
 #[derive(Debug, Default)]
 pub struct HlsWriters {
     running: Mutex<HashSet<StreamKey>>,
+    /// The current publisher of each stream (for `on_hls`).
+    publishers: Arc<Mutex<std::collections::HashMap<StreamKey, srs_ipc::control::PublisherInfo>>>,
 }
 
 fn hls_config(v: &Vhost) -> HlsConfig {
@@ -45,6 +47,8 @@ fn now_ms() -> u64 {
 struct Files {
     root: PathBuf,
     open: Option<(PathBuf, File)>,
+    /// Where finished segments are reported (for `on_hls`): sequence, path, duration.
+    done: Option<tokio::sync::mpsc::UnboundedSender<(u64, String, std::time::Duration)>>,
 }
 
 impl Files {
@@ -75,10 +79,17 @@ impl Files {
                     f.write_all(&data)?;
                 }
             }
-            HlsAction::SegmentClosed { .. } => {
+            HlsAction::SegmentClosed {
+                seq,
+                path,
+                duration,
+            } => {
                 if let Some((p, f)) = self.open.take() {
                     drop(f);
                     fs::rename(tmp_name(&p), &p)?;
+                    if let Some(tx) = &self.done {
+                        let _ = tx.send((seq, path, duration));
+                    }
                 }
             }
             HlsAction::WritePlaylist { path, text } => {
@@ -111,7 +122,12 @@ fn tmp_name(p: &Path) -> PathBuf {
 
 impl HlsWriters {
     /// A stream was published: start its HLS writer if its vhost has HLS on and none runs.
-    pub fn stream_up(self: &Arc<Self>, ctx: &Arc<HttpContext>, key: StreamKey) {
+    pub fn stream_up(self: &Arc<Self>, ctx: &Arc<HttpContext>, up: &srs_ipc::control::StreamUp) {
+        let key = up.key.clone();
+        self.publishers
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(key.clone(), up.publisher.clone());
         let config = ctx.config();
         let Some(v) = config
             .vhost_named(&key.vhost)
@@ -167,9 +183,25 @@ impl HlsWriters {
         // slow disk must not stall every HTTP client. A bounded queue: a writer that cannot
         // keep up makes this task wait, and its player then skips GOPs.
         let (io, mut io_rx) = tokio::sync::mpsc::channel::<Vec<HlsAction>>(256);
+        let h = &v.hls_hooks();
+        let done = (!h.0.is_empty() || !h.1.is_empty()).then(|| {
+            let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+            tokio::spawn(
+                hls_hooks(
+                    ctx.clone(),
+                    self.publishers_of(key),
+                    (v.clone(), key.app.clone()),
+                    seg.m3u8_path().to_string(),
+                    rx,
+                )
+                .instrument(tracing::Span::current()),
+            );
+            tx
+        });
         let mut files = Files {
             root: v.hls.hls_path.clone(),
             open: None,
+            done,
         };
         let io_thread = std::thread::Builder::new()
             .name(format!("hls {}", key.stream))
@@ -247,6 +279,98 @@ impl HlsWriters {
                     }
                 }
             }
+        }
+    }
+}
+
+impl HlsWriters {
+    /// A reader of the current publisher of `key`.
+    fn publishers_of(
+        &self,
+        key: &StreamKey,
+    ) -> impl Fn() -> srs_ipc::control::PublisherInfo + Send + 'static {
+        let map = self.publishers.clone();
+        let key = key.clone();
+        move || {
+            map.lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .get(&key)
+                .cloned()
+                .unwrap_or_default()
+        }
+    }
+}
+
+/// The `on_hls` URLs and `on_hls_notify` templates of a vhost.
+trait HlsHookUrls {
+    fn hls_hooks(&self) -> (Vec<String>, Vec<String>);
+}
+
+impl HlsHookUrls for Vhost {
+    fn hls_hooks(&self) -> (Vec<String>, Vec<String>) {
+        let h = &self.http_hooks;
+        (h.urls("on_hls").to_vec(), h.urls("on_hls_notify").to_vec())
+    }
+}
+
+/// `on_hls` (POST) and `on_hls_notify` (GET of the template) for every finished segment,
+/// in order, off the writer's path.
+async fn hls_hooks(
+    ctx: Arc<HttpContext>,
+    publisher: impl Fn() -> srs_ipc::control::PublisherInfo + Send + 'static,
+    (v, app): (Vhost, String),
+    m3u8_rel: String,
+    mut done: tokio::sync::mpsc::UnboundedReceiver<(u64, String, std::time::Duration)>,
+) {
+    let hooks = ctx.hooks.for_vhost(&v);
+    let (on_hls, notify) = v.hls_hooks();
+    let cwd = std::env::current_dir()
+        .map(|d| d.display().to_string())
+        .unwrap_or_default();
+    let root = v.hls.hls_path.clone();
+    let abs = |rel: &str| {
+        let p = root.join(rel);
+        if p.is_absolute() {
+            p.display().to_string()
+        } else {
+            std::path::Path::new(&cwd).join(p).display().to_string()
+        }
+    };
+    let m3u8_dir = std::path::Path::new(&m3u8_rel)
+        .parent()
+        .map(|p| p.to_path_buf());
+    while let Some((seq, rel, duration)) = done.recv().await {
+        let who = publisher();
+        let client = srs_hooks::HookClient::new(
+            &who.cid,
+            &who.peer,
+            (&v.name, &app),
+            &who.name,
+            &who.tc_url,
+            "",
+        );
+        let seg = srs_hooks::HlsSegment {
+            duration: duration.as_secs_f64(),
+            cwd: cwd.clone(),
+            file: abs(&rel),
+            url: rel.clone(),
+            m3u8: abs(&m3u8_rel),
+            m3u8_url: m3u8_rel.clone(),
+            seq_no: seq,
+        };
+        hooks.tell("on_hls", &on_hls, &client.on_hls(&seg)).await;
+        // The segment as the playlist names it.
+        let ts_url = match &m3u8_dir {
+            Some(d) => std::path::Path::new(&rel)
+                .strip_prefix(d)
+                .map(|p| p.display().to_string())
+                .unwrap_or_else(|_| rel.clone()),
+            None => rel.clone(),
+        };
+        for t in &notify {
+            hooks
+                .get("on_hls_notify", &client.hls_notify_url(t, &ts_url))
+                .await;
         }
     }
 }

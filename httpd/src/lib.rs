@@ -521,10 +521,10 @@ impl Reader for HttpContext {
         self.set_config(config);
     }
 
-    fn stream_up(self: &Arc<Self>, key: &StreamKey) {
+    fn stream_up(self: &Arc<Self>, up: &srs_ipc::control::StreamUp) {
         // The HLS writer first: its player is then waiting when the mirror starts, and
         // gets the publish from its very start.
-        self.hls.stream_up(self, key.clone());
+        self.hls.stream_up(self, up);
     }
 
     async fn stop(&self, _graceful: bool, _grace: Duration) {}

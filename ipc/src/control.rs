@@ -144,6 +144,21 @@ pub struct StreamUp {
     pub ring: PathBuf,
     /// Changes on every (re)publish.
     pub generation: u64,
+    /// Who publishes it (for the hooks of readers: `on_hls`).
+    pub publisher: PublisherInfo,
+}
+
+/// Who publishes a stream: the client (or an edge's pull from its origin).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PublisherInfo {
+    /// Connection id.
+    pub cid: String,
+    /// Client address.
+    pub peer: String,
+    /// Stream name with its query, as published.
+    pub name: String,
+    /// tcUrl the client connected with.
+    pub tc_url: String,
 }
 
 /// A stream that players of an edge vhost want: backsource pulls it from the vhost's

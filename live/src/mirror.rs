@@ -662,6 +662,7 @@ mod tests {
             key: key(),
             ring: path,
             generation: 3,
+            publisher: Default::default(),
         };
         let mut feed = RingFeed::open(&hub, &up, config, false).unwrap();
         assert!(matches!(feed.pump(100).unwrap(), Pumped::CaughtUp(_)));
@@ -761,6 +762,7 @@ mod tests {
                 key: key.clone(),
                 ring: path,
                 generation: 1,
+                publisher: Default::default(),
             });
             players.push(hub.play(&key, SourceConfig::default()));
             mirrors.ensure(&key, None);
@@ -839,6 +841,7 @@ mod tests {
             key: key(),
             ring: path.clone(),
             generation: 9,
+            publisher: Default::default(),
         };
         let mut feed = RingFeed::open(&hub, &up, config, false).unwrap();
         assert!(matches!(feed.pump(100).unwrap(), Pumped::CaughtUp(_)));

@@ -8,7 +8,7 @@ use crate::mirror::Mirrors;
 use crate::source::{Hub, SourceConfig};
 use srs_conf::Config;
 use srs_ipc::control::{
-    ApiRequest, ApiResponse, ClientInfo, FromMaster, Role, StreamKey, ToMaster, WorkerStats,
+    ApiRequest, ApiResponse, ClientInfo, FromMaster, Role, StreamUp, ToMaster, WorkerStats,
 };
 use srs_ipc::link::{self, Link};
 use std::future::Future;
@@ -52,7 +52,7 @@ pub trait Reader: Send + Sync + 'static {
     fn reloaded(&self, config: Arc<Config>);
     /// A stream was (re)published; called before its mirror may start, so that a player
     /// made here waits for the publish from its first message.
-    fn stream_up(self: &Arc<Self>, _key: &StreamKey) {}
+    fn stream_up(self: &Arc<Self>, _up: &StreamUp) {}
     /// Accept on one more listening socket (a reload added a port).
     fn listen(self: &Arc<Self>, _listener: std::net::TcpListener) -> io::Result<()> {
         Ok(())
@@ -139,12 +139,12 @@ pub async fn run<R: Reader>(
                 }
                 Some(FromMaster::Welcome { streams }) => {
                     for up in streams {
-                        r.stream_up(&up.key);
+                        r.stream_up(&up);
                         r.mirrors().stream_up(up);
                     }
                 }
                 Some(FromMaster::StreamUp(up)) => {
-                    r.stream_up(&up.key);
+                    r.stream_up(&up);
                     r.mirrors().stream_up(up);
                 }
                 Some(FromMaster::StreamDown(key)) => r.mirrors().stream_down(&key),

@@ -63,7 +63,8 @@ impl Recorder {
     fn actions_of(&self, cid: &str) -> Vec<String> {
         self.hits()
             .iter()
-            .filter(|h| h.body["client_id"] == cid)
+            // on_hls comes from the segmenter, in its own time (as SRS's).
+            .filter(|h| h.body["client_id"] == cid && h.body["action"] != "on_hls")
             .map(|h| h.body["action"].as_str().unwrap_or("").to_string())
             .collect()
     }
@@ -110,6 +111,15 @@ fn serve_one(s: std::net::TcpStream, hits: Arc<Mutex<Vec<Hit>>>, rule: Rule) {
         "HTTP/1.1 {status} X\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{text}",
         text.len()
     );
+}
+
+/// `on_hls` and `on_hls_notify` hooks to `rec`.
+fn hls_hooks(rec: &Recorder) -> String {
+    format!(
+        "on_hls {}; on_hls_notify {};",
+        rec.url("/on_hls"),
+        rec.url("/notify/[app]/[stream]/[ts_url][param]")
+    )
 }
 
 /// `http_hooks { }` with every event posting to `rec` under `/EVENT`.
@@ -218,8 +228,8 @@ fn bodies_and_order_match_srs6() {
         format!(
             "listen 127.0.0.1:{port};\nmax_connections 100;\ndaemon off;\nsrs_log_tank file;\n\
              srs_log_file {d}/srs6.log;\npid {d}/srs6.pid;\ninotify_auto_reload off;\n\
-             vhost __defaultVhost__ {{ {} }}\n",
-            hooks_conf(&srs_rec, ""),
+             vhost __defaultVhost__ {{ {} hls {{ enabled on; hls_fragment 1; hls_window 10; hls_path {d}/srs6-html; }} }}\n",
+            hooks_conf(&srs_rec, &hls_hooks(&srs_rec)),
             d = dir.path().display()
         ),
     )
@@ -248,8 +258,9 @@ fn bodies_and_order_match_srs6() {
     // Us, the same way.
     let rec = Recorder::start(allow_all);
     let s = Server::start(&format!(
-        "vhost __defaultVhost__ {{ {} }}\n",
-        hooks_conf(&rec, "")
+        "vhost __defaultVhost__ {{ {} hls {{ enabled on; hls_fragment 1; hls_window 10; hls_path {}/our-html; }} }}\n",
+        hooks_conf(&rec, &hls_hooks(&rec)),
+        dir.path().display()
     ));
     one_publisher_one_player(&format!("rtmp://{}", s.rtmp[0]), dir.path());
     assert!(
@@ -267,7 +278,7 @@ fn bodies_and_order_match_srs6() {
     // Every action: the same fields, in the same order, of the same types.
     let first_of = |r: &Recorder| -> BTreeMap<String, Hit> {
         let mut m = BTreeMap::new();
-        for h in r.hits() {
+        for h in r.hits().into_iter().filter(|h| h.method == "POST") {
             let a = h.body["action"].as_str().unwrap_or("").to_string();
             m.entry(a).or_insert(h);
         }
@@ -291,10 +302,40 @@ fn bodies_and_order_match_srs6() {
         assert!(!shape(&hit.raw).is_empty());
     }
     let ours: BTreeMap<String, Value> = ours.into_iter().map(|(k, h)| (k, h.body)).collect();
-    // POST, to the path configured.
-    assert!(rec.hits().iter().all(
-        |h| h.method == "POST" && h.path == format!("/{}", h.body["action"].as_str().unwrap())
-    ));
+    // POST, to the path configured; on_hls_notify a GET of the template, as SRS fills it.
+    assert!(rec
+        .hits()
+        .iter()
+        .filter(|h| h.method == "POST")
+        .all(|h| h.path == format!("/{}", h.body["action"].as_str().unwrap())));
+    let notified = |r: &Recorder| -> Vec<String> {
+        r.hits()
+            .into_iter()
+            .filter(|h| h.method == "GET")
+            .map(|h| h.path)
+            .collect()
+    };
+    let (theirs_n, ours_n) = (notified(&srs_rec), notified(&rec));
+    assert!(
+        !ours_n.is_empty() && !theirs_n.is_empty(),
+        "{ours_n:?} {theirs_n:?}"
+    );
+    assert_eq!(ours_n[0], theirs_n[0]);
+    assert_eq!(
+        ours_n[0],
+        "/notify/live/livestream/livestream-0.ts?token=abc&x=1"
+    );
+    let hls = &ours["on_hls"];
+    assert_eq!(hls["url"], "live/livestream-0.ts");
+    assert_eq!(hls["m3u8_url"], "live/livestream.m3u8");
+    assert!(
+        hls["file"]
+            .as_str()
+            .unwrap()
+            .ends_with("our-html/live/livestream-0.ts"),
+        "{hls}"
+    );
+    assert!(std::path::Path::new(hls["file"].as_str().unwrap()).exists());
 
     // Values: the params, the tcUrl without query, the client ids of our logs.
     let publish = &ours["on_publish"];
