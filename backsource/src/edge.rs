@@ -45,6 +45,10 @@ pub const UPSTREAM_IDLE: Duration = Duration::from_secs(5);
 pub struct Pull {
     /// The request it pulls with (the first player's).
     pub request: PullRequest,
+    /// The request of the latest player that asked while the stream was not live: the next
+    /// attempt uses it (a player whose params the origin refused must not spoil the pull
+    /// for the next one).
+    latest: std::sync::Mutex<PullRequest>,
     /// Connection id of the upstream connection, in logs and the API.
     pub cid: String,
     /// Whether players want it now.
@@ -82,12 +86,16 @@ impl Pulls {
     ) {
         let mut map = self.lock();
         if let Some(p) = map.get(&req.key) {
+            if p.live_ms.load(std::sync::atomic::Ordering::Relaxed) == 0 {
+                *p.latest.lock().unwrap_or_else(|e| e.into_inner()) = req;
+            }
             p.wanted.send_replace(true);
             return;
         }
         let (tx, rx) = watch::channel(true);
         let pull = Arc::new(Pull {
             request: req.clone(),
+            latest: std::sync::Mutex::new(req.clone()),
             cid: srs_live::conn::new_cid(),
             wanted: tx,
             status: Arc::new(RelayStatus::new("pull")),
@@ -158,8 +166,6 @@ async fn run(
     let mut round_errors: Vec<String> = Vec::new();
     // The stream's publish here: it outlives one upstream connection (failover).
     let mut publisher: Option<Publisher> = None;
-    // The player's params (from its stream name and tcUrl) go to the origin.
-    let upstream_name = relay::upstream_stream(&pull.request.stream, &pull.request.tc_url);
     loop {
         if !still_wanted(&mut wanted).await {
             return;
@@ -186,8 +192,15 @@ async fn run(
         }
         let origin = origins[next % origins.len()].clone();
         pull.status.set(&origin, "connecting");
+        // The player's params (from its stream name and tcUrl) go to the origin.
+        let req = pull
+            .latest
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone();
+        let upstream_name = relay::upstream_stream(&req.stream, &req.tc_url);
         let opened = tokio::select! {
-            r = relay::open(&origin, key, &upstream_name, Mode::Play, &pull.request.page_url) => Some(r),
+            r = relay::open(&origin, key, &upstream_name, Mode::Play, &req.page_url) => Some(r),
             _ = wanted.wait_for(|w| !*w) => None,
         };
         let end = match opened {

@@ -526,3 +526,52 @@ fn http_flv_players_get_on_play_and_on_stop() {
     assert_eq!(play.body["param"], "?token=h1");
     assert_eq!(play.body["tcUrl"], "rtmp://__defaultVhost__/live");
 }
+
+fn token_rule(path: &str, body: &Value) -> (u16, &'static str, Duration) {
+    let param = body["param"].as_str().unwrap_or("");
+    if path == "/on_play" && !param.contains("token=good") {
+        return (200, "1", Duration::ZERO);
+    }
+    (200, "0", Duration::ZERO)
+}
+
+#[test]
+fn an_edge_players_params_reach_the_origins_hooks() {
+    let rec = Recorder::start(token_rule);
+    let o = Server::start(&format!(
+        "vhost __defaultVhost__ {{ http_hooks {{ enabled on; on_play {}; }} }}\n",
+        rec.url("/on_play")
+    ));
+    let _enc = ffmpeg_publish(&o.url("live/s"), 60);
+    srs_tests::wait_publishing(&o, 1);
+    let e = Server::start(&format!(
+        "vhost __defaultVhost__ {{ cluster {{ mode remote; origin {}; token_traverse on; }} }}\n",
+        o.rtmp[0]
+    ));
+    // A bad token: the origin's hook refuses the edge's pull, the player is told.
+    let status = srs_tests::rt().block_on(async {
+        let u = srs_client::RtmpUrl::parse(&e.url("live/s?token=bad")).unwrap();
+        let mut c = srs_client::Client::connect_url(&u, &Default::default())
+            .await
+            .unwrap();
+        c.play(&u.stream).await.unwrap();
+        tokio::time::timeout(Duration::from_secs(20), c.read()).await
+    });
+    match status {
+        Ok(Ok(srs_client::Packet::Status { code, .. })) => {
+            assert_eq!(code, "NetStream.Play.Failed")
+        }
+        Ok(Err(srs_client::ClientError::Closed)) => {}
+        other => panic!("{other:?}"),
+    }
+    assert!(rec.hits().iter().any(|h| h.body["param"] == "?token=bad"));
+    // A good one plays, and the origin's hook saw the player's own param.
+    srs_tests::ffprobe(&e.url("live/s?token=good"), 1.0, Duration::from_secs(30))
+        .unwrap()
+        .assert_h264_aac(5);
+    assert!(
+        rec.hits().iter().any(|h| h.body["param"] == "?token=good"),
+        "{:?}",
+        rec.hits()
+    );
+}
