@@ -7,13 +7,16 @@
     MODE=streams scripts/bench.sh             # many streams: 1000 publishers at once, 2 players each
     MODE=streams STREAM_KBPS=2000 GOP_SECONDS=6 scripts/bench.sh
     scripts/bench.sh --mode streams           # the same as MODE=streams
+    MODE=edge scripts/bench.sh                # 1 origin + 3 edges: 300, then 900 players on the edges
+    MODE=edge EDGE_PLAYERS="150" DURATION=10 scripts/bench.sh   # (or --mode edge)
 
 (scripts/bench.sh runs this file; Python 3.11 standard library only.)
 
 Builds the release binaries, installs nginx and libnginx-mod-rtmp (and ffmpeg, for the test
 file) with apt-get when missing. Each server is started afresh for every step and measured
 alone, on a free loopback port with matching settings (chunk_size 60000, one worker process
-where the server has a choice, live only: no HLS, no recording, no exec, no HTTP):
+where the server has a choice, live only: no HLS, no recording, no exec, no HTTP but SRS 6's
+API on an edge-mode origin):
 nginx-rtmp, SRS 6 (the real one, ../shared/peers/srs6/srs) and srs-rs.
 
 Fan-out mode (the default): for each step and each server, publishes one ~500 kbps stream
@@ -39,6 +42,24 @@ counts a /dev/shm page twice or more (once in the file, once per process mapping
 third figure, PSS + the /dev/shm bytes no process of the server maps, counts every page
 once.
 
+Edge mode (MODE=edge or --mode edge): for each step N of EDGE_PLAYERS and each server that
+can pull from an origin (srs-rs with its default worker count and `cluster { mode remote;
+origin ...; }`, SRS 6 with the same, nginx-rtmp with `pull rtmp://origin/live;`), starts one
+origin and 3 edges of that server, publishes one stream to the origin (`srs-bench publish`,
+as fan-out), then runs EDGE_ORIGIN_PLAYERS players on the origin (every one a lag probe)
+and N players spread evenly over the edges (one `srs-bench play` per edge), and measures
+over a window as fan-out does:
+
+- the origin's upstreams: its play connections for the stream minus its own players
+  (srs-rs: `srs-cli clients`; SRS 6: its HTTP API, /api/v1/clients, on for the origin
+  only; nginx-rtmp: established TCP connections to the origin's port minus the publisher
+  and the players, which is also shown for every server as a check). 3 is right: one per
+  edge;
+- CPU-seconds of every process of the origin over the window, and of the 3 edges together;
+- lag p50 and p99 of the origin's players and of the edges' players (the worst edge: each
+  edge has its own srs-bench), and the latency a tier adds: edge minus origin. The target
+  is at most 50 ms p99 per tier on loopback.
+
 The servers run on core 0 and srs-bench on the other cores (taskset) when there are two or
 more; the output says which. On loopback the kernel's receive work for the players lands on
 the server's core, so the fan-out table also shows that whole core per Gbit.
@@ -47,11 +68,11 @@ Tables go to stdout, progress to stderr; every number is also written as JSON (p
 printed). Every process the script starts is stopped by its pid when it ends, Ctrl-C
 included (and dies with the script if the script is killed).
 
-Environment (both modes unless said):
-  MODE        fanout | streams                                         fanout
+Environment (every mode unless said):
+  MODE        fanout | streams | edge                                  fanout
   DURATION    measured seconds per step                                20
   SETTLE      seconds from the last player's start to the window       3
-  RAMP        players started per second                               250
+  RAMP        players started per second (edge: per srs-bench play)    250
   GOP_SECONDS GOP of the test stream, seconds                          2
   BUILD       1: cargo build --release --bins first                    1
   REV         measure this commit instead of the working tree: it is exported (git
@@ -65,12 +86,16 @@ Environment (both modes unless said):
   SRS6        the SRS 6 binary                             ../shared/peers/srs6/srs
  fan-out:
   STEPS       player counts                                            "500 1000 2000 4000"
-  KBPS        bitrate of the test stream                               500
+  KBPS        bitrate of the test stream (edge mode's too)             500
   WORKERS2    1: also run srs-rs with worker_processes 2 (not pinned)   1
  streams:
   STREAMS     stream counts, one step each                             "1000"
   STREAM_KBPS bitrate of each stream                                   500
   PLAYERS_PER_STREAM  players of each stream                           2
+ edge:
+  EDGE_PLAYERS        players on the edges, one step each, split evenly over
+                      the 3 edges                                      "300 900"
+  EDGE_ORIGIN_PLAYERS players on the origin itself (all lag probes)    20
 """
 
 from __future__ import annotations
@@ -90,6 +115,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Iterable, Mapping
@@ -107,6 +133,10 @@ PUBLISH_TIMEOUT = 10
 # machine down with it.
 LOW_MEMORY_SHARE = 0.10
 LOW_MEMORY_KB = 1 << 20
+
+# Edge mode: edges per origin, and the most latency a tier may add (lag p99, ms).
+EDGES = 3
+TIER_TARGET_MS = 50
 
 # Display names, in the order of the columns.
 NAMES = {
@@ -143,6 +173,8 @@ class Settings:
     stream_kbps: int
     gop_seconds: float
     players_per_stream: int
+    edge_players: list[int]
+    edge_origin_players: int
     workers2: bool
     build: bool
     rev: str | None
@@ -169,6 +201,13 @@ def _positive_int(name: str, text: str) -> int:
     return v[0]
 
 
+def _edge_players(text: str) -> list[int]:
+    v = _positive_ints("EDGE_PLAYERS", text)
+    if min(v) < EDGES:
+        raise BenchError(f"EDGE_PLAYERS takes player counts of at least {EDGES}, one player per edge (got '{text}')")
+    return v
+
+
 def _int_at_least(name: str, text: str, low: int, high: int | None = None) -> int:
     if not re.fullmatch(r"[0-9]+", text.strip()) or int(text) < low or (high is not None and int(text) > high):
         bound = f"{low}..{high}" if high is not None else f">= {low}"
@@ -191,12 +230,12 @@ def parse_mode(argv: list[str], env_mode: str | None) -> str:
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    p.add_argument("--mode", choices=["fanout", "streams"], help="overrides MODE")
+    p.add_argument("--mode", choices=["fanout", "streams", "edge"], help="overrides MODE")
     a = p.parse_args(argv)
     mode = a.mode or (env_mode or "fanout")
     mode = {"fan-out": "fanout"}.get(mode, mode)
-    if mode not in ("fanout", "streams"):
-        raise BenchError(f"MODE is fanout or streams (got '{mode}')")
+    if mode not in ("fanout", "streams", "edge"):
+        raise BenchError(f"MODE is fanout, streams or edge (got '{mode}')")
     return mode
 
 
@@ -228,6 +267,8 @@ def parse_settings(env: Mapping[str, str], argv: list[str], root: Path, stamp: s
         stream_kbps=_positive_int("STREAM_KBPS", g("STREAM_KBPS", "500")),
         gop_seconds=gop,
         players_per_stream=_positive_int("PLAYERS_PER_STREAM", g("PLAYERS_PER_STREAM", "2")),
+        edge_players=_edge_players(g("EDGE_PLAYERS", "300 900")),
+        edge_origin_players=_positive_int("EDGE_ORIGIN_PLAYERS", g("EDGE_ORIGIN_PLAYERS", "20")),
         workers2=g("WORKERS2", "1") == "1",
         build=g("BUILD", "1") == "1",
         rev=g("REV", "") or None,
@@ -394,6 +435,12 @@ def port_in_use(port: int, tables: Iterable[str]) -> bool:
 
 def port_listening(port: int, tables: Iterable[str]) -> bool:
     return any(p == port and st == "0A" for t in tables for p, st in tcp_ports(t))
+
+
+def established(port: int, tables: Iterable[str]) -> int:
+    """Established connections a server accepted on PORT (its side of each: local port
+    PORT; the clients' sides have their own ephemeral ports)."""
+    return sum(p == port and st == "01" for t in tables for p, st in tcp_ports(t))
 
 
 def shm_maps(text: str) -> dict[int, str]:
@@ -617,6 +664,7 @@ FORMATS = {
     "cpu_per_gbit": ".3f", "core_cpu_per_gbit": ".3f", "server_cores": ".2f", "load_cores": ".2f",
     "pss_per_player_kb": ".1f", "mem_rss_per_stream_kb": ".1f", "mem_pss_per_stream_kb": ".1f",
     "mem_unique_per_stream_kb": ".1f", "shm_per_stream_kb": ".1f",
+    "origin_cpu_s": ".3f", "edges_cpu_s": ".3f", "origin_cores": ".2f", "edges_cores": ".2f",
 }
 
 
@@ -646,7 +694,7 @@ def ratio_value(a, b) -> float | None:
 
 
 def target_le(r: str, limit: float, unit: str) -> str:
-    if re.fullmatch(r"[0-9.]+", r):
+    if re.fullmatch(r"-?[0-9.]+", r):
         return f"{'met' if float(r) <= limit else 'NOT met'} ({r}{unit})"
     return "not measured"
 
@@ -675,9 +723,11 @@ def table_row(label: str, values: list[str], ratios: list[str], extra: list[str]
 # ---------------------------------------------------------------------------------------
 
 
-def nginx_conf(rtmp_so: str, port: int, d: Path, nofile: int) -> str:
+def nginx_conf(rtmp_so: str, port: int, d: Path, nofile: int, pull: int | None = None) -> str:
+    """PULL: an edge of the origin on that port (it pulls a stream when a player asks)."""
     # nginx-rtmp defaults kept (see the report): wait_key on, wait_video off, interleave
     # off, sync 300ms, buflen 1000ms, out_queue 256, out_cork 32.
+    pull_line = f"\n            pull rtmp://127.0.0.1:{pull}/live;" if pull is not None else ""
     return f"""load_module {rtmp_so};
 worker_processes 1;
 worker_rlimit_nofile {nofile};
@@ -692,16 +742,17 @@ rtmp {{
         listen 127.0.0.1:{port};
         chunk_size {CHUNK_SIZE};
         application live {{
-            live on;
+            live on;{pull_line}
         }}
     }}
 }}
 """
 
 
-def ours_conf(port: int, d: Path, workers: int | None) -> str:
+def ours_conf(port: int, d: Path, workers: int | None, origin: int | None = None) -> str:
     """srs-rs: WORKERS stream workers, or its default (one per core it may run on) when
-    None; fan-out runs log to the console, as the bash script did."""
+    None; fan-out runs log to the console, as the bash script did. ORIGIN: an edge of the
+    origin on that port."""
     lines = [
         f"listen 127.0.0.1:{port};",
         f"max_connections {MAX_CONNECTIONS};",
@@ -715,16 +766,28 @@ def ours_conf(port: int, d: Path, workers: int | None) -> str:
     lines.append("srs_log_level warn;")
     if workers is not None:
         lines.append(f"worker_processes {workers};")
-    lines += ["vhost __defaultVhost__ {", "}"]
+    lines.append("vhost __defaultVhost__ {")
+    lines += cluster_lines(origin)
+    lines.append("}")
     return "\n".join(lines) + "\n"
+
+
+def cluster_lines(origin: int | None) -> list[str]:
+    """An edge's cluster block, in SRS 6 syntax (srs-rs and SRS 6 both read it)."""
+    if origin is None:
+        return []
+    return ["    cluster {", "        mode remote;", f"        origin 127.0.0.1:{origin};", "    }"]
 
 
 def srs6_max_connections(nofile: int) -> int:
     return max(1, min(MAX_CONNECTIONS, nofile - SRS6_RESERVED_FDS - 1))
 
 
-def srs6_conf(port: int, d: Path, nofile: int) -> str:
-    """SRS 6 with SRS's play defaults written out, live RTMP only (no HLS, no HTTP)."""
+def srs6_conf(port: int, d: Path, nofile: int, origin: int | None = None, api_port: int | None = None) -> str:
+    """SRS 6 with SRS's play defaults written out, live RTMP only (no HLS, no HTTP server;
+    the HTTP API only on API_PORT when given). ORIGIN: an edge of the origin on that port."""
+    api = f"enabled on;\n    listen 127.0.0.1:{api_port};" if api_port is not None else "enabled off;"
+    cluster = "".join(line + "\n" for line in cluster_lines(origin))
     return f"""listen 127.0.0.1:{port};
 max_connections {srs6_max_connections(nofile)};
 daemon off;
@@ -734,13 +797,13 @@ srs_log_level warn;
 pid {d}/srs.pid;
 chunk_size {CHUNK_SIZE};
 http_api {{
-    enabled off;
+    {api}
 }}
 http_server {{
     enabled off;
 }}
 vhost __defaultVhost__ {{
-    play {{
+{cluster}    play {{
         gop_cache on;
         queue_length 30;
         mw_latency 350;
@@ -1006,23 +1069,25 @@ class StepFailed(Exception):
     """A server could not be started or published to: this run is not measured."""
 
 
-def start_server(c: Ctx, kind: str, port: int, d: Path) -> subprocess.Popen:
-    """nginx | srs6 | ours1 | ours2 (fan-out) | ours (streams: default workers)."""
+def start_server(c: Ctx, kind: str, port: int, d: Path, origin: int | None = None,
+                 api_port: int | None = None) -> subprocess.Popen:
+    """nginx | srs6 | ours1 | ours2 (fan-out) | ours (streams, edge: default workers).
+    ORIGIN: an edge of the origin on that port; API_PORT: SRS 6's HTTP API there."""
     d.mkdir(parents=True, exist_ok=True)
     log = open(d / "stdout.log", "w")
     cpus = c.pin.server_cpus
     if kind == "nginx":
-        (d / "nginx.conf").write_text(nginx_conf(c.rtmp_so, port, d, c.nofile))
+        (d / "nginx.conf").write_text(nginx_conf(c.rtmp_so, port, d, c.nofile, pull=origin))
         argv = [c.nginx, "-p", f"{d}/", "-c", str(d / "nginx.conf"), "-e", str(d / "error.log")]
     elif kind == "srs6":
-        (d / "srs.conf").write_text(srs6_conf(port, d, c.nofile))
+        (d / "srs.conf").write_text(srs6_conf(port, d, c.nofile, origin=origin, api_port=api_port))
         argv = [str(c.srs6), "-c", str(d / "srs.conf")]
     else:
         workers = {"ours1": 1, "ours2": 2, "ours": None}[kind]
         # Two workers on one core would only take turns: the 2-worker run gets every core.
         if workers == 2:
             cpus = c.pin.all_cpus
-        (d / "srs.conf").write_text(ours_conf(port, d, workers))
+        (d / "srs.conf").write_text(ours_conf(port, d, workers, origin=origin))
         argv = [c.master, "-c", str(d / "srs.conf")]
     try:
         p = c.procs.start(argv, cpus=cpus, stdout=log, stderr=subprocess.STDOUT, cwd=d)
@@ -1093,11 +1158,11 @@ class Window:
 
 
 def run_players(c: Ctx, d: Path, server: subprocess.Popen, load_pids: list[int], argv: list[str],
-                win: Window, at_end: Callable[[], None], check: Callable[[], str | None] = lambda: None
-                ) -> str | None:
+                win: Window, at_end: Callable[[], None], check: Callable[[], str | None] = lambda: None,
+                at_start: Callable[[], None] = lambda: None) -> str | None:
     """Run `srs-bench play` and take the window's samples on its once-a-second lines:
-    CPU samples and the payload counts then cover the same seconds. Returns why it was
-    stopped early (or None)."""
+    CPU samples and the payload counts then cover the same seconds (AT_START and AT_END
+    take more, right after the window's own). Returns why it was stopped early (or None)."""
     err = open(d / "play.err", "w")
     play = c.procs.start(argv, cpus=c.pin.load_cpus, stdout=subprocess.PIPE, stderr=err)
     err.close()
@@ -1116,6 +1181,7 @@ def run_players(c: Ctx, d: Path, server: subprocess.Popen, load_pids: list[int],
                     win.cores0 = core_times()
                     win.w0 = time.time()
                     win.loadavg = loadavg()
+                    at_start()
                 elif win.t0 < t <= win.t1:
                     win.sum_kbps += kbps
                 if t == win.t1:
@@ -1738,7 +1804,340 @@ def streams_json(c: Ctx) -> dict:
     }
 
 
-# --- both modes ------------------------------------------------------------------------
+# --- edge ------------------------------------------------------------------------------
+
+
+EDGE_KINDS = ["ours", "srs6", "nginx"]
+# The test stream as each origin names it among its clients.
+OURS_STREAM = "__defaultVhost__/live/livestream"
+SRS6_STREAM_URL = "/live/livestream"
+
+
+def edge_kinds(c: Ctx) -> list[str]:
+    return [k for k in EDGE_KINDS if k != "srs6" or c.srs6]
+
+
+def spread(n: int, k: int) -> list[int]:
+    """N players over K servers, as evenly as can be (the first ones take the remainder)."""
+    return [n // k + (i < n % k) for i in range(k)]
+
+
+def ours_play_clients(doc: dict | None, stream: str = OURS_STREAM) -> int | None:
+    """Players of STREAM in `srs-cli --json clients` (an edge's upstream is one); None
+    when srs-cli gave no answer."""
+    if not isinstance(doc, dict) or not isinstance(doc.get("clients"), list):
+        return None
+    return sum(1 for cl in doc["clients"] if cl.get("type") == "play" and cl.get("stream") == stream)
+
+
+def srs6_play_clients(doc: dict | None, url: str = SRS6_STREAM_URL) -> int | None:
+    """Players of URL in SRS 6's /api/v1/clients/ (an edge pulls as a player); None when
+    the API gave no answer."""
+    if not isinstance(doc, dict) or doc.get("code") != 0 or not isinstance(doc.get("clients"), list):
+        return None
+    return sum(1 for cl in doc["clients"] if cl.get("publish") is False and cl.get("url") == url)
+
+
+def minus(a, b):
+    """a - b, or None when either is missing."""
+    return a - b if is_num(a) and is_num(b) else None
+
+
+def worst(values: Iterable) -> int | float | None:
+    """The highest of the values measured (None when none is)."""
+    nums = [v for v in values if is_num(v)]
+    return max(nums) if nums else None
+
+
+def edge_fields(origin: dict, edges: list[dict], per_edge: list[int]) -> dict:
+    """Edge mode's player figures for one server and step (pure), from the srs-bench play
+    summaries of the origin's players and of each edge's: counts summed over the edges,
+    latencies of the worst edge (percentiles of separate runs do not merge), and what the
+    tier adds: the edges' lag minus the origin's."""
+    o = play_fields(origin)
+    e = [play_fields(x) for x in edges]
+
+    def total(f: str):
+        return sum(x[f] for x in e) if e and all(is_num(x[f]) for x in e) else None
+
+    m = {
+        "origin_players": origin.get("players"),
+        "origin_connected": o["connected"], "origin_failed": o["failed"], "origin_below_90pct": o["below_90pct"],
+        "origin_first_frame_p99": o["first_frame_p99"], "origin_lag_p50": o["lag_p50"], "origin_lag_p99": o["lag_p99"],
+        "edge_players": sum(per_edge),
+        "edge_connected": total("connected"), "edge_failed": total("failed"),
+        "edge_disconnects": total("disconnects"), "edge_below_90pct": total("below_90pct"),
+        "edge_first_frame_p99": worst(x["first_frame_p99"] for x in e),
+        "edge_lag_p50": worst(x["lag_p50"] for x in e), "edge_lag_p99": worst(x["lag_p99"] for x in e),
+        "edges": [{"players": n, **{f: x[f] for f in ("connected", "failed", "below_90pct", "first_frame_p99",
+                                                      "lag_p50", "lag_p99")}} for n, x in zip(per_edge, e)],
+    }
+    m["tier_p50"] = minus(m["edge_lag_p50"], m["origin_lag_p50"])
+    m["tier_p99"] = minus(m["edge_lag_p99"], m["origin_lag_p99"])
+    return m
+
+
+def edge_targets(runs: Mapping[str, dict]) -> dict[str, str]:
+    """Per server: does a tier add at most TIER_TARGET_MS of lag p99?"""
+    return {k: target_le(str(r.get("tier_p99")) if is_num(r.get("tier_p99")) else "-", TIER_TARGET_MS, " ms")
+            for k, r in runs.items()}
+
+
+def http_json(url: str) -> dict | None:
+    try:
+        with urllib.request.urlopen(url, timeout=5) as r:
+            return json.loads(r.read().decode("utf-8", "replace"))
+    except (OSError, ValueError):
+        return None
+
+
+def origin_upstreams(c: Ctx, kind: str, run_dir: Path, port: int, api_port: int | None, direct: int) -> dict:
+    """The origin's upstreams (the edges' play connections) as the server counts them
+    (srs-cli, SRS 6's API) minus its DIRECT players, and from its established TCP
+    connections minus the publisher and DIRECT (nginx-rtmp has only that)."""
+    tcp = established(port, tcp_tables()) - 1 - direct
+    if kind == "ours":
+        cli = str(Path(c.master).parent / "srs-cli")
+        plays = ours_play_clients(last_json(output([cli, "--run-dir", str(run_dir), "--json", "clients"]) or ""))
+        return {"upstreams": minus(plays, direct), "upstreams_tcp": tcp, "upstreams_from": "srs-cli clients"}
+    if kind == "srs6" and api_port is not None:
+        plays = srs6_play_clients(http_json(f"http://127.0.0.1:{api_port}/api/v1/clients/?start=0&count=1000"))
+        return {"upstreams": minus(plays, direct), "upstreams_tcp": tcp, "upstreams_from": "/api/v1/clients/"}
+    return {"upstreams": tcp, "upstreams_tcp": tcp, "upstreams_from": "TCP connections"}
+
+
+def run_edge_one(c: Ctx, kind: str, n: int) -> dict:
+    s = c.s
+    d = c.work / f"edge-{kind}-{n}"
+    d.mkdir(parents=True, exist_ok=True)
+    port = c.ports.free()
+    edge_ports = [c.ports.free() for _ in range(EDGES)]
+    api_port = c.ports.free() if kind == "srs6" else None
+    per_edge = spread(n, EDGES)
+    ramp_s = -(-max(*per_edge, s.edge_origin_players) // s.ramp)
+    win = Window(ramp_s + s.settle, ramp_s + s.settle + s.duration)
+    res: dict = {"ok": False, "busy_before": wait_quiet(s)}
+    say(f"bench: {kind}, edge, {n} players: origin port {port}, edges {' '.join(map(str, edge_ports))},"
+        f" ramp {ramp_s}s, window t={win.t0}s..{win.t1}s")
+    origin = pub = None
+    edges: list[subprocess.Popen] = []
+    plays: list[subprocess.Popen] = []
+    edge_ticks: list[int] = []
+    up: dict = {}
+
+    def play_argv(p: int, players: int, pd: Path, *more: str) -> list[str]:
+        return c.bench_cmd("play", "--url", f"rtmp://127.0.0.1:{p}/live/livestream", "-n", str(players),
+                           "--ramp", str(s.ramp), "--duration", str(win.t1 + 1), "--stream-kbps", str(c.file_kbps),
+                           "--threads", str(c.pin.load_ncpu), "--json-out", str(pd / "play.json"), *more)
+
+    def edges_cpu() -> None:
+        edge_ticks.append(cpu_ticks([p for e in edges for p in tree_pids(e.pid)]))
+
+    def at_end() -> None:
+        edges_cpu()
+        up.update(origin_upstreams(c, kind, d / "origin" / "run", port, api_port, win.connected))
+
+    try:
+        origin = start_server(c, kind, port, d / "origin", api_port=api_port)
+        for i, p in enumerate(edge_ports):
+            edges.append(start_server(c, kind, p, d / f"edge{i}", origin=port))
+        pub = start_publisher(c, port, d / "origin")
+        time.sleep(max(3, c.s.gop_seconds + 1))
+        # One srs-bench per edge, started with the origin's players: their seconds line up.
+        for i, (p, k) in enumerate(zip(edge_ports, per_edge)):
+            ed = d / f"edge{i}"
+            out, err = open(ed / "play.log", "w"), open(ed / "play.err", "w")
+            plays.append(c.procs.start(play_argv(p, k, ed), cpus=c.pin.load_cpus, stdout=out, stderr=err))
+            out.close()
+            err.close()
+        # The origin's few players all read at once and measure lag (probes).
+        run_players(c, d / "origin", origin, [pub.pid, *(p.pid for p in plays)],
+                    play_argv(port, s.edge_origin_players, d / "origin", "--read-interval-ms", "0"),
+                    win, at_end=at_end, at_start=edges_cpu)
+        for p in plays:
+            try:
+                p.wait(15)
+            except subprocess.TimeoutExpired:
+                pass
+            c.procs.stop(p)
+    except StepFailed as e:
+        say(f"bench: {kind}, edge, {n} players: {e}; step not measured")
+        c.failed_start = True
+        res["why"] = str(e)
+        return res
+    finally:
+        for p in (*plays, pub, *edges, origin):
+            if p is not None:
+                c.procs.stop(p)
+    summaries = [read_json(d / f"edge{i}" / "play.json") for i in range(EDGES)]
+    ended = [i for i, x in enumerate(summaries) if not x]
+    if not win.done or win.summary is None or ended or len(edge_ticks) != 2:
+        why = f"srs-bench play of edge {ended[0]} ended early" if ended else "srs-bench play ended early"
+        say(f"bench: {kind}, edge, {n} players: {why} (see below); step not measured")
+        say(tail(d / (f"edge{ended[0]}" if ended else "origin") / "play.err", 5))
+        res["why"] = why
+        return res
+    m = window_metrics(c, kind, win)
+    # The origin's figures: its payload (and CPU per Gbit) would leave out what the edges take.
+    for k in ("payload_gbit", "payload_mbps", "cpu_per_gbit", "core_cpu_per_gbit"):
+        m.pop(k, None)
+    m["origin_cpu_s"], m["origin_cores"] = m.pop("cpu_s"), m.pop("server_cores")
+    res.update(m)
+    edges_s = (edge_ticks[1] - edge_ticks[0]) / c.hz
+    res.update(ok=True, edges_cpu_s=round(edges_s, 3),
+               edges_cores=round(edges_s / m["window_s"], 2) if m["window_s"] > 0 else None,
+               **up, **edge_fields(win.summary, summaries, per_edge), summary=win.summary, edge_summaries=summaries)
+    say(f"bench: {kind}, edge, {n} players: {res['upstreams']} upstreams, origin {res['origin_cores']} cores,"
+        f" edges {res['edges_cores']} cores, lag p99 origin {res['origin_lag_p99']} ms, edges {res['edge_lag_p99']} ms")
+    return res
+
+
+EDGE_ROWS = [
+    ("origin upstreams (edges' plays)", "upstreams", False, f"{EDGES}: one per edge"),
+    ("  from the origin's TCP connections", "upstreams_tcp", False, ""),
+    ("origin CPU, CPU-s in the window", "origin_cpu_s", True, ""),
+    ("  origin CPU, cores", "origin_cores", True, ""),
+    ("edges CPU, all 3, CPU-s in the window", "edges_cpu_s", True, ""),
+    ("  edges CPU, cores", "edges_cores", True, ""),
+    ("origin players connected (of {o})", "origin_connected", False, ""),
+    ("  below 90% of {kbps} kbps", "origin_below_90pct", False, ""),
+    ("  first frame p99, ms", "origin_first_frame_p99", True, ""),
+    ("  lag p50, ms", "origin_lag_p50", True, ""),
+    ("  lag p99, ms", "origin_lag_p99", True, ""),
+    ("edge players connected (of {n})", "edge_connected", False, ""),
+    ("  failed to connect", "edge_failed", False, ""),
+    ("  dropped after playing", "edge_disconnects", False, ""),
+    ("  below 90% of {kbps} kbps", "edge_below_90pct", False, ""),
+    ("  first frame p99 (worst edge), ms", "edge_first_frame_p99", True, ""),
+    ("  lag p50 (worst edge), ms", "edge_lag_p50", True, ""),
+    ("  lag p99 (worst edge), ms", "edge_lag_p99", True, ""),
+    ("tier added, lag p50 edge - origin, ms", "tier_p50", False, ""),
+    ("tier added, lag p99 edge - origin, ms", "tier_p99", False, f"<= {TIER_TARGET_MS} ms"),
+    ("load tool CPU (srs-bench), cores", "load_cores", False, ""),
+    ("machine busy before the run, %", "busy_before", False, ""),
+]
+
+
+def print_edge_step(c: Ctx, n: int) -> None:
+    s = c.s
+    kinds = edge_kinds(c)
+    baselines = [k for k in ("nginx", "srs6") if k in kinds]
+    val = lambda k, m: c.r.get((k, n), {}).get(m)  # noqa: E731
+    print()
+    print(f"=== 1 origin + {EDGES} edges: {n} players on the edges ({' + '.join(map(str, spread(n, EDGES)))}),"
+          f" {s.edge_origin_players} on the origin, {c.file_kbps} kbps, players at {s.ramp}/s per srs-bench,"
+          f" window of {s.duration}s starting {s.settle}s after the last player started ===")
+    for line in comparison_table(c, n, baselines, "ours", [], EDGE_ROWS,
+                                 {"n": n, "o": s.edge_origin_players, "kbps": c.file_kbps}):
+        print(line)
+    for k in kinds:
+        if not val(k, "ok"):
+            why = val(k, "why")
+            print(f"  ({NAMES[k]}: not measured{': ' + why if why else ', see the messages above'})")
+            continue
+        print(f"  {NAMES[k]:<12} core busy in the window: {val(k, 'core_busy')}")
+        print(f"  {NAMES[k]:<12} lag p50/p99 of each edge, ms: "
+              + ", ".join(f"{e['lag_p50']}/{e['lag_p99']}" for e in val(k, "edges") or []))
+        for who, summary in [("origin", val(k, "summary")),
+                             *((f"edge {i}", x) for i, x in enumerate(val(k, "edge_summaries") or []))]:
+            if (summary or {}).get("errors"):
+                print(f"  {NAMES[k]:<12} {who} player errors: {json.dumps(summary['errors'])}")
+        if val(k, "upstreams") != EDGES:
+            print(f"  NOTE: {NAMES[k]}'s origin had {val(k, 'upstreams')} upstreams ({val(k, 'upstreams_from')}),"
+                  f" not {EDGES}: one per edge is right.")
+        lt = val(k, "load_cores")
+        if is_num(lt) and lt >= 0.9 * c.pin.load_ncpu:
+            print(f"  WARNING: srs-bench used {lt} of its {c.pin.load_ncpu} core(s) in the {NAMES[k]} run:"
+                  " the load tool is at its limit, so its lag figures partly measure srs-bench.")
+    t = edge_targets({k: c.r.get((k, n), {}) for k in kinds})
+    c.targets[n] = t
+    print(f"  target: a tier adds <= {TIER_TARGET_MS} ms of lag p99 on loopback: "
+          + "; ".join(f"{NAMES[k]} {t[k]}" for k in kinds))
+
+
+def print_edge_summary(c: Ctx) -> None:
+    kinds = edge_kinds(c)
+    print()
+    print(f"=== Edge tier (1 origin + {EDGES} edges, {c.s.edge_origin_players} players on the origin; lag p50/p99 in ms;"
+          f" commit {c.commit.split(' ')[0]}) ===")
+    fmt = "{:<8} {:<11} {:>9} {:>12} {:>11} {:>12} {:>12} {:>12}  {}"
+    print(fmt.format("players", "server", "upstreams", "origin CPU-s", "edges CPU-s", "origin lag", "edge lag",
+                     "tier added", f"tier p99 <= {TIER_TARGET_MS} ms"))
+    for n in c.s.edge_players:
+        for k in kinds:
+            v = lambda m: c.r.get((k, n), {}).get(m)  # noqa: E731
+            pair = lambda a, b: f"{cell(a, v(a)) or '-'}/{cell(b, v(b)) or '-'}"  # noqa: E731
+            print(fmt.format(n, NAMES[k], cell("upstreams", v("upstreams")) or "-",
+                             cell("origin_cpu_s", v("origin_cpu_s")) or "-", cell("edges_cpu_s", v("edges_cpu_s")) or "-",
+                             pair("origin_lag_p50", "origin_lag_p99"), pair("edge_lag_p50", "edge_lag_p99"),
+                             pair("tier_p50", "tier_p99"), c.targets.get(n, {}).get(k, "not measured")))
+
+
+def edge_header(c: Ctx) -> None:
+    s = c.s
+    load = loadavg()
+    print(f"srs-rs vs SRS 6 and nginx-rtmp (edge: 1 origin + {EDGES} edges), {now_iso()}")
+    print(f"commit:   {c.commit}")
+    print(f"machine:  {c.ncpu} cores ({cpu_model()}), load average {load} at start")
+    print(f"pinning:  {c.pin.how}; the origin and the {EDGES} edges all on the server core(s)")
+    print(f"stream:   srs-bench make-flv, H.264 + AAC, {c.file_kbps} kbps of payload, GOP {s.gop_seconds:g} s,"
+          " one publisher on the origin (srs-bench publish)")
+    print(f"cluster:  per server, one origin and {EDGES} edges of that server on free loopback ports; an edge pulls the"
+          " stream from the origin when its first player comes")
+    print(f"srs-rs:   its default worker count (one per core it runs on), chunk_size {CHUNK_SIZE}, its defaults otherwise"
+          " (gop_cache on, mw_latency 350);")
+    print("          edges: vhost __defaultVhost__ { cluster { mode remote; origin 127.0.0.1:PORT; } }")
+    print(srs6_line(c))
+    if c.srs6:
+        print("          edges: the same cluster block; the origin has http_api on (to count its clients)")
+    print(f"nginx:    {nginx_version(c)}, libnginx-mod-rtmp {rtmp_version()}; worker_processes 1, chunk_size {CHUNK_SIZE},"
+          " live on; edges: pull rtmp://127.0.0.1:PORT/live;")
+    print(f"players:  {s.edge_origin_players} on the origin, all lag probes (--read-interval-ms 0); the edges' players split"
+          f" evenly, one srs-bench play per edge (one lag probe per 50 players); each srs-bench at {s.ramp}/s")
+    print("upstreams = the origin's play connections of the stream minus its own players: srs-cli clients (srs-rs),")
+    print("          /api/v1/clients/ (SRS 6), established TCP connections to its port minus the publisher (nginx-rtmp;")
+    print("          every server's second row)")
+    print("CPU = CPU-seconds of every process of the origin, and of the 3 edges together, over the window.")
+    print("lag = receive time minus the publisher's clock stamp in the video frames, over the whole run; edge figures")
+    print("          are the worst edge's; tier added = edge lag - origin lag.")
+    if load > 0.5 * c.ncpu:
+        say(f"bench: WARNING: load average {load} before starting: something else is busy, numbers will be noisy")
+
+
+def edge_json(c: Ctx) -> dict:
+    s = c.s
+    runs = []
+    skip = {"ok", "summary", "edge_summaries"}
+    for n in s.edge_players:
+        for k in edge_kinds(c):
+            r = c.r.get((k, n), {})
+            run = {"server": NAMES[k], "edge_players": n, "measured": bool(r.get("ok"))}
+            run.update({m: v for m, v in r.items() if m not in skip})
+            if r.get("ok"):
+                run["srs_bench_origin_play"] = r.get("summary")
+                run["srs_bench_edge_plays"] = r.get("edge_summaries")
+            runs.append(run)
+    ratios, targets = {}, {}
+    for n in s.edge_players:
+        v = lambda k, m: c.r.get((k, n), {}).get(m)  # noqa: E731
+        ratios[str(n)] = {m: {f"ours/{b}": ratio_value(v("ours", m), v(b, m)) for b in ("nginx", "srs6")}
+                          for m in ("origin_cpu_s", "edges_cpu_s", "origin_lag_p99", "edge_lag_p99")}
+        targets[str(n)] = {f"tier_lag_p99_le_{TIER_TARGET_MS}ms": {NAMES[k]: t for k, t in c.targets.get(n, {}).items()}}
+    return {
+        "mode": "edge", **common_json(c),
+        "settings": {"edge_players": s.edge_players, "edge_origin_players": s.edge_origin_players, "edges": EDGES,
+                     "duration_s": s.duration, "settle_s": s.settle, "ramp_per_s": s.ramp, "file_kbps": c.file_kbps,
+                     "gop_seconds": s.gop_seconds, "chunk_size": CHUNK_SIZE, "tier_target_ms": TIER_TARGET_MS},
+        "notes": ("upstreams = the origin's play connections of the stream minus its own players (srs-cli clients, "
+                  "SRS 6 /api/v1/clients/; nginx-rtmp: established TCP connections to the origin's port minus the "
+                  "publisher and its players, upstreams_tcp for every server); origin_cpu_s, edges_cpu_s = utime+stime of "
+                  "every process of the origin, of the 3 edges together, over the window; edge_* latencies are the worst "
+                  "edge's; tier_p50/p99 = edge lag - origin lag, ms"),
+        "runs": runs, "ratios": ratios, "targets": targets,
+    }
+
+
+# --- every mode ------------------------------------------------------------------------
 
 
 def now_iso() -> str:
@@ -1833,7 +2232,12 @@ def prepare(s: Settings, root: Path, work: Path, procs: Procs) -> Ctx:
         say(f"bench: WARNING: SRS 6 not found at {s.srs6} (set SRS6=...): it is left out")
 
     nofile = raise_nofile()
-    most = max(s.steps) if s.mode == "fanout" else max(s.streams) * (1 + s.players_per_stream)
+    if s.mode == "fanout":
+        most = max(s.steps)
+    elif s.mode == "streams":
+        most = max(s.streams) * (1 + s.players_per_stream)
+    else:
+        most = max(s.edge_players) + s.edge_origin_players + EDGES + 1
     if nofile < most + 200:
         say(f"bench: WARNING: ulimit -n is {nofile}, below {most} connections; raise the hard limit (limits.conf) or run as root")
     ncpu = os.cpu_count() or 1
@@ -1854,6 +2258,17 @@ def run_fanout(c: Ctx) -> None:
         print_fanout_step(c, n)
     print_fanout_targets(c)
     write_json(c, fanout_json(c))
+
+
+def run_edge(c: Ctx) -> None:
+    make_test_file(c, c.s.kbps)
+    edge_header(c)
+    for n in c.s.edge_players:
+        for k in edge_kinds(c):
+            c.r[(k, n)] = run_edge_one(c, k, n)
+        print_edge_step(c, n)
+    print_edge_summary(c)
+    write_json(c, edge_json(c))
 
 
 def run_streams(c: Ctx) -> None:
@@ -1892,10 +2307,7 @@ def main(argv: list[str]) -> int:
     rc = 0
     try:
         c = prepare(s, root, work, procs)
-        if s.mode == "fanout":
-            run_fanout(c)
-        else:
-            run_streams(c)
+        {"fanout": run_fanout, "streams": run_streams, "edge": run_edge}[s.mode](c)
         print()
         print(f"JSON: {s.out}")
         rc = 1 if c.failed_start else 0

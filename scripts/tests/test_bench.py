@@ -40,6 +40,8 @@ class SettingsTest(unittest.TestCase):
         self.assertEqual(s.srs6, Path("/shared/peers/srs6/srs"))
         # Streams mode.
         self.assertEqual((s.streams, s.stream_kbps, s.gop_seconds, s.players_per_stream), ([1000], 500, 2.0, 2))
+        # Edge mode.
+        self.assertEqual((s.edge_players, s.edge_origin_players), ([300, 900], 20))
 
     def test_environment(self):
         s = settings({"STEPS": " 50  100 ", "DURATION": "3", "WORKERS2": "0", "BUILD": "0", "KEEP": "1",
@@ -53,11 +55,14 @@ class SettingsTest(unittest.TestCase):
                          ("streams", [200, 1000], 2000, 6.0, 3))
         self.assertEqual(s.srs6, Path("/opt/srs"))
         self.assertEqual(settings({"GOP_SECONDS": "0.5"}).gop_seconds, 0.5)
+        s = settings({"MODE": "edge", "EDGE_PLAYERS": "150", "EDGE_ORIGIN_PLAYERS": "5"})
+        self.assertEqual((s.mode, s.edge_players, s.edge_origin_players), ("edge", [150], 5))
 
     def test_mode_from_the_command_line_wins(self):
         self.assertEqual(settings({"MODE": "fanout"}, ["--mode", "streams"]).mode, "streams")
         self.assertEqual(settings({"MODE": "fan-out"}).mode, "fanout")
-        with self.assertRaisesRegex(bench.BenchError, "MODE is fanout or streams"):
+        self.assertEqual(settings({}, ["--mode", "edge"]).mode, "edge")
+        with self.assertRaisesRegex(bench.BenchError, "MODE is fanout, streams or edge"):
             settings({"MODE": "many"})
 
     def test_bad_values_are_refused(self):
@@ -78,6 +83,10 @@ class SettingsTest(unittest.TestCase):
             ({"QUIET_BUSY": "101"}, "QUIET_BUSY"),
             ({"SERVER_CPUS": "0;1"}, "SERVER_CPUS"),
             ({"LOAD_CPUS": "1-"}, "LOAD_CPUS"),
+            ({"EDGE_PLAYERS": "300 x"}, "EDGE_PLAYERS takes positive integers"),
+            ({"EDGE_PLAYERS": "2"}, "EDGE_PLAYERS takes player counts of at least 3"),
+            ({"EDGE_ORIGIN_PLAYERS": "0"}, "EDGE_ORIGIN_PLAYERS"),
+            ({"EDGE_ORIGIN_PLAYERS": "10 20"}, "EDGE_ORIGIN_PLAYERS takes one"),
         ]
         for env, msg in bad:
             with self.subTest(env=env), self.assertRaisesRegex(bench.BenchError, msg):
@@ -173,6 +182,31 @@ vhost __defaultVhost__ {
             self.assertNotIn(word, text)
         self.assertEqual(text.count("{"), text.count("}"))
 
+    def test_edges(self):
+        # nginx-rtmp: the origin's `live` application, pulled on demand.
+        text = bench.nginx_conf("/m.so", 23457, Path("/w/e0"), 20000, pull=23456)
+        self.assertIn("        application live {\n            live on;\n"
+                      "            pull rtmp://127.0.0.1:23456/live;\n        }\n", text)
+        self.assertEqual(text.replace("\n            pull rtmp://127.0.0.1:23456/live;", ""),
+                         bench.nginx_conf("/m.so", 23457, Path("/w/e0"), 20000))
+        # srs-rs: SRS 6's cluster syntax, default workers.
+        self.assertEqual(bench.ours_conf(23457, Path("/w/e0"), None, origin=23456).splitlines()[-6:], [
+            "vhost __defaultVhost__ {", "    cluster {", "        mode remote;", "        origin 127.0.0.1:23456;",
+            "    }", "}"])
+        self.assertEqual(bench.cluster_lines(None), [])
+        # SRS 6: the same block in the vhost; the HTTP API only where asked (the origin).
+        edge = bench.srs6_conf(23457, Path("/w/e0"), 65536, origin=23456)
+        self.assertIn("vhost __defaultVhost__ {\n    cluster {\n        mode remote;\n"
+                      "        origin 127.0.0.1:23456;\n    }\n    play {", edge)
+        self.assertIn("http_api {\n    enabled off;\n}", edge)
+        origin = bench.srs6_conf(23456, Path("/w/o"), 65536, api_port=23458)
+        self.assertIn("http_api {\n    enabled on;\n    listen 127.0.0.1:23458;\n}", origin)
+        self.assertNotIn("cluster", origin)
+        self.assertEqual(bench.srs6_conf(1, Path("/w"), 65536, origin=None, api_port=None),
+                         bench.srs6_conf(1, Path("/w"), 65536))
+        for text in (edge, origin):
+            self.assertEqual(text.count("{"), text.count("}"))
+
     def test_srs6_max_connections_fits_the_open_files_limit(self):
         # SRS 6 refused max_connections 20000 and 19872 with 20000 open files.
         self.assertEqual(bench.srs6_max_connections(20000), 19871)
@@ -244,6 +278,9 @@ Shared_Clean:       1528 kB
         self.assertFalse(bench.port_listening(20000, [tcp, tcp6]))
         self.assertTrue(bench.port_in_use(20000, [tcp, tcp6]))
         self.assertFalse(bench.port_in_use(20001, [tcp, tcp6]))
+        # Accepted connections: the server's side only (the listener and the closing one are not).
+        self.assertEqual(bench.established(23456, [tcp, tcp6]), 1)
+        self.assertEqual(bench.established(50000, [tcp, tcp6]), 0)
 
     def test_shm_in_maps(self):
         maps = """7f00-7f10 rw-s 00000000 00:1a 4242 /dev/shm/srs-rs-00ab/srs-ring-1-__defaultVhost___live_s0
@@ -357,6 +394,7 @@ class FormattingTest(unittest.TestCase):
         self.assertEqual(bench.target_le("0.25", 0.25, "x"), "met (0.25x)")
         self.assertEqual(bench.target_le("0.76", 0.25, "x"), "NOT met (0.76x)")
         self.assertEqual(bench.target_le("-", 0.25, "x"), "not measured")
+        self.assertEqual(bench.target_le("-3", 50, " ms"), "met (-3 ms)")
         self.assertEqual(bench.target_lt(47, 150, " ms"), "met (47 ms)")
         self.assertEqual(bench.target_lt(150, 150, " ms"), "NOT met (150 ms)")
         self.assertEqual(bench.target_lt(None, 150, " ms"), "not measured")
@@ -439,6 +477,101 @@ class TargetsTest(unittest.TestCase):
         self.assertEqual((t["cpu_srs6"], notes), ("-", []))
         self.assertIsNone(bench.ratio_value_str(t["cpu_srs6"]))
         self.assertEqual(bench.ratio_value_str("0.43"), 0.43)
+
+
+class EdgeTest(unittest.TestCase):
+    def test_spread(self):
+        self.assertEqual(bench.spread(300, 3), [100, 100, 100])
+        self.assertEqual(bench.spread(151, 3), [51, 50, 50])
+        self.assertEqual(bench.spread(152, 3), [51, 51, 50])
+        self.assertEqual(sum(bench.spread(901, 3)), 901)
+
+    def test_origin_clients(self):
+        stream = "__defaultVhost__/live/livestream"
+        doc = {"clients": [
+            {"type": "publish", "stream": stream, "peer": "127.0.0.1:1"},
+            *({"type": "play", "stream": stream, "peer": f"127.0.0.1:{p}"} for p in range(2, 25)),
+            {"type": "play", "stream": "__defaultVhost__/live/other"},
+            {"type": "connecting", "stream": None},
+        ]}
+        self.assertEqual(bench.ours_play_clients(doc), 23)
+        self.assertEqual(bench.ours_play_clients({"clients": []}), 0)
+        self.assertIsNone(bench.ours_play_clients(None))
+        self.assertIsNone(bench.ours_play_clients({"ok": False}))
+        api = {"code": 0, "clients": [
+            {"url": "/live/livestream", "type": "haivision-publish", "publish": True},
+            *({"url": "/live/livestream", "type": "rtmp-play", "publish": False} for _ in range(23)),
+            {"url": "/live/other", "type": "rtmp-play", "publish": False},
+        ]}
+        self.assertEqual(bench.srs6_play_clients(api), 23)
+        self.assertIsNone(bench.srs6_play_clients({"code": 1000}))
+        self.assertIsNone(bench.srs6_play_clients(None))
+        # Nothing listens on port 1: no answer, no exception.
+        self.assertIsNone(bench.http_json("http://127.0.0.1:1/api/v1/clients/"))
+
+    @staticmethod
+    def summary(players, p50, p99, connected=None, ff=40, errors=None):
+        return {"players": players, "connected": players if connected is None else connected, "failed": 0,
+                "disconnects": 0, "below_90pct": 0, "first_frame_ms": {"p50": 1, "p99": ff},
+                "lag_ms": {"p50": p50, "p99": p99}, "errors": errors or {}}
+
+    def test_edge_fields(self):
+        s = self.summary
+        f = bench.edge_fields(s(20, 160, 340), [s(100, 300, 610, ff=44), s(100, 310, 640), s(100, 290, 600, 99)],
+                              [100, 100, 100])
+        self.assertEqual((f["origin_players"], f["origin_connected"], f["origin_lag_p50"], f["origin_lag_p99"]),
+                         (20, 20, 160, 340))
+        # Counts summed, latencies of the worst edge.
+        self.assertEqual((f["edge_players"], f["edge_connected"], f["edge_failed"], f["edge_below_90pct"]),
+                         (300, 299, 0, 0))
+        self.assertEqual((f["edge_lag_p50"], f["edge_lag_p99"], f["edge_first_frame_p99"]), (310, 640, 44))
+        self.assertEqual((f["tier_p50"], f["tier_p99"]), (150, 300))
+        self.assertEqual(f["edges"][2], {"players": 100, "connected": 99, "failed": 0, "below_90pct": 0,
+                                         "first_frame_p99": 40, "lag_p50": 290, "lag_p99": 600})
+        # nginx-rtmp relays at once: a tier may even look faster than the origin.
+        f = bench.edge_fields(s(20, 1, 3), [s(50, 0, 1)] * 3, [50] * 3)
+        self.assertEqual((f["tier_p50"], f["tier_p99"]), (-1, -2))
+        # No lag measured on the origin: nothing to subtract.
+        f = bench.edge_fields(s(20, None, None), [s(50, 0, 1)] * 3, [50] * 3)
+        self.assertEqual((f["edge_lag_p99"], f["tier_p50"], f["tier_p99"]), (1, None, None))
+        self.assertIsNone(bench.edge_fields(s(20, 1, 1), [], [])["edge_connected"])
+
+    def test_helpers(self):
+        self.assertEqual(bench.minus(5, 7), -2)
+        self.assertIsNone(bench.minus(None, 7))
+        self.assertIsNone(bench.minus(5, None))
+        self.assertEqual(bench.worst([3, None, 9, 2]), 9)
+        self.assertIsNone(bench.worst([None, None]))
+        self.assertIsNone(bench.worst([]))
+
+    def test_tier_targets(self):
+        t = bench.edge_targets({"ours": {"tier_p99": 12}, "srs6": {"tier_p99": 290}, "nginx": {"tier_p99": -2},
+                                "other": {"ok": False}})
+        self.assertEqual(t, {"ours": "met (12 ms)", "srs6": "NOT met (290 ms)", "nginx": "met (-2 ms)",
+                             "other": "not measured"})
+        self.assertEqual(bench.edge_targets({"ours": {"tier_p99": 50}})["ours"], "met (50 ms)")
+        self.assertEqual(bench.edge_targets({"ours": {"tier_p99": 51}})["ours"], "NOT met (51 ms)")
+
+    def test_edge_table(self):
+        c = types.SimpleNamespace(r={
+            ("nginx", 300): {"upstreams": 3, "upstreams_tcp": 3, "origin_cpu_s": 0.2, "edges_cpu_s": 0.9,
+                             "origin_lag_p99": 2, "edge_lag_p99": 3, "tier_p99": 1},
+            ("srs6", 300): {"upstreams": 3, "upstreams_tcp": 3, "origin_cpu_s": 0.1, "edges_cpu_s": 0.6,
+                            "origin_lag_p99": 340, "edge_lag_p99": 630, "tier_p99": 290},
+            ("ours", 300): {"upstreams": 3, "upstreams_tcp": 3, "origin_cpu_s": 0.05, "edges_cpu_s": 0.3,
+                            "origin_lag_p99": 330, "edge_lag_p99": 360, "tier_p99": 30},
+        })
+        lines = bench.comparison_table(c, 300, ["nginx", "srs6"], "ours", [], bench.EDGE_ROWS,
+                                       {"n": 300, "o": 20, "kbps": 504})
+        self.assertEqual(lines[0].split(), ["nginx-rtmp", "SRS", "6", "srs-rs", "ours/nginx", "ours/srs6", "target"])
+        row = {line[:bench.LABEL_W].strip(): line[bench.LABEL_W:].split() for line in lines[1:]}
+        self.assertEqual(row["origin upstreams (edges' plays)"], ["3", "3", "3", "3:", "one", "per", "edge"])
+        self.assertEqual(row["origin CPU, CPU-s in the window"], ["0.200", "0.100", "0.050", "0.25", "0.50"])
+        self.assertEqual(row["edges CPU, all 3, CPU-s in the window"], ["0.900", "0.600", "0.300", "0.33", "0.50"])
+        self.assertEqual(row["tier added, lag p99 edge - origin, ms"], ["1", "290", "30", "<=", "50", "ms"])
+        self.assertIn("edge players connected (of 300)", row)
+        self.assertIn("origin players connected (of 20)", row)
+        self.assertTrue(all(len(label) <= bench.LABEL_W for label, *_ in bench.EDGE_ROWS))
 
 
 class ProcessTest(unittest.TestCase):
