@@ -61,8 +61,9 @@ struct Playing {
     next_feed: Instant,
     /// The player's phase of the merged-write clock (see [`next_feed`]).
     phase: u32,
-    /// On an edge: the player's claim on the pull of its stream from the origin.
-    demand: Option<srs_live::DemandGuard>,
+    /// On an edge: the player's claim on the pull of its stream from the origin (boxed:
+    /// every player's task holds this struct, most players are on origins).
+    demand: Option<Box<srs_live::DemandGuard>>,
 }
 
 /// Resolve the vhost a request gets, refusing disabled or unknown ones.
@@ -191,7 +192,7 @@ impl Publish {
         config: &Config,
         stats: &ConnStats,
         ctx: &WorkerContext,
-        end: &mut Option<HookEnd>,
+        end: &mut Option<Box<HookEnd>>,
     ) -> Result<(), ConnError> {
         let (key, vhost) = match admit(
             config,
@@ -217,11 +218,11 @@ impl Publish {
                 &self.page_url,
             );
             let asked = ask_hooks(ctx, &vhost, &client, true).await;
-            *end = Some(HookEnd {
+            *end = Some(Box::new(HookEnd {
                 client,
                 vhost,
                 played: false,
-            });
+            }));
             if let Err(why) = asked {
                 session.reject_publish(self.stream_id, "NetStream.Publish.Rejected", &why);
                 return reject(&mut socket, &mut session, why).await;
@@ -256,9 +257,9 @@ enum Next {
     /// Refuse the client (the session holds the refusal to send) and close.
     Reject(String),
     /// The client publishes: the connection goes to backsource.
-    Publish(Publish),
+    Publish(Box<Publish>),
     /// An origin must approve the `connect` first.
-    Traverse(Traverse),
+    Traverse(Box<Traverse>),
     /// The hooks must approve a `play` first.
     Play(Box<PendingPlay>),
 }
@@ -274,6 +275,8 @@ struct Conn {
     playing: Option<Playing>,
     /// Until it plays, a client must get there within `handshake_timeout`.
     deadline: Option<Instant>,
+    /// The client is a relay of another server of ours (it marked its `connect`).
+    relay: bool,
 }
 
 impl Conn {
@@ -284,31 +287,18 @@ impl Conn {
         ctx: &WorkerContext,
     ) -> Result<Next, ConnError> {
         match ev {
-            ServerEvent::Connect(c) => match admit_connect(&self.config, &mut self.session, c) {
-                Ok((req, page, traverse)) => {
-                    self.request = Some(req);
-                    self.page_url = page;
-                    Ok(traverse.map_or(Next::Go, Next::Traverse))
-                }
-                Err(e) => Ok(Next::Reject(e)),
-            },
+            ServerEvent::Connect(c) => {
+                // A relay of another server of ours (an edge's pull, a forward) gets media
+                // as it comes: it feeds players that merge writes themselves, and a second
+                // merging stage here would only add latency to every tier.
+                self.relay = !c.relay_id.is_empty();
+                self.on_connect(c)
+            }
             ServerEvent::Publish {
                 stream_id,
                 name,
                 publish_type,
-            } => {
-                if self.playing.is_some() {
-                    return Err(ConnError::Rejected("publish while playing".into()));
-                }
-                Ok(Next::Publish(Publish {
-                    stream_id,
-                    name,
-                    publish_type,
-                    request: self.request.take(),
-                    page_url: std::mem::take(&mut self.page_url),
-                    peer: std::mem::take(&mut self.peer),
-                }))
-            }
+            } => self.on_publish(stream_id, name, publish_type),
             ServerEvent::Play {
                 stream_id,
                 name,
@@ -321,6 +311,42 @@ impl Conn {
                 }
                 self.on_play(stream_id, name, (start, duration, reset), socket, ctx)
             }
+            other => self.on_other(other),
+        }
+    }
+
+    fn on_connect(&mut self, c: ConnectRequest) -> Result<Next, ConnError> {
+        match admit_connect(&self.config, &mut self.session, c) {
+            Ok((req, page, traverse)) => {
+                self.request = Some(req);
+                self.page_url = page;
+                Ok(traverse.map_or(Next::Go, |t| Next::Traverse(Box::new(t))))
+            }
+            Err(e) => Ok(Next::Reject(e)),
+        }
+    }
+
+    fn on_publish(
+        &mut self,
+        stream_id: u32,
+        name: String,
+        publish_type: String,
+    ) -> Result<Next, ConnError> {
+        if self.playing.is_some() {
+            return Err(ConnError::Rejected("publish while playing".into()));
+        }
+        Ok(Next::Publish(Box::new(Publish {
+            stream_id,
+            name,
+            publish_type,
+            request: self.request.take(),
+            page_url: std::mem::take(&mut self.page_url),
+            peer: std::mem::take(&mut self.peer),
+        })))
+    }
+
+    fn on_other(&mut self, ev: ServerEvent) -> Result<Next, ConnError> {
+        match ev {
             ServerEvent::Pause { pause, .. } => {
                 if let Some(p) = self.playing.as_mut() {
                     info!(pause, "pause");
@@ -339,11 +365,8 @@ impl Conn {
                 }
                 Ok(Next::Go)
             }
-            // Media or unpublish without a publish: nothing to do.
-            ServerEvent::Audio { .. }
-            | ServerEvent::Video { .. }
-            | ServerEvent::Data { .. }
-            | ServerEvent::Unpublish { .. } => Ok(Next::Go),
+            // Media or unpublish without a publish, or what on_event handles: nothing to do.
+            _ => Ok(Next::Go),
         }
     }
 
@@ -417,20 +440,22 @@ impl Conn {
         // An edge pulls the stream from its origin while players want it; the request
         // goes along (token traverse: the origin sees the player's tcUrl and params).
         let demand = v.cluster.edge.then(|| {
-            ctx.demands.want(srs_ipc::control::PullRequest {
-                key: key.clone(),
-                tc_url: self
-                    .request
-                    .as_ref()
-                    .map(|r| r.tc_url.clone())
-                    .unwrap_or_default(),
-                stream: name.clone(),
-                page_url: self.page_url.clone(),
-            })
+            Box::new(
+                ctx.demands.want(srs_ipc::control::PullRequest {
+                    key: key.clone(),
+                    tc_url: self
+                        .request
+                        .as_ref()
+                        .map(|r| r.tc_url.clone())
+                        .unwrap_or_default(),
+                    stream: name.clone(),
+                    page_url: self.page_url.clone(),
+                }),
+            )
         });
         let player = ctx.play(&key, SourceConfig::of(&v));
         self.session.accept_play(stream_id, &name, reset);
-        if v.tcp_nodelay {
+        if v.tcp_nodelay || self.relay {
             socket.set_nodelay(true)?;
         }
         // The first feed at once (the GOP cache), later ones on the shared clock.
@@ -443,7 +468,7 @@ impl Conn {
             data_started: false,
             chunk_size: self.session.out_chunk_size(),
             out: Vec::new(),
-            mw_latency: if v.min_latency {
+            mw_latency: if v.min_latency || self.relay {
                 Duration::ZERO
             } else {
                 v.play.mw_latency
@@ -500,8 +525,33 @@ async fn ask_hooks(
     }
 }
 
+/// The hooks decide about a `play`; then it starts, or the client is refused (the
+/// connection's end is returned).
+async fn play_with_hooks(
+    c: &mut Conn,
+    play: Box<PendingPlay>,
+    socket: &mut TcpStream,
+    ctx: &WorkerContext,
+    end: &mut Option<Box<HookEnd>>,
+) -> Result<Option<Result<(), ConnError>>, ConnError> {
+    let client = c.hook_client(&play.key, &play.name);
+    let asked = ask_hooks(ctx, &play.vhost, &client, false).await;
+    *end = Some(Box::new(HookEnd {
+        client,
+        vhost: play.vhost.clone(),
+        played: asked.is_ok(),
+    }));
+    if let Err(why) = asked {
+        c.session
+            .reject_play(play.stream_id, "NetStream.Play.Rejected", &why);
+        return Ok(Some(reject(socket, &mut c.session, why).await));
+    }
+    c.start_play(*play, socket, ctx)?;
+    Ok(None)
+}
+
 /// After the connection: `on_stop` (if it played), then `on_close` with its bytes.
-async fn end_hooks(end: HookEnd, stats: Arc<ConnStats>, ctx: Arc<WorkerContext>) {
+async fn end_hooks(end: Box<HookEnd>, stats: Arc<ConnStats>, ctx: Arc<WorkerContext>) {
     let hooks = ctx.hooks.for_vhost(&end.vhost);
     let h = &end.vhost.http_hooks;
     if end.played {
@@ -543,7 +593,7 @@ async fn serve_conn(
     peer: String,
     stats: &Arc<ConnStats>,
     ctx: &Arc<WorkerContext>,
-    end: &mut Option<HookEnd>,
+    end: &mut Option<Box<HookEnd>>,
 ) -> Result<(), ConnError> {
     let stats = stats.clone();
     let ctx = ctx.clone();
@@ -559,6 +609,7 @@ async fn serve_conn(
         request: None,
         page_url: String::new(),
         playing: None,
+        relay: false,
     };
     loop {
         flush(&mut socket, &mut c.session, &stats).await?;
@@ -573,7 +624,7 @@ async fn serve_conn(
             .as_ref()
             .filter(|p| !p.data_started)
             .and_then(|p| p.demand.as_ref())
-            .map(|d| d.failed());
+            .map(|d| Box::pin(d.failed()));
         let waits_on_edge = edge_failure.is_some();
         tokio::select! {
             r = socket.readable() => {
@@ -641,22 +692,17 @@ async fn serve_conn(
                 }
                 Next::Publish(p) => {
                     let config = c.config.clone();
-                    return Box::pin(p.run(socket, c.session, &config, &stats, &ctx, end)).await;
+                    return Box::pin(Publish::run(
+                        *p, socket, c.session, &config, &stats, &ctx, end,
+                    ))
+                    .await;
                 }
                 Next::Play(play) => {
-                    let client = c.hook_client(&play.key, &play.name);
-                    let asked = Box::pin(ask_hooks(&ctx, &play.vhost, &client, false)).await;
-                    *end = Some(HookEnd {
-                        client,
-                        vhost: play.vhost.clone(),
-                        played: asked.is_ok(),
-                    });
-                    if let Err(why) = asked {
-                        c.session
-                            .reject_play(play.stream_id, "NetStream.Play.Rejected", &why);
-                        return Box::pin(reject(&mut socket, &mut c.session, why)).await;
+                    if let Some(done) =
+                        Box::pin(play_with_hooks(&mut c, play, &mut socket, &ctx, end)).await?
+                    {
+                        return done;
                     }
-                    c.start_play(*play, &socket, &ctx)?;
                 }
                 Next::Traverse(t) => match Box::pin(t.ask()).await {
                     Ok(()) => c.session.accept_connect(),
