@@ -535,6 +535,8 @@ fn hls_players_on_an_edge_pull_too() {
     let p = ffprobe(&e.http_url("/live/s.m3u8"), 2.0, Duration::from_secs(40))
         .unwrap_or_else(|err| panic!("ffprobe edge HLS: {err}\n{}", e.log()));
     p.assert_h264_aac(10);
-    assert!(e.log().contains("HLS player on an edge: pulling the stream"));
+    assert!(e
+        .log()
+        .contains("HLS player on an edge: pulling the stream"));
     assert_eq!(players_of(&o, STREAM), 1);
 }
