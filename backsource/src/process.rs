@@ -212,12 +212,10 @@ impl Backsource {
                 }
             })
             .collect();
-        // Pulled streams are listed once live, with their upstream.
+        // Pulled streams, with their upstream: also while they wait for (or retry) an
+        // origin, with no live time (what an operator most wants to see then).
         for p in self.pulls.list() {
             let live_ms = p.live_ms.load(Ordering::Relaxed);
-            if live_ms == 0 {
-                continue;
-            }
             let (video, audio) = codec(&p.info);
             let key = &p.request.key;
             let relay = p.status.info();

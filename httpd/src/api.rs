@@ -150,7 +150,11 @@ fn stream_json(d: &StreamDetail, snap: &Snapshot) -> Value {
         .filter(|(_, c)| c.stream == key)
         .map(|(_, c)| c.bytes_out)
         .sum();
-    let alive_s = (now_ms().saturating_sub(d.live_ms) / 1000).max(1);
+    let alive_s = if d.live_ms == 0 {
+        1
+    } else {
+        (now_ms().saturating_sub(d.live_ms) / 1000).max(1)
+    };
     json!({
         "id": stream_id(&d.vhost, &d.app, &d.stream),
         "name": d.stream,
@@ -164,7 +168,8 @@ fn stream_json(d: &StreamDetail, snap: &Snapshot) -> Value {
         "send_bytes": send_bytes,
         "recv_bytes": d.recv_bytes,
         "kbps": { "recv_30s": d.recv_bytes * 8 / 1000 / alive_s, "send_30s": send_bytes * 8 / 1000 / alive_s },
-        "publish": { "active": true, "cid": d.publisher_cid },
+        // An edge's stream whose upstream is not delivering (yet) is listed, not active.
+        "publish": { "active": d.live_ms > 0, "cid": d.publisher_cid },
         "video": d.video.as_ref().map(|v| json!({
             "codec": v.codec, "profile": v.profile, "level": v.level, "width": v.width, "height": v.height,
         })),
