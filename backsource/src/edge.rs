@@ -82,7 +82,7 @@ impl Pulls {
         self: &Arc<Self>,
         req: PullRequest,
         streams: &Arc<Streams>,
-        config: impl Fn() -> Arc<Config> + Send + 'static,
+        config: impl Fn() -> Arc<Config> + Send + Sync + 'static,
     ) {
         let mut map = self.lock();
         if let Some(p) = map.get(&req.key) {
@@ -108,15 +108,26 @@ impl Pulls {
         tokio::spawn(
             async move {
                 info!(stream = %pull.request.key, "edge: pulling from the origin");
-                run(&pull, rx, &streams, config).await;
-                info!(stream = %pull.request.key, "edge: pull stopped");
-                let mut map = me.lock();
-                if map
-                    .get(&pull.request.key)
-                    .is_some_and(|p| Arc::ptr_eq(p, &pull))
-                {
-                    map.remove(&pull.request.key);
+                loop {
+                    run(&pull, rx.clone(), &streams, &config).await;
+                    // Wanted again meanwhile (a player came as the grace ran out, or the
+                    // stream's local publisher left): pull on. The master sends `Pull`
+                    // only when nobody wanted the stream before, so nobody else would.
+                    let mut map = me.lock();
+                    if *pull.wanted.borrow() {
+                        drop(map);
+                        tokio::time::sleep(Duration::from_secs(1)).await;
+                        continue;
+                    }
+                    if map
+                        .get(&pull.request.key)
+                        .is_some_and(|p| Arc::ptr_eq(p, &pull))
+                    {
+                        map.remove(&pull.request.key);
+                    }
+                    break;
                 }
+                info!(stream = %pull.request.key, "edge: pull stopped");
             }
             .instrument(span),
         );
@@ -157,7 +168,7 @@ async fn run(
     pull: &Pull,
     mut wanted: watch::Receiver<bool>,
     streams: &Arc<Streams>,
-    config: impl Fn() -> Arc<Config>,
+    config: &impl Fn() -> Arc<Config>,
 ) {
     let key = &pull.request.key;
     let mut next = 0usize;

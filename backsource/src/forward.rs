@@ -110,6 +110,11 @@ async fn run(
         };
         let server = target.servers[at].clone();
         next = at;
+        if !live.load(Ordering::Relaxed) {
+            // The publish ended while this connection was being made.
+            client.close(&target.stream).await;
+            return;
+        }
         if fresh {
             // A new connection starts as a new player: headers, then the newest keyframe.
             player = hub.play(&target.key, source_config());
@@ -119,7 +124,8 @@ async fn run(
         status.set(&server, "active");
         backoff.reset();
         failed_in_round = 0;
-        match pump(client, &mut player, status, target).await {
+        let connected = Instant::now();
+        match pump(client, &mut player, status, target, live).await {
             Ok(()) => {
                 info!(server = %server, "{}: the stream ended, relay closed", target.kind);
                 return;
@@ -129,8 +135,9 @@ async fn run(
                 status.failed(&server, &e.to_string());
                 next += 1;
                 failed_in_round += 1;
-                // The first try after a loss goes at once (to the next server, if any).
-                if failed_in_round >= target.servers.len() && target.servers.len() == 1 {
+                // After a long healthy connection the next try goes at once (to the next
+                // server, if any); one that keeps dropping soon after it is made backs off.
+                if connected.elapsed() < Duration::from_secs(10) || target.servers.len() == 1 {
                     failed_in_round = 0;
                     wait_while_live(backoff.next_delay(), live).await;
                 }
@@ -152,11 +159,20 @@ async fn pump(
     player: &mut Player,
     status: &RelayStatus,
     target: &Target,
+    live: &AtomicBool,
 ) -> Result<(), ClientError> {
     let base = status.totals();
+    let mut check = tokio::time::interval(Duration::from_secs(1));
     loop {
         tokio::select! {
             _ = player.changed() => {}
+            _ = check.tick() => {
+                if !live.load(Ordering::Relaxed) {
+                    client.close(&target.stream).await;
+                    return Ok(());
+                }
+                continue;
+            }
             r = client.readable() => {
                 r.map_err(|e| ClientError::Io { what: "read", source: e })?;
                 client.drain_input()?;

@@ -5,6 +5,7 @@
 
 use crate::edge::Pulls;
 use crate::forward::{self, Target};
+use crate::jobs::Jobs;
 use crate::publish::{self, PublishInfo};
 use crate::relay::{self, Mode, RelayStatus};
 use crate::streams::{RingSizing, StreamEvent, Streams};
@@ -74,6 +75,8 @@ pub struct Backsource {
     relay_hub: Arc<Hub>,
     /// The HTTP hook callers, per vhost.
     hooks: Arc<srs_hooks::HookPool>,
+    /// Transcoders, exec'd commands and ingesters.
+    jobs: Arc<Jobs>,
 }
 
 impl Backsource {
@@ -89,6 +92,7 @@ impl Backsource {
             pulls: Arc::default(),
             relay_hub: Hub::new(),
             hooks: Arc::default(),
+            jobs: Arc::default(),
         });
         (bs, rx)
     }
@@ -104,8 +108,15 @@ impl Backsource {
             .clone()
     }
 
-    /// Use `config` for publishers from now on.
+    /// Start the ingesters of the config.
+    pub fn start_jobs(&self) {
+        self.jobs.start(&self.config());
+    }
+
+    /// Use `config` for publishers from now on; ingesters and the jobs of live streams
+    /// follow it at once.
     pub fn reload(&self, config: Config) {
+        self.jobs.reload(&config);
         self.streams.set_sizing(RingSizing::new(config.ring_size));
         *self.config.lock().unwrap_or_else(|e| e.into_inner()) = Arc::new(config);
     }
@@ -304,9 +315,28 @@ impl Backsource {
         });
         let stats = Arc::new(ConnStats::default());
         let info = Arc::new(PublishInfo::default());
+        // The stream's jobs (transcode, exec) start once the publish is accepted, and stop
+        // when it ends.
+        let key = req.key.clone();
+        let param = req
+            .name
+            .split_once('?')
+            .map_or(String::new(), |(_, q)| format!("?{q}"));
+        let starter = {
+            let (info, jobs, cfg, key) =
+                (info.clone(), self.jobs.clone(), self.config(), key.clone());
+            tokio::spawn(async move {
+                info.on_accept.notified().await;
+                jobs.publish_started(&cfg, &key, &param);
+            })
+        };
         let served = self
             .run_publish(socket, session, req, &vhost, &stats, &info)
             .await;
+        starter.abort();
+        if info.accepted.load(Ordering::Relaxed) {
+            self.jobs.publish_ended(&key);
+        }
         if let Some((client, (bytes_in, bytes_out))) = hook {
             let hooks = self.hooks.for_vhost(&vhost);
             let accepted = info.accepted.load(Ordering::Relaxed);
@@ -314,7 +344,10 @@ impl Backsource {
             tokio::spawn(
                 async move {
                     let h = &vhost.http_hooks;
-                    if accepted {
+                    // SRS sends on_unpublish once on_publish allowed (the stream worker
+                    // asked it before the handover), whatever came after.
+                    let _ = accepted;
+                    {
                         let body = client.on_stream("on_unpublish");
                         hooks
                             .tell("on_unpublish", h.urls("on_unpublish"), &body)
@@ -450,6 +483,7 @@ impl Publishers for Backsource {
 /// Run backsource until the master says stop (or goes away).
 pub async fn run(config: Config, paths: Paths) -> io::Result<()> {
     let (bs, mut events) = Backsource::new(config, paths.ring_dir.clone());
+    bs.start_jobs();
     let _ = std::fs::remove_file(&paths.handover_socket);
     let handovers = UnixListener::bind(&paths.handover_socket)?;
     let api = TcpListener::bind("127.0.0.1:0").await?;

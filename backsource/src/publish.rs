@@ -36,6 +36,8 @@ pub struct PublishInfo {
     pub audio: Mutex<Option<AudioInfo>>,
     /// The publish was accepted (`NetStream.Publish.Start` sent).
     pub accepted: std::sync::atomic::AtomicBool,
+    /// Woken when it is.
+    pub on_accept: tokio::sync::Notify,
 }
 
 impl PublishInfo {
@@ -159,6 +161,7 @@ pub async fn serve(
     info!(stream = %req.key, publish_type = %req.publish_type, "publish start");
     session.accept_publish(req.stream_id, &req.name);
     info.accepted.store(true, Ordering::Relaxed);
+    info.on_accept.notify_one();
     let mut buf = BytesMut::with_capacity(PUBLISH_READ_BUFFER);
     let mut got_media = false;
     let mut last_media = Instant::now();

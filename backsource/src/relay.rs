@@ -225,7 +225,8 @@ mod tests {
 /// Whether `server` (`host:port`) is this server: one of its RTMP `listen` addresses, or a
 /// local address on the port of a wildcard listen. A relay there would loop.
 pub async fn is_self(server: &str, listen: &[std::net::SocketAddr]) -> bool {
-    let Ok(addrs) = tokio::net::lookup_host(server).await else {
+    let lookup = tokio::time::timeout(Duration::from_secs(2), tokio::net::lookup_host(server));
+    let Ok(Ok(addrs)) = lookup.await else {
         return false;
     };
     for a in addrs {

@@ -166,6 +166,11 @@ pub struct Config {
     /// The HTTP server for files, HLS and HTTP-FLV (`http_server { }`, SRS 1's
     /// `http_stream { }`). Off unless the block says `enabled on`.
     pub http_server: HttpServer,
+    /// Where ffmpeg children (transcode, ingest) and exec'd commands write their logs
+    /// (`ff_log_dir`); `/dev/null` for none. Default `./objs`, as SRS.
+    pub ff_log_dir: PathBuf,
+    /// ffmpeg's `-loglevel` for the children (`ff_log_level`). Default `info`, as SRS.
+    pub ff_log_level: String,
     /// The vhosts, in file order.
     pub vhosts: Vec<Vhost>,
     /// Directives that were accepted but ignored, and other things to tell the operator.
@@ -193,6 +198,8 @@ impl PartialEq for Config {
             force_grace_quit,
             http_api,
             http_server,
+            ff_log_dir,
+            ff_log_level,
             vhosts,
             warnings: _,
         } = self;
@@ -213,6 +220,8 @@ impl PartialEq for Config {
             && *force_grace_quit == other.force_grace_quit
             && *http_api == other.http_api
             && *http_server == other.http_server
+            && *ff_log_dir == other.ff_log_dir
+            && *ff_log_level == other.ff_log_level
             && *vhosts == other.vhosts
     }
 }
@@ -240,6 +249,8 @@ impl Default for Config {
             force_grace_quit: false,
             http_api: HttpApi::default(),
             http_server: HttpServer::default(),
+            ff_log_dir: PathBuf::from("./objs"),
+            ff_log_level: "info".into(),
             vhosts: Vec::new(),
             warnings: Vec::new(),
         }
@@ -279,6 +290,103 @@ pub struct Vhost {
     pub security: Security,
     /// HTTP callbacks that decide about and learn of clients (`http_hooks { }`).
     pub http_hooks: HttpHooks,
+    /// ffmpeg transcoders of the published streams (`transcode [scope] { }`), in order.
+    pub transcodes: Vec<Transcode>,
+    /// Supervised ffmpeg pulling a source into a live stream (`ingest NAME { }`).
+    pub ingests: Vec<Ingest>,
+    /// Commands run while a stream is published (`exec { publish ...; }`).
+    pub exec: Exec,
+}
+
+/// One ffmpeg engine of a `transcode` or `ingest`: how SRS builds its command line.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct FfEngine {
+    /// The engine's name (`engine NAME { }`; empty in an ingest).
+    pub name: String,
+    /// Whether it runs. Default off, as SRS.
+    pub enabled: bool,
+    /// `-f` of the input (`iformat`). Default `flv`.
+    pub iformat: String,
+    /// Input options before the filters (`vfilter { name value; }`), in order.
+    pub vfilter: Vec<(String, String)>,
+    /// `vcodec`: a codec, `copy`, or `vn`.
+    pub vcodec: String,
+    /// kbps (`vbitrate`, 0: ffmpeg's default).
+    pub vbitrate: u32,
+    /// Frame rate as written (`vfps`; empty or 0: keep).
+    pub vfps: String,
+    /// Width and height (`vwidth`, `vheight`; 0: keep).
+    pub vwidth: u32,
+    /// Height.
+    pub vheight: u32,
+    /// Encoder threads (`vthreads`, 0: ffmpeg's default).
+    pub vthreads: u32,
+    /// `vprofile`.
+    pub vprofile: String,
+    /// `vpreset`.
+    pub vpreset: String,
+    /// More video options (`vparams { name value; }`), in order.
+    pub vparams: Vec<(String, String)>,
+    /// `acodec`: a codec, `copy`, or `an`.
+    pub acodec: String,
+    /// kbps (`abitrate`).
+    pub abitrate: u32,
+    /// Hz (`asample_rate`).
+    pub asample_rate: u32,
+    /// `achannels`.
+    pub achannels: u32,
+    /// More audio options (`aparams { name value; }`), in order.
+    pub aparams: Vec<(String, String)>,
+    /// `-f` of the output (`oformat`). Default `flv`.
+    pub oformat: String,
+    /// The output URL template (`output`), with `[vhost] [port] [app] [stream] [engine]`.
+    pub output: String,
+}
+
+/// `transcode [app|app/stream] { enabled; ffmpeg; engine NAME { ... } }`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Transcode {
+    /// Which streams: all of the vhost (empty), an app, or `app/stream`.
+    pub scope: String,
+    /// Whether it runs. Default off.
+    pub enabled: bool,
+    /// The ffmpeg binary (`ffmpeg`).
+    pub ffmpeg: PathBuf,
+    /// Its engines, in order.
+    pub engines: Vec<FfEngine>,
+}
+
+impl Transcode {
+    /// Whether the block applies to `app`/`stream`.
+    pub fn applies(&self, app: &str, stream: &str) -> bool {
+        self.scope.is_empty() || self.scope == app || self.scope == format!("{app}/{stream}")
+    }
+}
+
+/// `ingest NAME { enabled; input { type; url; } ffmpeg; engine { ... } }`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Ingest {
+    /// The ingester's name.
+    pub name: String,
+    /// Whether it runs. Default off.
+    pub enabled: bool,
+    /// `file`, `stream` or `device`.
+    pub input_type: String,
+    /// The input URL or path.
+    pub input_url: String,
+    /// The ffmpeg binary.
+    pub ffmpeg: PathBuf,
+    /// Its engines (one ffmpeg each); a disabled engine copies the codecs.
+    pub engines: Vec<FfEngine>,
+}
+
+/// `exec { enabled on; publish /path/cmd [vhost] [app] [stream] ...; }`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Exec {
+    /// Whether it runs. Default off.
+    pub enabled: bool,
+    /// One command line per `publish`, split as written.
+    pub publish: Vec<Vec<String>>,
 }
 
 /// Default time a hook server has to answer: SRS 6's (30 s, for the connect and each read).
@@ -516,6 +624,9 @@ impl Vhost {
             forward: Forward::default(),
             security: Security::default(),
             http_hooks: HttpHooks::default(),
+            transcodes: Vec::new(),
+            ingests: Vec::new(),
+            exec: Exec::default(),
         }
     }
 }
@@ -934,6 +1045,8 @@ struct Builder<'a> {
     force_grace_quit: Slot<'a, bool>,
     http_api: HttpApiBuilder<'a>,
     http_server: HttpServerBuilder<'a>,
+    ff_log_dir: Slot<'a, PathBuf>,
+    ff_log_level: Slot<'a, String>,
     vhosts: Vec<VhostBuilder<'a>>,
     warnings: Vec<Warning>,
 }
@@ -1023,6 +1136,9 @@ struct VhostBuilder<'a> {
     security_rules: Vec<SecurityRule>,
     http_hooks: HttpHooks,
     http_hooks_seen: Vec<&'a str>,
+    transcodes: Vec<Transcode>,
+    ingests: Vec<Ingest>,
+    exec: Exec,
 }
 
 impl<'a> Builder<'a> {
@@ -1068,6 +1184,8 @@ impl<'a> Builder<'a> {
             force_grace_quit: self.force_grace_quit.get_or(defaults.force_grace_quit),
             http_api,
             http_server,
+            ff_log_dir: self.ff_log_dir.get_or(defaults.ff_log_dir),
+            ff_log_level: self.ff_log_level.get_or(defaults.ff_log_level),
             vhosts,
             warnings: self.warnings,
         })
@@ -1126,6 +1244,21 @@ impl<'a> Builder<'a> {
             }
             "ring_size" => self.ring_size.set(d, u64::from(number(d, 1, 4096)?) << 20),
             "run_dir" => self.run_dir.set(d, path(d)?),
+            "ff_log_dir" => self.ff_log_dir.set(d, path(d)?),
+            "ff_log_level" => {
+                let level = match one_arg(d)? {
+                    l @ ("quiet" | "panic" | "fatal" | "error" | "warning" | "info" | "verbose"
+                    | "debug" | "trace") => l.to_string(),
+                    other => {
+                        return Err(bad_value(
+                            d,
+                            other,
+                            "an ffmpeg log level (quiet, error, warning, info, ...)",
+                        ))
+                    }
+                };
+                self.ff_log_level.set(d, level)
+            }
             "grace_final_wait" => self.grace_final_wait.set(d, millis(d, 0)?),
             "grace_start_wait" => self.grace_start_wait.set(d, millis(d, 0)?),
             "force_grace_quit" => self.force_grace_quit.set(d, on_off(d)?),
@@ -1192,6 +1325,28 @@ impl<'a> Builder<'a> {
                 Ok(())
             }
             _ => Err(unknown(d, "")),
+        }
+    }
+
+    fn warn(&mut self, d: &Directive, message: String) {
+        self.warnings.push(Warning {
+            file: d.file.clone(),
+            line: d.line,
+            message,
+        });
+    }
+
+    /// An enabled engine without an output cannot run: said, and turned off.
+    fn check_engines(&mut self, d: &Directive, engines: &mut [FfEngine]) {
+        for e in engines
+            .iter_mut()
+            .filter(|e| e.enabled && e.output.is_empty())
+        {
+            self.warn(
+                d,
+                format!("engine {}: enabled without an output, not started", e.name),
+            );
+            e.enabled = false;
         }
     }
 
@@ -1355,6 +1510,48 @@ impl<'a> Builder<'a> {
                                 self.ignore(h);
                             }
                             _ => return Err(unknown(h, " in vhost.http_hooks")),
+                        }
+                        if h.args.iter().any(|u| u.starts_with("https://")) {
+                            self.warn(
+                                h,
+                                format!("{}: https hooks are not supported, every call of it fails (and a deciding hook denies)", h.name),
+                            );
+                        }
+                    }
+                }
+                "transcode" => {
+                    let mut t = transcode(c, &mut self.warnings)?;
+                    self.check_engines(c, &mut t.engines);
+                    v.transcodes.push(t);
+                }
+                "ingest" => {
+                    let mut i = ingest(c, &mut self.warnings)?;
+                    self.check_engines(c, &mut i.engines);
+                    if i.enabled && (i.input_url.is_empty() || i.engines.is_empty()) {
+                        self.warn(
+                            c,
+                            format!("ingest {}: no input url or no engine, not started", i.name),
+                        );
+                        i.enabled = false;
+                    }
+                    if v.ingests.iter().any(|o| o.name == i.name) {
+                        return Err(invalid(c, format!("duplicate ingest \"{}\"", i.name)));
+                    }
+                    v.ingests.push(i);
+                }
+                "exec" => {
+                    expect_block(c, 0)?;
+                    for e in &c.children {
+                        match e.name.as_str() {
+                            "enabled" => v.exec.enabled = on_off(e)?,
+                            "publish" => {
+                                not_block(e)?;
+                                if e.args.is_empty() {
+                                    return Err(invalid(e, "publish needs a command".into()));
+                                }
+                                v.exec.publish.push(e.args.clone());
+                            }
+                            _ => return Err(unknown(e, " in vhost.exec")),
                         }
                     }
                 }
@@ -1652,6 +1849,9 @@ impl VhostBuilder<'_> {
                 rules: self.security_rules,
             },
             http_hooks: self.http_hooks,
+            transcodes: self.transcodes,
+            ingests: self.ingests,
+            exec: self.exec,
             name: defaults.name,
         })
     }
@@ -1928,6 +2128,129 @@ fn path(d: &Directive) -> Result<PathBuf, ConfError> {
 fn domains(d: &Directive) -> Result<Vec<String>, ConfError> {
     not_block(d)?;
     Ok(d.args.clone())
+}
+
+/// `name value;` pairs of an engine's `vfilter`, `vparams` or `aparams` block.
+fn ff_params(d: &Directive) -> Result<Vec<(String, String)>, ConfError> {
+    expect_block(d, 0)?;
+    d.children
+        .iter()
+        .map(|c| {
+            not_block(c)?;
+            Ok((c.name.clone(), c.args.join(" ")))
+        })
+        .collect()
+}
+
+/// An `engine [NAME] { ... }` block.
+fn ff_engine(d: &Directive, w: &mut Vec<Warning>) -> Result<FfEngine, ConfError> {
+    if !d.block || d.args.len() > 1 {
+        return Err(invalid(
+            d,
+            "engine takes at most a name and a block { ... }".into(),
+        ));
+    }
+    let mut e = FfEngine {
+        name: d.args.first().cloned().unwrap_or_default(),
+        iformat: "flv".into(),
+        oformat: "flv".into(),
+        ..FfEngine::default()
+    };
+    let num = |c: &Directive| number(c, 0, 1_000_000);
+    for c in &d.children {
+        match c.name.as_str() {
+            "enabled" => e.enabled = on_off(c)?,
+            "iformat" => e.iformat = one_arg(c)?.to_string(),
+            "oformat" => e.oformat = one_arg(c)?.to_string(),
+            "vfilter" => e.vfilter = ff_params(c)?,
+            "vcodec" => e.vcodec = one_arg(c)?.to_string(),
+            "vbitrate" => e.vbitrate = num(c)?,
+            "vfps" => {
+                e.vfps = match decimal(c)? {
+                    Some(v) if (0.0..=1000.0).contains(&v) => one_arg(c)?.to_string(),
+                    _ => return Err(bad_value(c, one_arg(c)?, "a frame rate")),
+                }
+            }
+            "vwidth" => e.vwidth = num(c)?,
+            "vheight" => e.vheight = num(c)?,
+            "vthreads" => e.vthreads = num(c)?,
+            "vprofile" => e.vprofile = one_arg(c)?.to_string(),
+            "vpreset" => e.vpreset = one_arg(c)?.to_string(),
+            "vparams" => e.vparams = ff_params(c)?,
+            "acodec" => e.acodec = one_arg(c)?.to_string(),
+            "abitrate" => e.abitrate = num(c)?,
+            "asample_rate" => e.asample_rate = num(c)?,
+            "achannels" => e.achannels = num(c)?,
+            "aparams" => e.aparams = ff_params(c)?,
+            "output" => e.output = one_arg(c)?.to_string(),
+            // SRS's per-file output (HLS per segment): not here.
+            "perfile" => w.push(Warning {
+                file: c.file.clone(),
+                line: c.line,
+                message: "directive \"perfile\" is not supported yet, ignored".into(),
+            }),
+            _ => return Err(unknown(c, " in an engine")),
+        }
+    }
+    Ok(e)
+}
+
+/// `transcode [scope] { ... }`.
+fn transcode(d: &Directive, w: &mut Vec<Warning>) -> Result<Transcode, ConfError> {
+    if !d.block || d.args.len() > 1 {
+        return Err(invalid(
+            d,
+            "transcode takes at most a scope and a block { ... }".into(),
+        ));
+    }
+    let mut t = Transcode {
+        scope: d.args.first().cloned().unwrap_or_default(),
+        ffmpeg: PathBuf::from("ffmpeg"),
+        ..Transcode::default()
+    };
+    for c in &d.children {
+        match c.name.as_str() {
+            "enabled" => t.enabled = on_off(c)?,
+            "ffmpeg" => t.ffmpeg = path(c)?,
+            "engine" => t.engines.push(ff_engine(c, w)?),
+            _ => return Err(unknown(c, " in vhost.transcode")),
+        }
+    }
+    Ok(t)
+}
+
+/// `ingest NAME { ... }`.
+fn ingest(d: &Directive, w: &mut Vec<Warning>) -> Result<Ingest, ConfError> {
+    expect_block(d, 1)?;
+    let mut i = Ingest {
+        name: d.args[0].clone(),
+        ffmpeg: PathBuf::from("ffmpeg"),
+        ..Ingest::default()
+    };
+    for c in &d.children {
+        match c.name.as_str() {
+            "enabled" => i.enabled = on_off(c)?,
+            "ffmpeg" => i.ffmpeg = path(c)?,
+            "engine" => i.engines.push(ff_engine(c, w)?),
+            "input" => {
+                expect_block(c, 0)?;
+                for x in &c.children {
+                    match x.name.as_str() {
+                        "type" => {
+                            i.input_type = match one_arg(x)? {
+                                t @ ("file" | "stream" | "device") => t.to_string(),
+                                other => return Err(bad_value(x, other, "file, stream or device")),
+                            }
+                        }
+                        "url" => i.input_url = one_arg(x)?.to_string(),
+                        _ => return Err(unknown(x, " in ingest input")),
+                    }
+                }
+            }
+            _ => return Err(unknown(c, " in vhost.ingest")),
+        }
+    }
+    Ok(i)
 }
 
 /// The URLs of a hook event: `http://` or `https://` each (https hooks are refused when
@@ -2609,7 +2932,6 @@ mod tests {
                 "x.conf:8: directive \"time_jitter\" is not supported yet, ignored",
                 "x.conf:9: directive \"mr\" is not supported yet, ignored",
                 "x.conf:10: directive \"atc\" is not supported yet, ignored",
-                "x.conf:12: directive \"ff_log_dir\" is not supported yet, ignored",
                 "x.conf:17: directive \"hls_keys\" is not supported yet, ignored",
                 "x.conf:18: directive \"fast_cache\" is not supported yet, ignored",
             ]

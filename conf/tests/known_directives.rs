@@ -52,6 +52,10 @@ const VALIDATED: &[&str] = &[
     "http_api.raw_api",
     "http_api.auth",
     "vhost.http_hooks",
+    "vhost.transcode",
+    "vhost.transcode.engine",
+    "vhost.ingest",
+    "vhost.exec",
 ];
 
 fn is_context(path: &str) -> bool {
@@ -251,6 +255,7 @@ fn warned(c: &Config) -> Vec<String> {
         .iter()
         .filter(|w| {
             !w.message.starts_with("mode remote without an origin")
+                && !w.message.contains("not started")
                 && !w
                     .message
                     .starts_with("forward enabled without a destination")

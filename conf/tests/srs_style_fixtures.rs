@@ -307,11 +307,29 @@ fn transcode() {
     let c = load("transcode.conf");
     assert_eq!(c.max_connections, 800);
     assert_eq!(vhost_names(&c), ["transcode.example.net"]);
-    assert_eq!(warned(&c), ["ff_log_dir", "ff_log_level", "transcode"]);
+    assert!(warned(&c).is_empty(), "{:?}", warned(&c));
+    assert_eq!(c.ff_log_dir, Path::new("./objs/ffmpeg-logs"));
+    assert_eq!(c.ff_log_level, "warning");
+    let t = &c.vhosts[0].transcodes[0];
+    assert!(t.enabled && t.scope.is_empty());
+    assert_eq!(t.ffmpeg, Path::new("/usr/local/bin/ffmpeg"));
+    let e = &t.engines[0];
+    assert_eq!(
+        (e.name.as_str(), e.vbitrate, e.vwidth, e.vheight),
+        ("sd", 900, 854, 480)
+    );
+    assert_eq!(
+        e.vparams,
+        [
+            ("g".to_string(), "60".to_string()),
+            ("bf".into(), "0".into())
+        ]
+    );
 
     let audio = load("transcode-audio-only.conf");
     assert_eq!(vhost_names(&audio), ["radio.example.net"]);
-    assert_eq!(warned(&audio), ["transcode"]);
+    assert!(warned(&audio).is_empty(), "{:?}", warned(&audio));
+    assert!(!audio.vhosts[0].transcodes.is_empty());
     assert!(audio.http_server.enabled);
     let hls = &audio.vhosts[0].hls;
     assert!(hls.enabled);
@@ -325,7 +343,13 @@ fn transcode() {
 fn ingest() {
     let c = load("ingest.conf");
     assert_eq!(vhost_names(&c), [DEFAULT_VHOST]);
-    assert_eq!(warned(&c), ["ingest", "ingest", "ingest"]);
+    assert!(warned(&c).is_empty(), "{:?}", warned(&c));
+    let v = c.vhost(DEFAULT_VHOST).unwrap();
+    let names: Vec<&str> = v.ingests.iter().map(|i| i.name.as_str()).collect();
+    assert_eq!(names, ["lobby-cam", "parking-cam", "promo-loop"]);
+    assert_eq!(v.ingests[2].input_type, "file");
+    assert_eq!(v.ingests[0].input_url, "rtsp://192.168.10.21:554/stream1");
+    assert!(!v.ingests[0].engines[0].enabled);
 }
 
 #[test]

@@ -135,7 +135,10 @@ fn split_url(url: &str) -> Result<(String, String, String), HookError> {
 /// The hook caller of a process: a bound on requests in flight and a timeout for each.
 #[derive(Debug)]
 pub struct Hooks {
+    /// For the hooks that decide (on_connect, on_publish, on_play).
     permits: Semaphore,
+    /// For the hooks that only tell: a slow receiver of those never holds up a decision.
+    tell_permits: Semaphore,
     max_in_flight: usize,
     timeout: Duration,
 }
@@ -151,6 +154,7 @@ impl Hooks {
     pub fn new(max_in_flight: usize, timeout: Duration) -> Self {
         Hooks {
             permits: Semaphore::new(max_in_flight.max(1)),
+            tell_permits: Semaphore::new(max_in_flight.max(1)),
             max_in_flight,
             timeout,
         }
@@ -163,9 +167,18 @@ impl Hooks {
         url: &str,
         body: Option<String>,
     ) -> Result<(u16, String), HookError> {
+        self.request_with(&self.permits, url, body).await
+    }
+
+    async fn request_with(
+        &self,
+        permits: &Semaphore,
+        url: &str,
+        body: Option<String>,
+    ) -> Result<(u16, String), HookError> {
         let deadline = tokio::time::Instant::now() + self.timeout;
         let late = || HookError(format!("no answer within {:?}", self.timeout));
-        let _permit = timeout_at(deadline, self.permits.acquire())
+        let _permit = timeout_at(deadline, permits.acquire())
             .await
             .map_err(|_| late())?
             .map_err(|_| HookError("hooks are shutting down".into()))?;
@@ -236,7 +249,10 @@ impl Hooks {
     pub async fn tell(&self, event: &str, urls: &[String], body: &Body) {
         let json = body.to_json();
         for url in urls {
-            match self.request(url, Some(json.clone())).await {
+            match self
+                .request_with(&self.tell_permits, url, Some(json.clone()))
+                .await
+            {
                 Ok((status, text)) => {
                     if let Err(why) = verdict(status, &text) {
                         warn!(event, url = %url, "hook answered {why}");
@@ -249,7 +265,7 @@ impl Hooks {
 
     /// GET `url` (`on_hls_notify`); a failure is logged.
     pub async fn get(&self, event: &str, url: &str) {
-        if let Err(e) = self.request(url, None).await {
+        if let Err(e) = self.request_with(&self.tell_permits, url, None).await {
             warn!(event, url = %url, "hook failed: {e}");
         }
     }

@@ -48,7 +48,7 @@ struct Files {
     root: PathBuf,
     open: Option<(PathBuf, File)>,
     /// Where finished segments are reported (for `on_hls`): sequence, path, duration.
-    done: Option<tokio::sync::mpsc::UnboundedSender<(u64, String, std::time::Duration)>>,
+    done: Option<tokio::sync::mpsc::Sender<(u64, String, std::time::Duration)>>,
 }
 
 impl Files {
@@ -87,8 +87,11 @@ impl Files {
                 if let Some((p, f)) = self.open.take() {
                     drop(f);
                     fs::rename(tmp_name(&p), &p)?;
+                    // Bounded: hooks slower than segments drop reports, never grow memory.
                     if let Some(tx) = &self.done {
-                        let _ = tx.send((seq, path, duration));
+                        if tx.try_send((seq, path, duration)).is_err() {
+                            warn!(seq, "hls: on_hls hooks lag behind, segment not reported");
+                        }
                     }
                 }
             }
@@ -160,6 +163,10 @@ impl HlsWriters {
                     .lock()
                     .unwrap_or_else(|e| e.into_inner())
                     .remove(&key);
+                me.publishers
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .remove(&key);
             }
             .instrument(span),
         );
@@ -185,7 +192,7 @@ impl HlsWriters {
         let (io, mut io_rx) = tokio::sync::mpsc::channel::<Vec<HlsAction>>(256);
         let h = &v.hls_hooks();
         let done = (!h.0.is_empty() || !h.1.is_empty()).then(|| {
-            let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+            let (tx, rx) = tokio::sync::mpsc::channel(256);
             tokio::spawn(
                 hls_hooks(
                     ctx.clone(),
@@ -320,7 +327,7 @@ async fn hls_hooks(
     publisher: impl Fn() -> srs_ipc::control::PublisherInfo + Send + 'static,
     (v, app): (Vhost, String),
     m3u8_rel: String,
-    mut done: tokio::sync::mpsc::UnboundedReceiver<(u64, String, std::time::Duration)>,
+    mut done: tokio::sync::mpsc::Receiver<(u64, String, std::time::Duration)>,
 ) {
     let hooks = ctx.hooks.for_vhost(&v);
     let (on_hls, notify) = v.hls_hooks();
@@ -375,6 +382,10 @@ async fn hls_hooks(
     }
 }
 
+/// Most streams HLS requests keep pulled on an edge at once: a request names any stream,
+/// and each is an upstream connection.
+const MAX_HLS_LEASES: usize = 1000;
+
 /// How long an HLS player's request keeps an edge's pull going: players fetch the playlist
 /// about once a segment, so a few segments without a request mean they are gone.
 fn lease(v: &Vhost) -> std::time::Duration {
@@ -383,6 +394,10 @@ fn lease(v: &Vhost) -> std::time::Duration {
 
 /// The stream of an HLS playlist path, by the vhost's `hls_m3u8_file` template.
 fn playlist_stream(template: &str, path: &str) -> Option<(String, String)> {
+    // The matcher backtracks: a bounded path keeps it cheap whatever a client sends.
+    if path.len() > 512 || path.matches('/').count() > 16 {
+        return None;
+    }
     // Placeholders match one path segment or part of one ([app] may span segments).
     fn go<'a>(
         t: &str,
@@ -456,8 +471,13 @@ pub fn edge_demand(
     let until = std::time::Instant::now() + lease(v);
     {
         let mut leases = ctx.hls_leases.lock().unwrap_or_else(|e| e.into_inner());
+        let full = leases.len() >= MAX_HLS_LEASES;
         match leases.get_mut(&key) {
             Some((_, t)) => *t = until,
+            None if full => {
+                warn!(stream = %key, "HLS player on an edge: too many pulled streams for HLS, not pulling");
+                return None;
+            }
             None => {
                 info!(stream = %key, "HLS player on an edge: pulling the stream");
                 let guard = ctx.demands.want(crate::pull_request(host, &key, query));

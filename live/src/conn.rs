@@ -145,6 +145,10 @@ pub trait Publishers: Send + Sync + std::fmt::Debug {
     ) -> PublishFuture<'_>;
 }
 
+/// Environment variable carrying the first RTMP address as bound, from the master to its
+/// children.
+pub const RTMP_ADDR_ENV: &str = "SRS_RS_RTMP_ADDR";
+
 /// Environment variable carrying the server's id from the master to its children.
 pub const SERVER_ID_ENV: &str = "SRS_RS_SERVER_ID";
 

@@ -133,17 +133,18 @@ impl DemandGuard {
         &self.key
     }
 
-    /// Resolves when no origin could deliver the stream, with what they answered (a
-    /// failure announced before this call counts too).
+    /// Resolves when no origin could deliver the stream, with what they answered: a
+    /// failure announced after this guard was made (one before it concerns earlier
+    /// holders, not this one).
     pub fn failed(&self) -> impl std::future::Future<Output = String> + Send + 'static {
         let mut rx = self.failure.clone();
         async move {
             loop {
-                if let Some(r) = rx.borrow_and_update().clone() {
-                    return r;
-                }
                 if rx.changed().await.is_err() {
                     return std::future::pending().await;
+                }
+                if let Some(r) = rx.borrow_and_update().clone() {
+                    return r;
                 }
             }
         }
@@ -205,5 +206,14 @@ mod tests {
         assert_eq!(b.failed().await, "origin down");
         let quiet = tokio::time::timeout(std::time::Duration::from_millis(50), other.failed());
         assert!(quiet.await.is_err(), "b's pull did not fail");
+        // A holder that comes after the failure is not failed by it; a later one is.
+        let late = d.want(req("a"));
+        let quiet = tokio::time::timeout(std::time::Duration::from_millis(50), late.failed());
+        assert!(
+            quiet.await.is_err(),
+            "an old failure does not fail a new holder"
+        );
+        d.fail(&req("a").key, "again");
+        assert_eq!(late.failed().await, "again");
     }
 }

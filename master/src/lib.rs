@@ -112,6 +112,11 @@ fn run(config: Config, name: String, path: Option<PathBuf>, single: bool) -> any
     let ports = listen::bind_all(&config.listen, workers)?;
     // Before any thread: the children inherit it (relays mark their connects with it).
     srs_live::conn::init_server_id();
+    // Where children (transcoders, ingesters) reach this server: the first RTMP address as
+    // bound (a `listen` of port 0 gets its port here).
+    if let Some(p) = ports.first() {
+        std::env::set_var(srs_live::conn::RTMP_ADDR_ENV, p.addr.to_string());
+    }
     if config.daemon {
         // Fork before any thread exists (the runtime starts below).
         nix::unistd::daemon(true, false).context("daemon: fork failed")?;
@@ -192,6 +197,7 @@ async fn serve_single(
     let ring_dir = tree::ring_dir(&config.run_dir);
     tree::fresh_dir(&ring_dir)?;
     let (bs, mut streams) = Backsource::new(config.clone(), ring_dir.clone());
+    bs.start_jobs();
     // Publishers go to backsource in memory.
     let ctx = WorkerContext::new(Arc::new(config), bs.clone());
     let mut server = tokio::spawn(srs_stream_worker::run(listeners, ctx.clone()));

@@ -1,0 +1,152 @@
+//! The stream's jobs as child processes: transcode (SRS's ffmpeg command line, its log, the
+//! loop guard, stop on unpublish), exec (placeholders, stop on unpublish), ingest (a file
+//! pulled in as a live stream), and no orphan when the server is killed.
+
+use srs_tests::{ffmpeg_publish, ffprobe, wait_until, Server};
+use std::path::Path;
+use std::time::Duration;
+
+/// Pids of processes whose command line contains `needle`.
+fn pids_with(needle: &str) -> Vec<u32> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir("/proc").unwrap().flatten() {
+        let Ok(pid) = e.file_name().to_string_lossy().parse::<u32>() else {
+            continue;
+        };
+        if let Ok(cmd) = std::fs::read(format!("/proc/{pid}/cmdline")) {
+            let cmd = String::from_utf8_lossy(&cmd).replace('\0', " ");
+            if cmd.contains(needle) && !cmd.contains("cargo") {
+                out.push(pid);
+            }
+        }
+    }
+    out
+}
+
+#[test]
+fn transcode_makes_the_engines_output_and_stops_with_the_publisher() {
+    let dir = tempfile::tempdir().unwrap();
+    let logs = dir.path().join("fflogs");
+    let s = Server::start(&format!(
+        "ff_log_dir {};\n\
+         vhost __defaultVhost__ {{ transcode {{ enabled on; ffmpeg ffmpeg; engine sd {{ enabled on; \
+           vcodec libx264; vbitrate 200; vwidth 160; vheight 120; vpreset ultrafast; vprofile baseline; \
+           vparams {{ g 25; }} acodec aac; abitrate 32; \
+           output rtmp://127.0.0.1:[port]/[app]?vhost=[vhost]/[stream]_[engine]; }} }} }}\n",
+        logs.display()
+    ));
+    let mut enc = ffmpeg_publish(&s.url("live/tc"), 60);
+    let p = ffprobe(&s.url("live/tc_sd"), 2.0, Duration::from_secs(40))
+        .unwrap_or_else(|e| panic!("no transcoded output: {e}\n{}", s.log()));
+    p.assert_h264_aac(5);
+    assert_eq!(p.size, Some((160, 120)), "the engine's size");
+    // Its log, named as SRS names it.
+    let log = logs.join("ffmpeg-encoder-__defaultVhost__-live-tc-sd.log");
+    assert!(log.is_file(), "{}", log.display());
+    // The output is not transcoded again.
+    std::thread::sleep(Duration::from_secs(1));
+    assert!(
+        pids_with("tc_sd_sd").is_empty(),
+        "the output was transcoded again"
+    );
+    assert_eq!(pids_with("/tc_sd").len(), 1, "one ffmpeg for the engine");
+    // The publisher leaves: the transcoder is stopped (SIGTERM, SIGKILL after 1 s).
+    enc.kill();
+    assert!(
+        wait_until(Duration::from_secs(10), || pids_with("/tc_sd").is_empty()),
+        "the transcoder outlived its publisher"
+    );
+}
+
+#[test]
+fn exec_runs_per_publish_with_placeholders_and_stops() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("exec.txt");
+    let marker = format!("execmark{}", std::process::id());
+    let s = Server::start(&format!(
+        "ff_log_dir {d};\n\
+         vhost __defaultVhost__ {{ exec {{ enabled on; \
+           publish /bin/sh -c \"echo [vhost] [app] [stream] > {o}; exec sleep 600 {marker}\"; }} }}\n",
+        d = dir.path().display(),
+        o = out.display()
+    ));
+    let mut enc = ffmpeg_publish(&s.url("live/ex"), 60);
+    assert!(
+        wait_until(Duration::from_secs(20), || std::fs::read_to_string(&out)
+            .is_ok_and(|t| !t.is_empty())),
+        "exec did not run:\n{}",
+        s.log()
+    );
+    assert_eq!(
+        std::fs::read_to_string(&out).unwrap().trim(),
+        "__defaultVhost__ live ex"
+    );
+    assert!(wait_until(Duration::from_secs(5), || pids_with(&marker)
+        .len()
+        == 1));
+    enc.kill();
+    assert!(
+        wait_until(Duration::from_secs(10), || pids_with(&marker).is_empty()),
+        "the exec'd command outlived its publisher"
+    );
+}
+
+#[test]
+fn ingest_a_file_as_a_live_stream_and_no_orphan_after_kill() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("in.flv");
+    let st = std::process::Command::new("ffmpeg")
+        .args([
+            "-hide_banner",
+            "-loglevel",
+            "error",
+            "-f",
+            "lavfi",
+            "-i",
+            "testsrc=size=176x144:rate=25",
+            "-f",
+            "lavfi",
+            "-i",
+            "sine",
+            "-t",
+            "6",
+            "-c:v",
+            "libx264",
+            "-preset",
+            "ultrafast",
+            "-g",
+            "25",
+            "-c:a",
+            "aac",
+            "-f",
+            "flv",
+            "-y",
+        ])
+        .arg(&file)
+        .status()
+        .unwrap();
+    assert!(st.success());
+    let marker = dir.path().display().to_string();
+    let mut s = Server::start(&format!(
+        "ff_log_dir {d};\n\
+         vhost __defaultVhost__ {{ ingest cam {{ enabled on; input {{ type file; url {f}; }} ffmpeg ffmpeg; \
+           engine {{ enabled off; output rtmp://127.0.0.1:[port]/live?vhost=[vhost]/ingested; }} }} }}\n",
+        d = dir.path().display(),
+        f = file.display()
+    ));
+    let p = ffprobe(&s.url("live/ingested"), 2.0, Duration::from_secs(40))
+        .unwrap_or_else(|e| panic!("ingest: {e}\n{}", s.log()));
+    p.assert_h264_aac(5);
+    assert_eq!(p.size, Some((176, 144)));
+    assert!(Path::new(&format!(
+        "{marker}/ffmpeg-ingest-__defaultVhost__-cam-0.log"
+    ))
+    .is_file());
+    assert_eq!(pids_with(&marker).len(), 1, "one ffmpeg for the ingester");
+    // kill -9 of the whole server: the child dies with its supervisor.
+    s.kill_tree();
+    assert!(
+        wait_until(Duration::from_secs(5), || pids_with(&marker).is_empty()),
+        "an ffmpeg child outlived the killed server"
+    );
+}
