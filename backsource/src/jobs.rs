@@ -173,10 +173,13 @@ fn spawn(job: &Job) -> std::io::Result<tokio::process::Child> {
         .stdout(out)
         .stderr(err)
         .kill_on_drop(true);
-    // SAFETY: the closure runs in the child between fork and exec and only makes one
-    // async-signal-safe system call (prctl).
+    // SAFETY: the closure runs in the child between fork and exec and only makes
+    // async-signal-safe system calls (setpgid, prctl).
     unsafe {
         cmd.pre_exec(|| {
+            // A process group of its own: a stop reaches what a script started too.
+            nix::unistd::setpgid(nix::unistd::Pid::from_raw(0), nix::unistd::Pid::from_raw(0))
+                .map_err(std::io::Error::from)?;
             nix::sys::prctl::set_pdeathsig(nix::sys::signal::Signal::SIGKILL)
                 .map_err(std::io::Error::from)
         });
@@ -184,19 +187,23 @@ fn spawn(job: &Job) -> std::io::Result<tokio::process::Child> {
     cmd.spawn()
 }
 
-/// SIGTERM, then SIGKILL after 1 s.
+/// SIGTERM to the job's process group, then SIGKILL after 1 s.
 async fn terminate(child: &mut tokio::process::Child) {
-    if let Some(pid) = child.id() {
-        let _ = nix::sys::signal::kill(
-            nix::unistd::Pid::from_raw(pid as i32),
-            nix::sys::signal::Signal::SIGTERM,
-        );
+    let group = child
+        .id()
+        .map(|pid| nix::unistd::Pid::from_raw(-(pid as i32)));
+    if let Some(g) = group {
+        let _ = nix::sys::signal::kill(g, nix::sys::signal::Signal::SIGTERM);
     }
     if tokio::time::timeout(Duration::from_secs(1), child.wait())
         .await
         .is_err()
     {
         let _ = child.kill().await;
+    }
+    // What it started and left behind goes too.
+    if let Some(g) = group {
+        let _ = nix::sys::signal::kill(g, nix::sys::signal::Signal::SIGKILL);
     }
 }
 

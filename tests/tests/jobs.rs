@@ -62,11 +62,12 @@ fn transcode_makes_the_engines_output_and_stops_with_the_publisher() {
 fn exec_runs_per_publish_with_placeholders_and_stops() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("exec.txt");
-    let marker = format!("execmark{}", std::process::id());
+    // A command that starts a child of its own: the stop reaches it too.
+    let marker = format!("sleep {}", 600_000 + std::process::id());
     let s = Server::start(&format!(
         "ff_log_dir {d};\n\
          vhost __defaultVhost__ {{ exec {{ enabled on; \
-           publish /bin/sh -c \"echo [vhost] [app] [stream] > {o}; exec sleep 600 {marker}\"; }} }}\n",
+           publish /bin/sh -c \"echo [vhost] [app] [stream] > {o}; {marker}; true\"; }} }}\n",
         d = dir.path().display(),
         o = out.display()
     ));
@@ -81,9 +82,7 @@ fn exec_runs_per_publish_with_placeholders_and_stops() {
         std::fs::read_to_string(&out).unwrap().trim(),
         "__defaultVhost__ live ex"
     );
-    assert!(wait_until(Duration::from_secs(5), || pids_with(&marker)
-        .len()
-        == 1));
+    assert!(wait_until(Duration::from_secs(5), || !pids_with(&marker).is_empty()));
     enc.kill();
     assert!(
         wait_until(Duration::from_secs(10), || pids_with(&marker).is_empty()),
