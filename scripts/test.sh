@@ -1,12 +1,10 @@
 #!/usr/bin/env bash
 # Run every test: unit and property tests of each crate, and the end-to-end tests that start
-# the real server binaries and drive them with ffmpeg, ffprobe, rtmpdump and our own client.
-# Needs ffmpeg and rtmpdump on PATH (.ci/run installs them on Debian).
+# the real server binaries and drive them with ffmpeg, ffprobe, rtmpdump, GStreamer,
+# Chromium and our own client. Installs what is missing first (Debian, apt-get).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-for tool in ffmpeg ffprobe rtmpdump; do
-    command -v "$tool" >/dev/null || { echo "missing $tool: apt-get install -y ffmpeg rtmpdump" >&2; exit 1; }
-done
+scripts/install-test-deps.sh
 # The scripts' own tests (scripts/bench.py): Python standard library only.
 python3 -m unittest discover -s scripts/tests
 # The end-to-end tests run the release binaries, so build them first.

@@ -180,8 +180,12 @@ pub async fn serve(
                 } => (type_id::DATA_AMF0, timestamp, payload),
                 ServerEvent::Unpublish { stream_id } if stream_id == req.stream_id => {
                     info!(stream = %req.key, "unpublish");
+                    drop(publisher);
                     flush(&mut socket, &mut session, stats).await?;
-                    return Ok(());
+                    // The client may still be finishing its own sequence (GStreamer sends
+                    // deleteStream after FCUnpublish and fails on a closed socket): answer
+                    // it until it closes, for a little while, as SRS and nginx-rtmp do.
+                    return linger(socket, session, stats).await;
                 }
                 ServerEvent::Publish { .. } | ServerEvent::Play { .. } => {
                     return Err(ConnError::Rejected(
@@ -218,3 +222,39 @@ pub async fn serve(
         }
     }
 }
+
+/// After an unpublish: read and answer what the client still sends until it closes, at
+/// most [`LINGER`] (or as long as it keeps talking, up to ten times that).
+async fn linger(
+    mut socket: TcpStream,
+    mut session: ServerSession,
+    stats: &ConnStats,
+) -> Result<(), ConnError> {
+    let end = Instant::now() + LINGER * 10;
+    let mut buf = BytesMut::with_capacity(4096);
+    loop {
+        let quiet = Instant::now() + LINGER;
+        tokio::select! {
+            r = socket.read_buf(&mut buf) => {
+                let n = match r {
+                    Ok(n) => n,
+                    Err(_) => return Ok(()),
+                };
+                if n == 0 {
+                    return Ok(());
+                }
+                stats.add_in(n);
+                if session.feed(&buf).is_err() {
+                    return Ok(());
+                }
+                buf.clear();
+                while let Ok(Some(_)) = session.poll_event() {}
+                flush(&mut socket, &mut session, stats).await?;
+            }
+            _ = tokio::time::sleep_until(quiet.min(end)) => return Ok(()),
+        }
+    }
+}
+
+/// How long a client that unpublished may stay quiet before the server closes.
+const LINGER: std::time::Duration = std::time::Duration::from_secs(2);
