@@ -194,6 +194,8 @@ pub struct Tree {
     ready_logged: bool,
     /// Bumped by every successful reload.
     config_gen: u64,
+    /// When the master started.
+    started: Instant,
 }
 
 impl Tree {
@@ -230,6 +232,7 @@ impl Tree {
             events,
             ready_logged: false,
             config_gen: 0,
+            started: Instant::now(),
         })
     }
 
@@ -512,7 +515,7 @@ impl Tree {
             index: 0,
             pid: std::process::id(),
             api_port: 0,
-            uptime_s: 0,
+            uptime_s: self.started.elapsed().as_secs(),
             restarts: 0,
             stats: WorkerStats {
                 rss_kib: srs_ipc::link::own_rss_kib(),
@@ -1008,8 +1011,20 @@ async fn accept_links(listener: UnixListener, events: mpsc::UnboundedSender<Even
         };
         let events = events.clone();
         tokio::spawn(async move {
-            if let Err(e) = serve_link(Link::new(sock), events).await {
-                warn!("control link closed: {e}");
+            match serve_link(Link::new(sock), events).await {
+                Ok(()) => {}
+                // A child that went away (a stop, a restart): nothing wrong.
+                Err(e)
+                    if matches!(
+                        e.kind(),
+                        std::io::ErrorKind::ConnectionReset
+                            | std::io::ErrorKind::BrokenPipe
+                            | std::io::ErrorKind::UnexpectedEof
+                    ) =>
+                {
+                    info!("control link closed: {e}");
+                }
+                Err(e) => warn!("control link closed: {e}"),
             }
         });
     }

@@ -489,11 +489,27 @@ fn sigterm_leaves_no_child_and_no_ring() {
     let _publisher = ffmpeg_publish(&url, 60);
     wait_publishing(&server, 1);
     assert!(wait_until(T, || !ring_files(&server).is_empty()));
+    // The master's uptime counts (srs-cli status used to show 0s).
+    std::thread::sleep(Duration::from_millis(1100));
+    let master = server.processes("master");
+    assert!(
+        master[0]["uptime_s"].as_u64().unwrap_or(0) >= 1,
+        "{master:?}"
+    );
     let status = server.stop();
     assert!(status.is_some_and(|s| s.success()), "{status:?}");
     assert!(
         wait_until(T, || children.iter().all(|p| !alive(*p))),
         "a child outlived the master"
+    );
+    // A normal stop is no warning.
+    assert!(
+        !server
+            .log()
+            .lines()
+            .any(|l| l.contains("WARN") && l.contains("control link closed")),
+        "{}",
+        server.log()
     );
     assert!(
         ring_files(&server).is_empty(),
