@@ -71,6 +71,11 @@ fn with_cors(mut r: Response, on: bool) -> Response {
     r
 }
 
+/// A vhost's API id (`/api/v1/vhosts`, and `vhost` in streams and clients).
+pub fn vhost_id(vhost: &str) -> String {
+    stream_id(vhost, "", "")
+}
+
 /// A stream's API id: stable for a stream key.
 pub fn stream_id(vhost: &str, app: &str, stream: &str) -> String {
     // The same id as in hook bodies.
@@ -158,7 +163,8 @@ fn stream_json(d: &StreamDetail, snap: &Snapshot) -> Value {
     json!({
         "id": stream_id(&d.vhost, &d.app, &d.stream),
         "name": d.stream,
-        "vhost": d.vhost,
+        // SRS lists the vhost by the id `/api/v1/vhosts` gives it.
+        "vhost": vhost_id(&d.vhost),
         "app": d.app,
         "tcUrl": d.tc_url,
         "url": format!("/{}/{}", d.app, d.stream),
@@ -204,7 +210,7 @@ fn client_json(role: Role, c: &ClientInfo, snap: &Snapshot) -> Value {
         .unwrap_or_default();
     json!({
         "id": c.cid,
-        "vhost": vhost,
+        "vhost": vhost_id(&vhost),
         "stream": if stream.is_empty() { Value::Null } else { json!(stream_id(&vhost, &app, &stream)) },
         "ip": c.peer.rsplit_once(':').map(|(ip, _)| ip).unwrap_or(&c.peer),
         "tcUrl": tc_url,
@@ -302,7 +308,7 @@ async fn vhosts(State(ctx): Ctx) -> Response {
                 .filter(|(_, c)| c.stream.starts_with(&format!("{}/", v.name)))
                 .count();
             json!({
-                "id": stream_id(&v.name, "", ""),
+                "id": vhost_id(&v.name),
                 "name": v.name,
                 "enabled": v.enabled,
                 "clients": clients,
@@ -313,6 +319,33 @@ async fn vhosts(State(ctx): Ctx) -> Response {
         })
         .collect();
     ok(json!({ "vhosts": list }), cross)
+}
+
+/// `/api/v1/vhosts/{id}`: one vhost, by id (or name), as SRS answers it.
+async fn vhost(State(ctx): Ctx, Path(id): Path<String>) -> Response {
+    let cross = ctx.config().http_api.crossdomain;
+    let all = vhosts(State(ctx.clone())).await;
+    let body = match axum::body::to_bytes(all.into_body(), 1 << 22).await {
+        Ok(b) => b,
+        Err(e) => {
+            return error(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                ERROR_SYSTEM,
+                &e.to_string(),
+                cross,
+            )
+        }
+    };
+    let v: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
+    let found = v["vhosts"].as_array().and_then(|l| {
+        l.iter()
+            .find(|x| x["id"] == id.as_str() || x["name"] == id.as_str())
+            .cloned()
+    });
+    match found {
+        Some(x) => ok(json!({ "vhost": x }), cross),
+        None => error(StatusCode::NOT_FOUND, ERROR_INVALID, "no such vhost", cross),
+    }
 }
 
 async fn streams(State(ctx): Ctx) -> Response {
@@ -356,6 +389,21 @@ async fn clients(State(ctx): Ctx) -> Response {
         ),
         Err(e) => error(StatusCode::SERVICE_UNAVAILABLE, ERROR_SYSTEM, &e, cross),
     }
+}
+
+/// `GET /api/v1/clients/{id}`, or a kick with `?method=DELETE` (how SRS's console kicks:
+/// JSONP can only GET).
+async fn client_or_kick(
+    state: State<Arc<HttpContext>>,
+    id: Path<String>,
+    Query(q): Query<HashMap<String, String>>,
+) -> Response {
+    if q.get("method")
+        .is_some_and(|m| m.eq_ignore_ascii_case("DELETE"))
+    {
+        return kick(state, id).await;
+    }
+    client(state, id).await
 }
 
 async fn client(State(ctx): Ctx, Path(id): Path<String>) -> Response {
@@ -492,6 +540,43 @@ async fn authenticate(
     }
 }
 
+/// JSONP, as SRS serves every API path: with `?callback=NAME`, the JSON answer comes as
+/// `NAME(...)` in JavaScript (what SRS's console loads its data with).
+async fn jsonp(req: axum::extract::Request, next: axum::middleware::Next) -> Response {
+    let callback = req.uri().query().and_then(|q| {
+        q.split('&')
+            .filter_map(|kv| kv.split_once('='))
+            .find(|(k, _)| *k == "callback")
+            .map(|(_, v)| v.to_string())
+    });
+    let r = next.run(req).await;
+    let Some(cb) = callback.filter(|c| {
+        !c.is_empty()
+            && c.len() <= 128
+            && c.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"_.$".contains(&b))
+    }) else {
+        return r;
+    };
+    let (mut parts, body) = r.into_parts();
+    let Ok(bytes) = axum::body::to_bytes(body, 64 << 20).await else {
+        return StatusCode::INTERNAL_SERVER_ERROR.into_response();
+    };
+    let mut out = Vec::with_capacity(bytes.len() + cb.len() + 3);
+    out.extend_from_slice(cb.as_bytes());
+    out.push(b'(');
+    out.extend_from_slice(&bytes);
+    out.extend_from_slice(b")");
+    parts.headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/javascript"),
+    );
+    parts.headers.remove(header::CONTENT_LENGTH);
+    // A JSONP answer is a script: the browser loads it whatever the status.
+    parts.status = StatusCode::OK;
+    Response::from_parts(parts, axum::body::Body::from(out))
+}
+
 /// Compare without an early exit, so that timing does not tell how much matched.
 fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
@@ -605,18 +690,21 @@ pub fn router(ctx: Arc<HttpContext>) -> axum::Router {
         .route("/api/v1/versions", get(versions))
         .route("/api/v1/summaries", get(summaries))
         .route("/api/v1/vhosts", get(vhosts))
+        .route("/api/v1/vhosts/", get(vhosts))
+        .route("/api/v1/vhosts/:id", get(vhost))
         .route("/api/v1/streams", get(streams))
         .route("/api/v1/streams/", get(streams))
         .route("/api/v1/streams/:id", get(stream))
         .route("/api/v1/clients", get(clients))
         .route("/api/v1/clients/", get(clients))
-        .route("/api/v1/clients/:id", get(client).delete(kick))
+        .route("/api/v1/clients/:id", get(client_or_kick).delete(kick))
         .route("/api/v1/raw", get(raw))
         .route("/metrics", get(metrics))
         .route(
             "/api/*rest",
             get(not_found).post(not_found).delete(not_found),
         )
+        .layer(axum::middleware::from_fn(jsonp))
         .layer(axum::middleware::from_fn_with_state(
             ctx.clone(),
             authenticate,

@@ -194,7 +194,31 @@ fn api_fields_against_a_live_publish_and_kick() {
     let st = &streams[0];
     assert_eq!(st["name"], "api");
     assert_eq!(st["app"], "live");
-    assert_eq!(st["vhost"], "__defaultVhost__");
+    // The vhost by its id, as /api/v1/vhosts lists it (SRS's console joins on it).
+    let vh = request(api, "GET", "/api/v1/vhosts/", "").json();
+    assert_eq!(st["vhost"], vh["vhosts"][0]["id"]);
+    let one = request(
+        api,
+        "GET",
+        &format!("/api/v1/vhosts/{}", st["vhost"].as_str().unwrap()),
+        "",
+    );
+    assert_eq!(one.json()["vhost"]["name"], "__defaultVhost__");
+    // JSONP, as SRS's console calls every path.
+    let js = request(
+        api,
+        "GET",
+        "/api/v1/streams/?callback=angular.callbacks._1",
+        "",
+    );
+    let text = String::from_utf8_lossy(&js.body).to_string();
+    assert!(
+        text.starts_with("angular.callbacks._1({") && text.ends_with(')'),
+        "{text}"
+    );
+    assert!(js
+        .header("content-type")
+        .is_some_and(|t| t.contains("javascript")));
     assert_eq!(st["url"], "/live/api");
     assert!(
         st["tcUrl"]
@@ -269,8 +293,14 @@ fn api_fields_against_a_live_publish_and_kick() {
         "{text}"
     );
 
-    // DELETE kicks the player, wherever it lives.
-    let k = request(api, "DELETE", &format!("/api/v1/clients/{player_cid}"), "");
+    // A kick as SRS's console sends it (GET with ?method=DELETE) kicks the player,
+    // wherever it lives.
+    let k = request(
+        api,
+        "GET",
+        &format!("/api/v1/clients/{player_cid}?method=DELETE"),
+        "",
+    );
     assert_eq!(k.status, 200);
     assert_eq!(k.json()["code"], 0);
     rt.block_on(async {
