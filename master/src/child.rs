@@ -94,6 +94,18 @@ pub fn main(role: &str, index: u32, config: Config, config_path: Option<PathBuf>
         }
     };
     let result = runtime.block_on(async {
+        // SIGUSR1 from the master: reopen the log file (logrotate).
+        if let Ok(mut usr1) =
+            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::user_defined1())
+        {
+            tokio::spawn(async move {
+                while usr1.recv().await.is_some() {
+                    if let Err(e) = logging::reopen() {
+                        error!("cannot reopen the log file: {e}");
+                    }
+                }
+            });
+        }
         match role {
             "backsource" => {
                 srs_backsource::process::run(

@@ -41,6 +41,10 @@ pub struct Args {
     /// Run the whole server in one process instead of the process tree.
     #[arg(long)]
     pub single_process: bool,
+    /// Signal the running server through its pid file, like nginx: `stop` (fast),
+    /// `quit` (graceful), `reload`, `reopen` (the log file, for logrotate).
+    #[arg(short = 's', value_name = "SIGNAL", value_parser = ["stop", "quit", "reload", "reopen"])]
+    pub signal: Option<String>,
     /// (internal) Run as a child of the tree: backsource, stream-worker or httpd.
     #[arg(long, hide = true)]
     pub role: Option<String>,
@@ -86,12 +90,52 @@ pub fn main_with_args(args: Args) -> ExitCode {
     if let Some(role) = &args.role {
         return child::main(role, args.index, config, args.config);
     }
+    if let Some(sig) = &args.signal {
+        return signal_running(&config, sig);
+    }
     match run(config, name, args.config, args.single_process) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             // Logging may not be up (or may go to a file): say it on stderr too.
             error!("{e:#}");
             eprintln!("srs-master: [emerg] {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// `-s SIGNAL`: send it to the master named by the config's pid file.
+fn signal_running(config: &Config, what: &str) -> ExitCode {
+    use nix::sys::signal::Signal;
+    let sig = match what {
+        "stop" => Signal::SIGTERM,
+        "quit" => Signal::SIGQUIT,
+        "reload" => Signal::SIGHUP,
+        _ => Signal::SIGUSR1,
+    };
+    let pid = match std::fs::read_to_string(&config.pid) {
+        Ok(t) => match t.trim().parse::<i32>() {
+            Ok(p) if p > 0 => p,
+            _ => {
+                eprintln!(
+                    "srs-master: [emerg] invalid pid file {}",
+                    config.pid.display()
+                );
+                return ExitCode::FAILURE;
+            }
+        },
+        Err(e) => {
+            eprintln!(
+                "srs-master: [emerg] open pid file {}: {e} (is the server running?)",
+                config.pid.display()
+            );
+            return ExitCode::FAILURE;
+        }
+    };
+    match nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), sig) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("srs-master: [emerg] kill({pid}, {sig}): {e}");
             ExitCode::FAILURE
         }
     }
@@ -172,6 +216,8 @@ pub struct Signals {
     pub quit: tokio::signal::unix::Signal,
     /// SIGHUP.
     pub hup: tokio::signal::unix::Signal,
+    /// SIGUSR1.
+    pub usr1: tokio::signal::unix::Signal,
 }
 
 impl Signals {
@@ -182,6 +228,7 @@ impl Signals {
             int: signal(SignalKind::interrupt())?,
             quit: signal(SignalKind::quit())?,
             hup: signal(SignalKind::hangup())?,
+            usr1: signal(SignalKind::user_defined1())?,
         })
     }
 }
@@ -227,6 +274,10 @@ async fn serve_single(
             _ = sig.int.recv() => { info!("SIGINT: fast stop"); break; }
             _ = sig.quit.recv() => { info!("SIGQUIT: stop"); break; }
             _ = sig.hup.recv() => reload(&ctx, &bs, path.as_ref()),
+            _ = sig.usr1.recv() => match logging::reopen() {
+                Ok(()) => info!("SIGUSR1: log file reopened"),
+                Err(e) => error!("SIGUSR1: cannot reopen the log file: {e}"),
+            },
         }
     }
     server.abort();

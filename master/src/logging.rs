@@ -21,6 +21,44 @@ pub fn level(l: LogLevel) -> LevelFilter {
 /// Keeps logging alive; drop at exit.
 pub struct LogGuard;
 
+/// The log file, reopenable: logrotate moves it away and sends SIGUSR1, and the next
+/// line goes to a new file under the configured name (as SRS and nginx do).
+struct LogFile {
+    path: std::path::PathBuf,
+    file: Mutex<std::fs::File>,
+}
+
+static LOG_FILE: std::sync::OnceLock<LogFile> = std::sync::OnceLock::new();
+
+/// Reopen `srs_log_file` (SIGUSR1). A no-op when logging to the console.
+pub fn reopen() -> std::io::Result<()> {
+    let Some(lf) = LOG_FILE.get() else {
+        return Ok(());
+    };
+    let f = OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(&lf.path)?;
+    *lf.file.lock().unwrap_or_else(|e| e.into_inner()) = f;
+    Ok(())
+}
+
+/// A writer of the current log file.
+struct CurrentLog;
+
+impl std::io::Write for CurrentLog {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        match LOG_FILE.get() {
+            Some(lf) => lf.file.lock().unwrap_or_else(|e| e.into_inner()).write(buf),
+            None => Ok(buf.len()),
+        }
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
 /// Timestamps followed by the process's tag, so that lines from the tree's processes can be
 /// told apart in one console or file: `2026-11-26T22:00:00.000000Z [worker-1]`.
 struct TaggedTime(String);
@@ -64,7 +102,11 @@ pub fn init(config: &Config, tag: &str) -> anyhow::Result<LogGuard> {
                 .append(true)
                 .open(&config.log_file)
                 .with_context(|| format!("open log file {}", config.log_file.display()))?;
-            builder.with_ansi(false).with_writer(Mutex::new(f)).init()
+            let _ = LOG_FILE.set(LogFile {
+                path: config.log_file.clone(),
+                file: Mutex::new(f),
+            });
+            builder.with_ansi(false).with_writer(|| CurrentLog).init()
         }
     }
     Ok(LogGuard)

@@ -556,6 +556,7 @@ impl Tree {
             mut int,
             mut quit,
             mut hup,
+            mut usr1,
         } = sig;
         let sock_path = master_socket(&self.run_dir);
         let _ = std::fs::remove_file(&sock_path);
@@ -579,6 +580,19 @@ impl Tree {
                 _ = int.recv() => { info!("SIGINT: fast stop"); break false; }
                 _ = quit.recv() => { info!("SIGQUIT: graceful stop"); break true; }
                 _ = hup.recv() => self.reload(),
+                _ = usr1.recv() => {
+                    // logrotate moved the file: the master and every child reopen it.
+                    match crate::logging::reopen() {
+                        Ok(()) => info!("SIGUSR1: log file reopened"),
+                        Err(e) => error!("SIGUSR1: cannot reopen the log file: {e}"),
+                    }
+                    for s in self.slots.values().filter(|s| s.pid > 0) {
+                        let _ = nix::sys::signal::kill(
+                            nix::unistd::Pid::from_raw(s.pid as i32),
+                            nix::sys::signal::Signal::SIGUSR1,
+                        );
+                    }
+                }
                 _ = async {
                     match next_restart {
                         Some((t, _)) => tokio::time::sleep_until(t).await,

@@ -191,3 +191,70 @@ fn sighup_reloads_and_a_broken_config_keeps_the_running_one() {
         c.play().await.unwrap();
     });
 }
+
+#[test]
+fn logrotate_with_sigusr1_and_the_s_signals() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path().display();
+    let conf = dir.path().join("rot.conf");
+    std::fs::write(
+        &conf,
+        format!(
+            "listen 127.0.0.1:0;\ndaemon on;\nsrs_log_tank file;\nsrs_log_file {d}/srs.log;\npid {d}/srs.pid;\n\
+             run_dir {d}/run;\nvhost __defaultVhost__ {{ }}\n"
+        ),
+    )
+    .unwrap();
+    let c = conf.to_str().unwrap();
+    assert!(master(&["-c", c], dir.path()).status.success());
+    let log = dir.path().join("srs.log");
+    assert!(wait_until(T, || std::fs::read_to_string(&log)
+        .is_ok_and(|l| l.contains("srs-rs ready"))));
+    let addr = std::fs::read_to_string(&log)
+        .unwrap()
+        .lines()
+        .find(|l| l.contains("RTMP listening"))
+        .and_then(|l| l.split("addr=").nth(1))
+        .and_then(|a| a.split_whitespace().next())
+        .unwrap()
+        .to_string();
+    // logrotate: move the file, then `-s reopen` (SIGUSR1 to the master, which passes it on).
+    let rotated = dir.path().join("srs.log.1");
+    std::fs::rename(&log, &rotated).unwrap();
+    let out = master(&["-c", c, "-s", "reopen"], dir.path());
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(wait_until(T, || std::fs::read_to_string(&log)
+        .is_ok_and(|l| l.contains("log file reopened"))));
+    // A worker's lines go to the new file too.
+    srs_tests::rt().block_on(async {
+        let mut cl = RtmpClient::connect(&format!("rtmp://{addr}/live/rot"))
+            .await
+            .unwrap();
+        cl.play().await.unwrap();
+    });
+    assert!(wait_until(T, || std::fs::read_to_string(&log).is_ok_and(
+        |l| l.contains("[worker-") && l.contains("play start")
+    )));
+    assert!(!std::fs::read_to_string(&rotated)
+        .unwrap()
+        .contains("play start"));
+    // -s reload, then -s stop.
+    assert!(master(&["-c", c, "-s", "reload"], dir.path())
+        .status
+        .success());
+    assert!(wait_until(T, || std::fs::read_to_string(&log)
+        .is_ok_and(|l| l.contains("config reloaded"))));
+    assert!(master(&["-c", c, "-s", "stop"], dir.path())
+        .status
+        .success());
+    let pid_file = dir.path().join("srs.pid");
+    assert!(wait_until(T, || !pid_file.exists()), "stopped");
+    // With nothing running, -s says so and fails.
+    let out = master(&["-c", c, "-s", "stop"], dir.path());
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("is the server running?"));
+}
