@@ -10,6 +10,8 @@ SUDO=""
 packages=()
 command -v ffmpeg >/dev/null && command -v ffprobe >/dev/null || packages+=(ffmpeg)
 command -v rtmpdump >/dev/null || packages+=(rtmpdump)
+# systemd-analyze verifies the unit in etc/systemd.
+command -v systemd-analyze >/dev/null || packages+=(systemd)
 [ -x /usr/bin/chromium ] || packages+=(chromium)
 command -v node >/dev/null && command -v npm >/dev/null || packages+=(nodejs npm)
 gst_ok() {
@@ -24,7 +26,7 @@ if [ ${#packages[@]} -gt 0 ]; then
     $SUDO apt-get update -qq
     DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${packages[@]}"
 fi
-for tool in ffmpeg ffprobe rtmpdump node npm gst-launch-1.0; do
+for tool in ffmpeg ffprobe rtmpdump node npm gst-launch-1.0 systemd-analyze; do
     command -v "$tool" >/dev/null || { echo "test dependencies: $tool still missing" >&2; exit 1; }
 done
 [ -x /usr/bin/chromium ] || { echo "test dependencies: /usr/bin/chromium still missing" >&2; exit 1; }

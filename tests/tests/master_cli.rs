@@ -258,3 +258,73 @@ fn logrotate_with_sigusr1_and_the_s_signals() {
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("is the server running?"));
 }
+
+#[test]
+fn the_service_files_verify_and_drive_the_server() {
+    srs_tests::require_tool("systemd-analyze");
+    let repo = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let root = tempfile::tempdir().unwrap();
+    let r = root.path();
+    std::os::unix::fs::symlink(bin("srs-master"), r.join("srs-master")).unwrap();
+    std::fs::create_dir_all(r.join("conf")).unwrap();
+    std::fs::write(
+        r.join("conf/srs.conf"),
+        format!(
+            "listen 127.0.0.1:0;\ndaemon off;\nsrs_log_tank file;\nsrs_log_file {d}/srs.log;\n\
+             pid {d}/srs.pid;\nrun_dir {d}/run;\nvhost __defaultVhost__ {{ }}\n",
+            d = r.display()
+        ),
+    )
+    .unwrap();
+    // The unit, pointed at this root, passes systemd-analyze verify.
+    let unit = std::fs::read_to_string(repo.join("etc/systemd/srs-rs.service"))
+        .unwrap()
+        .replace("/usr/local/srs-rs", &r.display().to_string());
+    let unit_path = r.join("srs-rs.service");
+    std::fs::write(&unit_path, unit).unwrap();
+    let out = Command::new("systemd-analyze")
+        .arg("verify")
+        .arg(&unit_path)
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        out.status.success() && !err.contains("srs-rs.service:"),
+        "systemd-analyze verify: {err}"
+    );
+    // The init.d script: start, status, reload, stop. Whatever happens, the server it
+    // started is killed by its pid at the end.
+    struct KillByPidFile(std::path::PathBuf);
+    impl Drop for KillByPidFile {
+        fn drop(&mut self) {
+            if let Ok(Ok(pid)) = std::fs::read_to_string(&self.0).map(|p| p.trim().parse::<i32>()) {
+                let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), Signal::SIGKILL);
+            }
+        }
+    }
+    let _guard = KillByPidFile(r.join("srs.pid"));
+    let script = repo.join("etc/init.d/srs-rs");
+    let run = |cmd: &str| {
+        Command::new("sh")
+            .arg(&script)
+            .arg(cmd)
+            .env("SRS_RS_ROOT", r)
+            .output()
+            .unwrap()
+    };
+    let started = run("start");
+    assert!(
+        started.status.success(),
+        "{}",
+        String::from_utf8_lossy(&started.stdout)
+    );
+    assert_eq!(run("status").status.code(), Some(0));
+    let log = r.join("srs.log");
+    assert!(wait_until(T, || std::fs::read_to_string(&log)
+        .is_ok_and(|l| l.contains("srs-rs ready"))));
+    assert!(run("reload").status.success());
+    assert!(wait_until(T, || std::fs::read_to_string(&log)
+        .is_ok_and(|l| l.contains("config reloaded"))));
+    assert!(run("stop").status.success());
+    assert_eq!(run("status").status.code(), Some(3));
+}
