@@ -5,6 +5,7 @@
 //! through `srs-live`. It runs the relays to and from other servers: edge pull and push ([`edge`],
 //! [`forward`]) and forward; later the other per-stream jobs (DVR, hooks, transcode).
 
+pub mod dvr;
 pub mod edge;
 pub mod forward;
 pub mod jitter;

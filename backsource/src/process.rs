@@ -3,6 +3,7 @@
 //! `backsource.sock`), runs them, writes each stream into its ring, and announces streams
 //! to the master, which tells the readers.
 
+use crate::dvr;
 use crate::edge::Pulls;
 use crate::forward::{self, Target};
 use crate::jobs::Jobs;
@@ -247,6 +248,45 @@ impl Backsource {
         out
     }
 
+    /// What a finished recording of `req`'s stream does: the `on_dvr` hook.
+    fn on_dvr(
+        &self,
+        vhost: &Vhost,
+        req: &PublishRequest,
+    ) -> impl Fn(dvr::Recorded) + Send + 'static {
+        let hooks = vhost
+            .http_hooks
+            .enabled
+            .then(|| (self.hooks.for_vhost(vhost), vhost.http_hooks.on_dvr.clone()));
+        let client = srs_hooks::HookClient::new(
+            &req.cid,
+            &req.peer,
+            (&req.key.vhost, &req.key.app),
+            &req.name,
+            &req.tc_url,
+            &req.page_url,
+        );
+        let rt = tokio::runtime::Handle::current();
+        move |rec: dvr::Recorded| {
+            let Some((hooks, urls)) = hooks.clone() else {
+                return;
+            };
+            let cwd = std::env::current_dir()
+                .map(|d| d.display().to_string())
+                .unwrap_or_default();
+            let file = if rec.path.is_absolute() {
+                rec.path.display().to_string()
+            } else {
+                std::path::Path::new(&cwd)
+                    .join(&rec.path)
+                    .display()
+                    .to_string()
+            };
+            let body = client.on_dvr(&cwd, &file);
+            rt.spawn(async move { hooks.tell("on_dvr", &urls, &body).await });
+        }
+    }
+
     /// The relays a publish of `req` on `vhost` gets: its forward destinations (a
     /// destination that is this server is refused: a loop), and on an edge the push to
     /// the origins.
@@ -401,20 +441,33 @@ impl Backsource {
         }
         let live = Arc::new(AtomicBool::new(true));
         let mut relays = Vec::new();
-        let tap = if targets.is_empty() {
+        let record = vhost
+            .dvr
+            .applies(&req.key.vhost, &req.key.app, &req.key.stream)
+            && dvr::records(&vhost.dvr);
+        let tap = if targets.is_empty() && !record {
             None
         } else {
-            // Relays are players made before the feed, so each gets the publish from its
-            // first message.
+            // Relays (and the recorder) are players made before the feed, so each gets the
+            // publish from its first message.
             let players: Vec<_> = targets
                 .iter()
                 .map(|t| self.relay_hub.play(&t.key, forward::source_config()))
                 .collect();
+            let recorder = record.then(|| self.relay_hub.play(&req.key, forward::source_config()));
             match self
                 .relay_hub
                 .feed(&req.key, forward::source_config(), true)
             {
                 Ok(feed) => {
+                    if let Some(player) = recorder {
+                        dvr::spawn(
+                            req.key.clone(),
+                            vhost.dvr.clone(),
+                            player,
+                            self.on_dvr(vhost, &req),
+                        );
+                    }
                     for (t, player) in targets.into_iter().zip(players) {
                         let status = Arc::new(RelayStatus::new(t.kind));
                         let first = if t.kind == "push" {

@@ -296,6 +296,54 @@ pub struct Vhost {
     pub ingests: Vec<Ingest>,
     /// Commands run while a stream is published (`exec { publish ...; }`).
     pub exec: Exec,
+    /// Recording of the published streams to files (`dvr { }`).
+    pub dvr: Dvr,
+}
+
+/// SRS's `dvr { enabled; dvr_apply; dvr_plan; dvr_path; dvr_duration; dvr_wait_keyframe; }`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Dvr {
+    /// Whether streams are recorded. Default off.
+    pub enabled: bool,
+    /// Which streams (`dvr_apply`): `all` (empty list), else `app/stream` or
+    /// `vhost/app/stream` entries.
+    pub apply: Vec<String>,
+    /// `segment` (a file per `dvr_duration`, cut at a keyframe) instead of `session` (a file
+    /// per publish). Default session.
+    pub segment: bool,
+    /// The file name template (`dvr_path`), with `[vhost] [app] [stream] [2006] [01] [02]
+    /// [15] [04] [05] [999] [timestamp]`. Default `./objs/nginx/html/[app]/[stream].[timestamp].flv`.
+    pub path: String,
+    /// Segment length (`dvr_duration`, seconds). Default 30 s.
+    pub duration: Duration,
+    /// Start a file at a keyframe (`dvr_wait_keyframe`). Default on.
+    pub wait_keyframe: bool,
+}
+
+impl Default for Dvr {
+    fn default() -> Self {
+        Dvr {
+            enabled: false,
+            apply: Vec::new(),
+            segment: false,
+            path: "./objs/nginx/html/[app]/[stream].[timestamp].flv".into(),
+            duration: Duration::from_secs(30),
+            wait_keyframe: true,
+        }
+    }
+}
+
+impl Dvr {
+    /// Whether a publish of `vhost`/`app`/`stream` is recorded.
+    pub fn applies(&self, vhost: &str, app: &str, stream: &str) -> bool {
+        self.enabled
+            && (self.apply.is_empty()
+                || self.apply.iter().any(|a| {
+                    a == "all"
+                        || *a == format!("{app}/{stream}")
+                        || *a == format!("{vhost}/{app}/{stream}")
+                }))
+    }
 }
 
 /// One ffmpeg engine of a `transcode` or `ingest`: how SRS builds its command line.
@@ -627,6 +675,7 @@ impl Vhost {
             transcodes: Vec::new(),
             ingests: Vec::new(),
             exec: Exec::default(),
+            dvr: Dvr::default(),
         }
     }
 }
@@ -1139,6 +1188,7 @@ struct VhostBuilder<'a> {
     transcodes: Vec<Transcode>,
     ingests: Vec<Ingest>,
     exec: Exec,
+    dvr: Dvr,
 }
 
 impl<'a> Builder<'a> {
@@ -1502,12 +1552,8 @@ impl<'a> Builder<'a> {
                             "on_stop" => hooks.on_stop = hook_urls(h)?,
                             "on_hls" => hooks.on_hls = hook_urls(h)?,
                             "on_hls_notify" => hooks.on_hls_notify = hook_urls(h)?,
-                            // No DVR here yet: never called, and said so.
                             "on_dvr" => {
-                                if !h.block {
-                                    hooks.on_dvr = hook_urls(h)?;
-                                }
-                                self.ignore(h);
+                                hooks.on_dvr = hook_urls(h)?;
                             }
                             _ => return Err(unknown(h, " in vhost.http_hooks")),
                         }
@@ -1538,6 +1584,42 @@ impl<'a> Builder<'a> {
                         return Err(invalid(c, format!("duplicate ingest \"{}\"", i.name)));
                     }
                     v.ingests.push(i);
+                }
+                "dvr" => {
+                    expect_block(c, 0)?;
+                    for e in &c.children {
+                        let dvr = &mut v.dvr;
+                        match e.name.as_str() {
+                            "enabled" => dvr.enabled = on_off(e)?,
+                            "dvr_apply" => {
+                                not_block(e)?;
+                                dvr.apply =
+                                    e.args.iter().filter(|a| *a != "all").cloned().collect();
+                            }
+                            "dvr_plan" => {
+                                dvr.segment = match one_arg(e)? {
+                                    "segment" => true,
+                                    "session" => false,
+                                    other => return Err(bad_value(e, other, "session or segment")),
+                                }
+                            }
+                            "dvr_path" => {
+                                dvr.path = one_arg(e)?.to_string();
+                                if !dvr.path.ends_with(".flv") {
+                                    self.warn(
+                                        e,
+                                        format!("dvr_path {}: only FLV recordings are supported yet, streams of this vhost are not recorded", dvr.path),
+                                    );
+                                }
+                            }
+                            "dvr_duration" => dvr.duration = positive_seconds(e)?,
+                            "dvr_wait_keyframe" => dvr.wait_keyframe = on_off(e)?,
+                            // Backsource corrects every stream's timestamps once (full).
+                            "time_jitter" if !e.block && e.args == ["full"] => {}
+                            "time_jitter" => self.ignore(e),
+                            _ => return Err(unknown(e, " in vhost.dvr")),
+                        }
+                    }
                 }
                 "exec" => {
                     expect_block(c, 0)?;
@@ -1852,6 +1934,7 @@ impl VhostBuilder<'_> {
             transcodes: self.transcodes,
             ingests: self.ingests,
             exec: self.exec,
+            dvr: self.dvr,
             name: defaults.name,
         })
     }
@@ -2817,8 +2900,9 @@ mod tests {
         ] {
             assert!(Config::parse(bad, "x.conf").is_err(), "{bad}");
         }
-        let c = parse("vhost a { http_hooks { enabled on; on_dvr http://h/d; } }");
-        assert_eq!(c.warnings.len(), 1);
+        let c = parse("vhost a { http_hooks { enabled on; on_dvr https://h/d; } }");
+        assert_eq!(c.warnings.len(), 1, "https hooks are said to fail");
+        assert_eq!(c.vhosts[0].http_hooks.urls("on_dvr"), ["https://h/d"]);
     }
 
     #[test]
@@ -2919,7 +3003,7 @@ mod tests {
     #[test]
     fn known_but_unsupported_directives_are_warnings() {
         let c = parse(
-            "listen 1935;\nheartbeat {\n  enabled on;\n  anything goes here;\n}\nvhost a {\n  dvr { whatever; }\n  \
+            "listen 1935;\nheartbeat {\n  enabled on;\n  anything goes here;\n}\nvhost a {\n  hds { whatever; }\n  \
              play { time_jitter full; }\n  publish { mr on; }\n  atc on;\n}\nff_log_dir ./objs;\n\
              http_api {\n  auth { enabled on; }\n}\nvhost b {\n  hls { hls_keys on; }\n  http_remux { fast_cache 1; }\n}\n",
         );
@@ -2928,7 +3012,7 @@ mod tests {
             warnings,
             [
                 "x.conf:2: directive \"heartbeat\" is not supported yet, ignored",
-                "x.conf:7: directive \"dvr\" is not supported yet, ignored",
+                "x.conf:7: directive \"hds\" is not supported yet, ignored",
                 "x.conf:8: directive \"time_jitter\" is not supported yet, ignored",
                 "x.conf:9: directive \"mr\" is not supported yet, ignored",
                 "x.conf:10: directive \"atc\" is not supported yet, ignored",

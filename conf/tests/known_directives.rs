@@ -56,6 +56,7 @@ const VALIDATED: &[&str] = &[
     "vhost.transcode.engine",
     "vhost.ingest",
     "vhost.exec",
+    "vhost.dvr",
 ];
 
 fn is_context(path: &str) -> bool {
@@ -256,6 +257,7 @@ fn warned(c: &Config) -> Vec<String> {
         .filter(|w| {
             !w.message.starts_with("mode remote without an origin")
                 && !w.message.contains("not started")
+                && !w.message.contains("only FLV recordings")
                 && !w
                     .message
                     .starts_with("forward enabled without a destination")

@@ -54,10 +54,12 @@ fn addr(s: &str) -> SocketAddr {
     s.parse().unwrap()
 }
 
-/// The names of the ignored directives, in file order.
+/// The names of the ignored directives, in file order (warnings about values, such as an
+/// MP4 `dvr_path`, are not about names).
 fn warned(c: &Config) -> Vec<&str> {
     c.warnings
         .iter()
+        .filter(|w| !w.message.contains("only FLV recordings"))
         .map(|w| {
             w.message
                 .strip_prefix("directive \"")
@@ -89,8 +91,13 @@ fn the_list_is_the_folder() {
 fn every_fixture_loads_with_at_most_warnings() {
     for name in FIXTURES {
         let c = load(name);
-        // `warned` panics on any other kind of warning.
-        assert_eq!(warned(&c).len(), c.warnings.len());
+        // `warned` panics on any other kind of warning but an MP4 dvr_path's.
+        let values = c
+            .warnings
+            .iter()
+            .filter(|w| w.message.contains("only FLV recordings"))
+            .count();
+        assert_eq!(warned(&c).len() + values, c.warnings.len());
         for w in &c.warnings {
             assert!(w.line >= 1, "{name}: {w}");
         }
@@ -244,7 +251,11 @@ fn dvr_segment_and_session() {
     let seg = load("dvr-segment.conf");
     assert_eq!(seg.listen, [addr("0.0.0.0:1935")]);
     assert_eq!(vhost_names(&seg), ["record.example.net"]);
-    assert_eq!(warned(&seg), ["dvr"]);
+    assert!(warned(&seg).is_empty(), "{:?}", warned(&seg));
+    let d = &seg.vhosts[0].dvr;
+    assert!(d.enabled && d.segment && d.wait_keyframe && d.apply.is_empty());
+    assert_eq!(d.duration, Duration::from_secs(600));
+    assert!(d.applies("record.example.net", "live", "any"));
 
     let ses = load("dvr-session.conf");
     assert_eq!(vhost_names(&ses), ["lectures.example.edu"]);
@@ -252,15 +263,20 @@ fn dvr_segment_and_session() {
         ses.vhosts[0].publish.normal_timeout,
         Duration::from_secs(30)
     );
-    assert_eq!(warned(&ses), ["dvr"]);
+    // MP4 recordings are not there yet: said at load. time_jitter zero is not ours (we
+    // correct every stream once, full).
+    assert_eq!(warned(&ses), ["time_jitter"]);
+    assert!(ses
+        .warnings
+        .iter()
+        .any(|w| w.message.contains("only FLV recordings")));
 }
 
 #[test]
 fn http_hooks() {
     let c = load("http-hooks.conf");
     assert_eq!(vhost_names(&c), ["hooks.example.net"]);
-    // No DVR yet: on_dvr is said to be ignored, the other hooks are read.
-    assert_eq!(warned(&c), ["on_dvr", "dvr"]);
+    assert!(warned(&c).is_empty(), "{:?}", warned(&c));
     assert!(!c.vhosts[0].hls.enabled);
     let h = &c.vhosts[0].http_hooks;
     assert!(h.enabled);
@@ -515,7 +531,6 @@ fn everything_values() {
         "fast_cache",
         "rtc_server",
         "srt_server",
-        "dvr",
         "coworkers",
         "backend",
         "rtc",

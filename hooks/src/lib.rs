@@ -443,6 +443,18 @@ impl HookClient {
             .n("recv_bytes", recv_bytes as i64)
     }
 
+    /// `on_dvr` for a finished recording (`file` as written, `cwd` the server's).
+    pub fn on_dvr(&self, cwd: &str, file: &str) -> Body {
+        self.ids(
+            self.head("on_dvr")
+                .s("tcUrl", self.tc_url.clone())
+                .s("stream", self.stream.clone())
+                .s("param", self.param.clone())
+                .s("cwd", cwd)
+                .s("file", file),
+        )
+    }
+
     /// `on_hls` for a finished segment.
     pub fn on_hls(&self, seg: &HlsSegment) -> Body {
         let b = self

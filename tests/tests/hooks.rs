@@ -63,8 +63,13 @@ impl Recorder {
     fn actions_of(&self, cid: &str) -> Vec<String> {
         self.hits()
             .iter()
-            // on_hls comes from the segmenter, in its own time (as SRS's).
-            .filter(|h| h.body["client_id"] == cid && h.body["action"] != "on_hls")
+            // on_hls and on_dvr come from the segmenter and the recorder, in their own
+            // time (as SRS's).
+            .filter(|h| {
+                h.body["client_id"] == cid
+                    && h.body["action"] != "on_hls"
+                    && h.body["action"] != "on_dvr"
+            })
             .map(|h| h.body["action"].as_str().unwrap_or("").to_string())
             .collect()
     }
@@ -116,9 +121,10 @@ fn serve_one(s: std::net::TcpStream, hits: Arc<Mutex<Vec<Hit>>>, rule: Rule) {
 /// `on_hls` and `on_hls_notify` hooks to `rec`.
 fn hls_hooks(rec: &Recorder) -> String {
     format!(
-        "on_hls {}; on_hls_notify {};",
+        "on_hls {}; on_hls_notify {}; on_dvr {};",
         rec.url("/on_hls"),
-        rec.url("/notify/[app]/[stream]/[ts_url][param]")
+        rec.url("/notify/[app]/[stream]/[ts_url][param]"),
+        rec.url("/on_dvr")
     )
 }
 
@@ -228,7 +234,8 @@ fn bodies_and_order_match_srs6() {
         format!(
             "listen 127.0.0.1:{port};\nmax_connections 100;\ndaemon off;\nsrs_log_tank file;\n\
              srs_log_file {d}/srs6.log;\npid {d}/srs6.pid;\ninotify_auto_reload off;\n\
-             vhost __defaultVhost__ {{ {} hls {{ enabled on; hls_fragment 1; hls_window 10; hls_path {d}/srs6-html; }} }}\n",
+             vhost __defaultVhost__ {{ {} hls {{ enabled on; hls_fragment 1; hls_window 10; hls_path {d}/srs6-html; }} \
+             dvr {{ enabled on; dvr_path {d}/srs6-dvr/[app]/[stream].[timestamp].flv; }} }}\n",
             hooks_conf(&srs_rec, &hls_hooks(&srs_rec)),
             d = dir.path().display()
         ),
@@ -251,16 +258,18 @@ fn bodies_and_order_match_srs6() {
         .iter()
         .filter(|h| h.body["action"] == "on_close")
         .count()
-        >= 2));
+        >= 2
+        && srs_rec.hits().iter().any(|h| h.body["action"] == "on_dvr")));
     let _ = srs.kill();
     let _ = srs.wait();
 
     // Us, the same way.
     let rec = Recorder::start(allow_all);
     let s = Server::start(&format!(
-        "vhost __defaultVhost__ {{ {} hls {{ enabled on; hls_fragment 1; hls_window 10; hls_path {}/our-html; }} }}\n",
+        "vhost __defaultVhost__ {{ {} hls {{ enabled on; hls_fragment 1; hls_window 10; hls_path {d}/our-html; }} \
+         dvr {{ enabled on; dvr_path {d}/our-dvr/[app]/[stream].[timestamp].flv; }} }}\n",
         hooks_conf(&rec, &hls_hooks(&rec)),
-        dir.path().display()
+        d = dir.path().display()
     ));
     one_publisher_one_player(&format!("rtmp://{}", s.rtmp[0]), dir.path());
     assert!(
@@ -269,7 +278,8 @@ fn bodies_and_order_match_srs6() {
             .iter()
             .filter(|h| h.body["action"] == "on_close")
             .count()
-            >= 2),
+            >= 2
+            && rec.hits().iter().any(|h| h.body["action"] == "on_dvr")),
         "{:?}\n{}",
         rec.hits(),
         s.log()
@@ -336,6 +346,15 @@ fn bodies_and_order_match_srs6() {
         "{hls}"
     );
     assert!(std::path::Path::new(hls["file"].as_str().unwrap()).exists());
+    let dvr = &ours["on_dvr"];
+    assert!(
+        dvr["file"]
+            .as_str()
+            .unwrap()
+            .contains("our-dvr/live/livestream."),
+        "{dvr}"
+    );
+    assert!(std::path::Path::new(dvr["file"].as_str().unwrap()).exists());
 
     // Values: the params, the tcUrl without query, the client ids of our logs.
     let publish = &ours["on_publish"];
