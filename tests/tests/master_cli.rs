@@ -33,17 +33,17 @@ fn version_and_config_test() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("test is successful"));
 
     // A feature we do not have yet: accepted with a warning naming file and line.
-    let good = dir.path().join("dvr.conf");
+    let good = dir.path().join("hds.conf");
     std::fs::write(
         &good,
-        "listen 1935;\nvhost __defaultVhost__ {\n    dvr { enabled on; }\n}\n",
+        "listen 1935;\nvhost __defaultVhost__ {\n    hds { enabled on; }\n}\n",
     )
     .unwrap();
     let out = master(&["-t", "-c", good.to_str().unwrap()], dir.path());
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "{err}");
     assert!(
-        err.contains("dvr.conf:3: directive \"dvr\" is not supported yet"),
+        err.contains("hds.conf:3: directive \"hds\" is not supported yet"),
         "{err}"
     );
 
