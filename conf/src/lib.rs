@@ -12,7 +12,7 @@
 //! ```
 //! let config = srs_conf::Config::parse(
 //!     "listen 1935;\nvhost __defaultVhost__ { play { gop_cache off; } hls { enabled on; } }\n\
-//!      vhost rec.example.com { dvr { enabled on; } }\n",
+//!      vhost rec.example.com { hds { enabled on; } }\n",
 //!     "example.conf",
 //! )
 //! .unwrap();
@@ -20,7 +20,7 @@
 //! assert!(!vhost.play.gop_cache && vhost.hls.enabled);
 //! assert_eq!(
 //!     config.warnings[0].to_string(),
-//!     "example.conf:3: directive \"dvr\" is not supported yet, ignored"
+//!     "example.conf:3: directive \"hds\" is not supported yet, ignored"
 //! );
 //! ```
 
