@@ -149,3 +149,56 @@ fn ingest_a_file_as_a_live_stream_and_no_orphan_after_kill() {
         "an ffmpeg child outlived the killed server"
     );
 }
+
+#[test]
+fn reload_adds_updates_and_removes_jobs() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("in.flv");
+    let st = std::process::Command::new("ffmpeg")
+        .args([
+            "-hide_banner", "-loglevel", "error", "-f", "lavfi", "-i", "testsrc=size=176x144:rate=25",
+            "-t", "4", "-c:v", "libx264", "-preset", "ultrafast", "-g", "25", "-f", "flv", "-y",
+        ])
+        .arg(&file)
+        .status()
+        .unwrap();
+    assert!(st.success());
+    let marker = dir.path().display().to_string();
+    let ingest = |out: &str, on: &str| {
+        format!(
+            "ingest cam {{ enabled {on}; input {{ type file; url {f}; }} ffmpeg ffmpeg; \
+             engine {{ enabled off; output rtmp://127.0.0.1:[port]/live?vhost=[vhost]/{out}; }} }}",
+            f = file.display()
+        )
+    };
+    let s = Server::start(&format!(
+        "ff_log_dir {marker};\nvhost __defaultVhost__ {{ {} }}\n",
+        ingest("one", "off")
+    ));
+    let conf = s.dir.path().join("srs.conf");
+    let rewrite = |from: &str, to: &str| {
+        let t = std::fs::read_to_string(&conf).unwrap().replace(from, to);
+        std::fs::write(&conf, t).unwrap();
+        s.signal(nix::sys::signal::Signal::SIGHUP);
+    };
+    std::thread::sleep(Duration::from_millis(500));
+    assert!(pids_with(&marker).is_empty(), "a disabled ingester runs");
+    // Enabled by a reload: it starts.
+    rewrite(&ingest("one", "off"), &ingest("one", "on"));
+    assert!(wait_until(Duration::from_secs(15), || pids_with("/one").len() == 1), "{}", s.log());
+    // Its output changed: restarted with the new one.
+    rewrite(&ingest("one", "on"), &ingest("two", "on"));
+    assert!(
+        wait_until(Duration::from_secs(15), || pids_with("/one").is_empty()
+            && pids_with("/two").len() == 1),
+        "{}",
+        s.log()
+    );
+    // Removed: stopped.
+    rewrite(&ingest("two", "on"), "");
+    assert!(
+        wait_until(Duration::from_secs(15), || pids_with(&marker).is_empty()),
+        "{}",
+        s.log()
+    );
+}
