@@ -197,6 +197,27 @@ impl Backsource {
         }
     }
 
+    /// The periodic stats lines (`pithy_print_ms`): one per live stream.
+    pub fn pithy_print(&self) {
+        for d in self.stream_details() {
+            let alive_s = (std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |t| t.as_millis() as u64)
+                .saturating_sub(d.live_ms)
+                / 1000)
+                .max(1);
+            let kbps = d.recv_bytes * 8 / 1000 / alive_s;
+            let relays: Vec<String> = d
+                .relays
+                .iter()
+                .map(|r| format!("{} {} {}", r.kind, r.server, r.state))
+                .collect();
+            info!(stream = %format!("{}/{}/{}", d.vhost, d.app, d.stream), cid = %d.publisher_cid,
+                frames = d.frames, recv_bytes = d.recv_bytes, kbps_in = kbps, alive_s,
+                relays = %relays.join(", "), "pithy: stream");
+        }
+    }
+
     fn stream_details(&self) -> Vec<StreamDetail> {
         let codec = |info: &PublishInfo| {
             (
@@ -557,8 +578,11 @@ pub async fn run(config: Config, paths: Paths) -> io::Result<()> {
     info!(api_port, socket = %paths.handover_socket.display(), "backsource ready");
     tokio::spawn(accept_handovers(handovers, bs.clone()));
     let mut heartbeat = tokio::time::interval(srs_live::reader::HEARTBEAT);
+    let mut pithy = tokio::time::interval(bs.config().pithy_print);
+    pithy.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tokio::select! {
+            _ = pithy.tick() => bs.pithy_print(),
             ev = events.recv() => {
                 let msg = match ev {
                     Some(StreamEvent::Up(up)) => ToMaster::StreamUp(up),

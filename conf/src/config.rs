@@ -171,6 +171,9 @@ pub struct Config {
     pub ff_log_dir: PathBuf,
     /// ffmpeg's `-loglevel` for the children (`ff_log_level`). Default `info`, as SRS.
     pub ff_log_level: String,
+    /// How often the periodic stats lines are logged (`pithy_print_ms`). Default 10 s, as
+    /// SRS.
+    pub pithy_print: Duration,
     /// The vhosts, in file order.
     pub vhosts: Vec<Vhost>,
     /// Directives that were accepted but ignored, and other things to tell the operator.
@@ -200,6 +203,7 @@ impl PartialEq for Config {
             http_server,
             ff_log_dir,
             ff_log_level,
+            pithy_print,
             vhosts,
             warnings: _,
         } = self;
@@ -222,6 +226,7 @@ impl PartialEq for Config {
             && *http_server == other.http_server
             && *ff_log_dir == other.ff_log_dir
             && *ff_log_level == other.ff_log_level
+            && *pithy_print == other.pithy_print
             && *vhosts == other.vhosts
     }
 }
@@ -251,6 +256,7 @@ impl Default for Config {
             http_server: HttpServer::default(),
             ff_log_dir: PathBuf::from("./objs"),
             ff_log_level: "info".into(),
+            pithy_print: Duration::from_secs(10),
             vhosts: Vec::new(),
             warnings: Vec::new(),
         }
@@ -1096,6 +1102,7 @@ struct Builder<'a> {
     http_server: HttpServerBuilder<'a>,
     ff_log_dir: Slot<'a, PathBuf>,
     ff_log_level: Slot<'a, String>,
+    pithy_print: Slot<'a, Duration>,
     vhosts: Vec<VhostBuilder<'a>>,
     warnings: Vec<Warning>,
 }
@@ -1236,6 +1243,7 @@ impl<'a> Builder<'a> {
             http_server,
             ff_log_dir: self.ff_log_dir.get_or(defaults.ff_log_dir),
             ff_log_level: self.ff_log_level.get_or(defaults.ff_log_level),
+            pithy_print: self.pithy_print.get_or(defaults.pithy_print),
             vhosts,
             warnings: self.warnings,
         })
@@ -1295,6 +1303,7 @@ impl<'a> Builder<'a> {
             "ring_size" => self.ring_size.set(d, u64::from(number(d, 1, 4096)?) << 20),
             "run_dir" => self.run_dir.set(d, path(d)?),
             "ff_log_dir" => self.ff_log_dir.set(d, path(d)?),
+            "pithy_print_ms" => self.pithy_print.set(d, millis(d, 100)?),
             "ff_log_level" => {
                 let level = match one_arg(d)? {
                     l @ ("quiet" | "panic" | "fatal" | "error" | "warning" | "info" | "verbose"

@@ -509,6 +509,37 @@ impl Tree {
         }
     }
 
+    /// The periodic stats lines (`pithy_print_ms`): one per process, and the totals.
+    fn pithy_print(&self) {
+        let procs = self.processes();
+        let (mut conns, mut kin, mut kout, mut rss) = (0, 0, 0, 0);
+        for p in procs.iter().filter(|p| p.role != Role::Master) {
+            info!(
+                role = p.role.name(),
+                index = p.index,
+                pid = p.pid,
+                conns = p.stats.connections,
+                streams = p.stats.streams,
+                kbps_in = p.kbps_in,
+                kbps_out = p.kbps_out,
+                rss_kib = p.stats.rss_kib,
+                "pithy"
+            );
+            conns += p.stats.connections;
+            kin += p.kbps_in;
+            kout += p.kbps_out;
+            rss += p.stats.rss_kib;
+        }
+        info!(
+            conns,
+            kbps_in = kin,
+            kbps_out = kout,
+            rss_kib = rss,
+            uptime_s = self.started.elapsed().as_secs(),
+            "pithy: server"
+        );
+    }
+
     fn processes(&self) -> Vec<ProcessInfo> {
         let mut v = vec![ProcessInfo {
             role: Role::Master,
@@ -566,6 +597,8 @@ impl Tree {
         for key in self.wanted() {
             self.spawn(key);
         }
+        let mut pithy = tokio::time::interval(self.config.pithy_print);
+        pithy.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let graceful = loop {
             let next_restart = self
                 .slots
@@ -580,6 +613,7 @@ impl Tree {
                 _ = int.recv() => { info!("SIGINT: fast stop"); break false; }
                 _ = quit.recv() => { info!("SIGQUIT: graceful stop"); break true; }
                 _ = hup.recv() => self.reload(),
+                _ = pithy.tick() => self.pithy_print(),
                 _ = usr1.recv() => {
                     // logrotate moved the file: the master and every child reopen it.
                     match crate::logging::reopen() {

@@ -906,3 +906,26 @@ fn a_dead_workers_connections_are_served_while_it_is_down() {
         let _ = feed.await;
     });
 }
+
+#[test]
+fn pithy_print_logs_processes_and_streams_periodically() {
+    let server = Server::start("pithy_print_ms 500;\nvhost __defaultVhost__ { }\n");
+    let _publisher = ffmpeg_publish(&server.url("live/pithy"), 30);
+    wait_publishing(&server, 1);
+    assert!(
+        wait_until(T, || server
+            .log()
+            .lines()
+            .any(|l| l.contains("pithy: stream")
+                && l.contains("__defaultVhost__/live/pithy")
+                && !l.contains("frames=0"))),
+        "{}",
+        server.log()
+    );
+    let n = server.count_log("pithy: server");
+    assert!(wait_until(T, || server.count_log("pithy: server") >= n + 2));
+    assert!(server
+        .log()
+        .lines()
+        .any(|l| l.contains("pithy") && l.contains("role=\"stream-worker\"")));
+}
