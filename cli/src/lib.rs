@@ -41,7 +41,11 @@ pub struct Args {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Every process of the tree with its counters, and totals.
-    Status,
+    Status {
+        /// Refresh every second, like `top`, until Ctrl-C.
+        #[arg(long)]
+        watch: bool,
+    },
     /// Streams: publishing in backsource, played in the workers.
     Streams,
     /// Connected clients of every process.
@@ -356,12 +360,43 @@ async fn clients(sock: &std::path::Path, json: bool) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// `status --watch`: the table again every second, on a cleared screen (JSON: one line a
+/// second), until Ctrl-C, which leaves cleanly (the `ctrlc` crate).
+async fn watch_status(sock: &std::path::Path, json: bool) -> anyhow::Result<()> {
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    {
+        let stop = stop.clone();
+        ctrlc::set_handler(move || stop.store(true, std::sync::atomic::Ordering::SeqCst))
+            .context("Ctrl-C handler")?;
+    }
+    while !stop.load(std::sync::atomic::Ordering::SeqCst) {
+        if !json {
+            // Home and clear, as top does.
+            print!("\x1b[H\x1b[2J");
+        }
+        if let Err(e) = status(sock, json).await {
+            println!("{e:#}");
+        }
+        use std::io::Write;
+        let _ = std::io::stdout().flush();
+        for _ in 0..10 {
+            if stop.load(std::sync::atomic::Ordering::SeqCst) {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+    }
+    println!();
+    Ok(())
+}
+
 async fn run(args: Args) -> anyhow::Result<()> {
     let sock = run_dir(&args)
         .context("finding the run directory")?
         .join("master.sock");
     match args.command {
-        Command::Status => status(&sock, args.json).await,
+        Command::Status { watch: false } => status(&sock, args.json).await,
+        Command::Status { watch: true } => watch_status(&sock, args.json).await,
         Command::Streams => streams(&sock, args.json).await,
         Command::Clients => clients(&sock, args.json).await,
         Command::Reload | Command::Stop { .. } => {

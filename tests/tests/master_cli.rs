@@ -328,3 +328,37 @@ fn the_service_files_verify_and_drive_the_server() {
     assert!(run("stop").status.success());
     assert_eq!(run("status").status.code(), Some(3));
 }
+
+#[test]
+fn status_watch_refreshes_until_ctrl_c() {
+    let s = Server::start("vhost __defaultVhost__ { }\n");
+    let child = Command::new(bin("srs-cli"))
+        .arg("--run-dir")
+        .arg(s.run_dir())
+        .args(["--json", "status", "--watch"])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(2500));
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(child.id() as i32),
+        Signal::SIGINT,
+    )
+    .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "Ctrl-C leaves cleanly: {:?}",
+        out.status
+    );
+    let text = String::from_utf8_lossy(&out.stdout);
+    let frames: Vec<serde_json::Value> = text
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert!(frames.len() >= 2, "refreshed: {text}");
+    assert!(frames
+        .iter()
+        .all(|f| f["processes"].as_array().is_some_and(|p| p.len() >= 4)));
+}
