@@ -7,7 +7,7 @@
 //! (`DELETE` kicks), `/raw?rpc=reload`, and `/metrics` in the Prometheus text format.
 //! Errors are JSON with SRS-style codes and the matching HTTP status.
 
-use crate::HttpContext;
+use crate::{sysinfo, HttpContext};
 use axum::extract::{Path, Query, State};
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -261,33 +261,104 @@ async fn summaries(State(ctx): Ctx) -> Response {
     let mem: u64 = snap.procs.iter().map(|p| p.stats.rss_kib).sum();
     let conns: u64 = snap.procs.iter().map(|p| p.stats.connections).sum();
     let master = snap.procs.iter().find(|p| p.role == Role::Master);
-    let uptime = snap
-        .procs
-        .iter()
-        .filter(|p| p.role == Role::Backsource)
-        .map(|p| p.uptime_s)
-        .max()
-        .unwrap_or(0);
-    ok(
-        json!({ "data": {
-            "ok": true,
-            "now_ms": now_ms(),
-            "self": {
-                "version": env!("CARGO_PKG_VERSION"),
-                "pid": master.map(|m| m.pid).unwrap_or(0),
-                "ppid": std::process::id(),
-                "mem_kbyte": mem,
-                "srs_uptime": uptime,
-                "processes": snap.procs.len(),
-            },
-            "system": {
-                "conn_srs": conns,
-                "kbps_in": snap.procs.iter().map(|p| p.kbps_in).sum::<u64>(),
-                "kbps_out": snap.procs.iter().map(|p| p.kbps_out).sum::<u64>(),
-            },
-        }}),
-        cross,
-    )
+    let master_pid = master.map(|m| m.pid).unwrap_or(0);
+    let uptime = master.map(|m| m.uptime_s).unwrap_or(0);
+    let m = sysinfo::Machine::read();
+    let r = ctx.sampler.rates();
+    let ppid = std::fs::read_to_string(format!("/proc/{master_pid}/stat"))
+        .ok()
+        .and_then(|t| sysinfo::proc_stat(&t))
+        .map_or(0, |(p, _)| p);
+    let argv = std::fs::read(format!("/proc/{master_pid}/cmdline"))
+        .map(|b| {
+            String::from_utf8_lossy(&b)
+                .replace('\0', " ")
+                .trim()
+                .to_string()
+        })
+        .unwrap_or_default();
+    let cwd = std::fs::read_link(format!("/proc/{master_pid}/cwd"))
+        .map(|p| p.display().to_string())
+        .unwrap_or_default();
+    let pct = |part: u64, whole: u64| {
+        if whole == 0 {
+            0.0
+        } else {
+            part as f64 / whole as f64
+        }
+    };
+    let bytes_in: u64 = snap.procs.iter().map(|p| p.stats.bytes_in).sum();
+    let bytes_out: u64 = snap.procs.iter().map(|p| p.stats.bytes_out).sum();
+    let now = now_ms();
+    // SRS's fields, computed over every process of the tree (ratios as SRS gives them: a
+    // CPU or memory share of 1 is all of it).
+    let mut body = json!({ "data": {
+        "ok": true,
+        "now_ms": now,
+        "self": {
+            "version": env!("CARGO_PKG_VERSION"),
+            "pid": master_pid,
+            "ppid": ppid,
+            "argv": argv,
+            "cwd": cwd,
+            "mem_kbyte": mem,
+            "mem_percent": pct(mem, m.mem_total),
+            "cpu_percent": r.tree_cpu,
+            "srs_uptime": uptime,
+            "processes": snap.procs.len(),
+        },
+        "system": {
+            "cpu_percent": r.cpu,
+            "disk_read_KBps": r.disk_read_kbps,
+            "disk_write_KBps": r.disk_write_kbps,
+            "disk_busy_percent": r.disk_busy_percent,
+            "mem_ram_kbyte": m.mem_total,
+            "mem_ram_percent": pct(m.mem_total.saturating_sub(m.mem_available), m.mem_total),
+            "mem_swap_kbyte": m.swap_total,
+            "mem_swap_percent": pct(m.swap_total.saturating_sub(m.swap_free), m.swap_total),
+            "cpus": m.cpus.0,
+            "cpus_online": m.cpus.1,
+            "uptime": m.uptime.0,
+            "ilde_time": m.uptime.1,
+            "load_1m": m.load.0,
+            "load_5m": m.load.1,
+            "load_15m": m.load.2,
+            "net_sample_time": now,
+            "net_recv_bytes": m.net.0 .0,
+            "net_send_bytes": m.net.0 .1,
+            "net_recvi_bytes": m.net.1 .0,
+            "net_sendi_bytes": m.net.1 .1,
+            "srs_sample_time": now,
+            "srs_recv_bytes": bytes_in,
+            "srs_send_bytes": bytes_out,
+            "conn_sys": m.sockets.0,
+            "conn_sys_et": m.established,
+            "conn_sys_tw": m.sockets.1,
+            "conn_sys_udp": m.sockets.2,
+            "conn_srs": conns,
+            "kbps_in": snap.procs.iter().map(|p| p.kbps_in).sum::<u64>(),
+            "kbps_out": snap.procs.iter().map(|p| p.kbps_out).sum::<u64>(),
+        },
+    }});
+    // The top-level pid is the server's (the master's), as SRS's is its only process.
+    let mut r = ok(body.take(), cross);
+    if let Ok(b) = axum::body::to_bytes(std::mem::take(r.body_mut()), 1 << 20).await {
+        if let Ok(mut v) = serde_json::from_slice::<Value>(&b) {
+            v["pid"] = json!(master_pid.to_string());
+            let mut out = Json(v).into_response();
+            *out.headers_mut() = r.headers().clone();
+            return out;
+        }
+    }
+    r
+}
+
+/// Pids of every process of the tree (for the CPU sample).
+pub async fn tree_pids(ctx: &HttpContext) -> Vec<u32> {
+    processes(ctx)
+        .await
+        .map(|p| p.iter().map(|p| p.pid).filter(|p| *p > 0).collect())
+        .unwrap_or_default()
 }
 
 async fn vhosts(State(ctx): Ctx) -> Response {

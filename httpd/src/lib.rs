@@ -9,6 +9,7 @@ pub mod api;
 pub mod files;
 pub mod flv;
 pub mod hls;
+pub mod sysinfo;
 pub mod vod;
 pub mod www;
 
@@ -68,6 +69,8 @@ pub struct HttpContext {
     pub hls: Arc<hls::HlsWriters>,
     /// The HTTP hook callers, per vhost.
     pub hooks: srs_hooks::HookPool,
+    /// CPU and disk rates for `/api/v1/summaries`, sampled every second.
+    pub sampler: sysinfo::Sampler,
     /// Edge streams HLS players asked for, and until when they keep the pull going.
     pub hls_leases:
         Mutex<std::collections::HashMap<StreamKey, (srs_live::DemandGuard, std::time::Instant)>>,
@@ -461,8 +464,21 @@ pub async fn run(config: Config, paths: Paths, listeners: HttpListeners) -> io::
         hls: Arc::default(),
         hls_leases: Mutex::default(),
         hooks: Default::default(),
+        sampler: Default::default(),
         flv: Mutex::default(),
     });
+    // The rates /api/v1/summaries reports (CPU, disks): a sample a second.
+    if ctx.config().http_api.enabled {
+        let ctx = ctx.clone();
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(Duration::from_secs(1));
+            loop {
+                tick.tick().await;
+                let pids = api::tree_pids(&ctx).await;
+                ctx.sampler.sample(&pids);
+            }
+        });
+    }
     let server_router = Router::new().fallback(serve_http).with_state(ctx.clone());
     let api_router = api::router(ctx.clone());
     if let Some(l) = listeners.server {

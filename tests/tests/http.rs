@@ -286,6 +286,34 @@ fn api_fields_against_a_live_publish_and_kick() {
     let sum = request(api, "GET", "/api/v1/summaries", "").json();
     assert_eq!(sum["code"], 0);
     assert!(sum["data"]["self"]["mem_kbyte"].as_u64().unwrap() > 0);
+    // SRS's summary fields, from /proc over the whole tree; the pid is the master's.
+    let master_pid = server.pid() as u64;
+    assert_eq!(
+        sum["data"]["self"]["pid"].as_u64(),
+        Some(master_pid),
+        "{sum}"
+    );
+    assert_eq!(sum["pid"], master_pid.to_string());
+    assert!(sum["data"]["self"]["ppid"].as_u64().unwrap_or(0) > 0);
+    let sys = &sum["data"]["system"];
+    assert!(sys["cpus"].as_u64().unwrap() >= 1 && sys["cpus_online"].as_u64().unwrap() >= 1);
+    assert!(sys["mem_ram_kbyte"].as_u64().unwrap() > 0);
+    assert!(sys["uptime"].as_f64().unwrap() > 0.0);
+    for k in [
+        "load_1m",
+        "load_5m",
+        "load_15m",
+        "cpu_percent",
+        "mem_ram_percent",
+    ] {
+        assert!(sys[k].is_number(), "{k}: {sys}");
+    }
+    assert!(sys["conn_sys"].as_u64().unwrap() >= 1, "{sys}");
+    assert!(
+        sys["net_recvi_bytes"].as_u64().unwrap() > 0,
+        "loopback traffic: {sys}"
+    );
+    assert!(sys["srs_recv_bytes"].as_u64().unwrap() > 0, "{sys}");
     let m = request(api, "GET", "/metrics", "");
     let text = String::from_utf8_lossy(&m.body).to_string();
     assert!(
