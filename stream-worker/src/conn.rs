@@ -160,6 +160,8 @@ fn admit_connect(
     }
     info!(tc_url = %c.tc_url, vhost = %v.name, app = %req.app, flash_ver = %c.flash_ver,
         page_url = %c.page_url, handshake = ?session.handshake_kind(), "connect");
+    // The vhost's chunk size (its own `chunk_size`, else the global one), as SRS sets it.
+    session.use_chunk_size(v.chunk_size);
     if v.cluster.edge && v.cluster.token_traverse {
         let t = Traverse {
             origins: v.cluster.origins.clone(),

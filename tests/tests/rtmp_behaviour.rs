@@ -330,3 +330,20 @@ fn refer_and_vhost_routing() {
         );
     });
 }
+
+#[test]
+fn a_vhosts_chunk_size_is_what_its_clients_get() {
+    let server = Server::start(
+        "chunk_size 60000;\nvhost __defaultVhost__ { }\nvhost small.test { chunk_size 4096; }\n",
+    );
+    rt().block_on(async {
+        let mut big = RtmpClient::connect(&server.url("live/s")).await.unwrap();
+        big.play().await.unwrap();
+        assert_eq!(big.session().in_chunk_size(), 60000);
+        let mut small = RtmpClient::connect(&server.url("live?vhost=small.test/s"))
+            .await
+            .unwrap();
+        small.play().await.unwrap();
+        assert_eq!(small.session().in_chunk_size(), 4096);
+    });
+}

@@ -117,6 +117,11 @@ impl ClientSession {
         self.server_digest_verified
     }
 
+    /// The chunk size the server sends with (its last `SetChunkSize`).
+    pub fn in_chunk_size(&self) -> u32 {
+        self.t.decoder.chunk_size()
+    }
+
     /// Feed bytes read from the socket.
     pub fn feed(&mut self, data: &[u8]) -> Result<(), SessionError> {
         let data = if let Some(hs) = &mut self.handshake {

@@ -257,6 +257,12 @@ impl ServerSession {
         self.t.out_chunk_size
     }
 
+    /// The chunk size announced when `connect` is accepted (a vhost's own `chunk_size`,
+    /// known once the connect named the vhost).
+    pub fn use_chunk_size(&mut self, n: u32) {
+        self.config.out_chunk_size = n;
+    }
+
     fn on_message(&mut self, raw: RawMessage, msg: Message) -> Result<(), SessionError> {
         match msg {
             Message::Command(cmd) => self.on_command(raw.stream_id, cmd),
