@@ -6,7 +6,10 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 SUDO=""
-[ "$(id -u)" -eq 0 ] || SUDO="sudo"
+if [ "$(id -u)" -ne 0 ]; then
+    command -v sudo >/dev/null || { echo "test dependencies: run as root, or install sudo" >&2; exit 1; }
+    SUDO="sudo"
+fi
 packages=()
 command -v ffmpeg >/dev/null && command -v ffprobe >/dev/null || packages+=(ffmpeg)
 command -v rtmpdump >/dev/null || packages+=(rtmpdump)
@@ -23,8 +26,8 @@ gst_ok() {
 gst_ok || packages+=(gstreamer1.0-tools gstreamer1.0-plugins-base gstreamer1.0-plugins-good gstreamer1.0-plugins-bad)
 if [ ${#packages[@]} -gt 0 ]; then
     echo "installing ${packages[*]}"
-    $SUDO apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${packages[@]}"
+    $SUDO env DEBIAN_FRONTEND=noninteractive apt-get update -qq
+    $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${packages[@]}"
 fi
 for tool in ffmpeg ffprobe rtmpdump node npm gst-launch-1.0 systemd-analyze; do
     command -v "$tool" >/dev/null || { echo "test dependencies: $tool still missing" >&2; exit 1; }

@@ -134,7 +134,9 @@ impl Recorder {
         }
         let keyframe = m.type_id == type_id::VIDEO && m.is_keyframe();
         // The segment plan cuts at the first keyframe past the duration.
-        if keyframe && self.dvr.segment {
+        // Audio-only streams are cut at any audio message.
+        let cut_point = keyframe || (!self.has_video && m.type_id == type_id::AUDIO);
+        if cut_point && self.dvr.segment {
             let cut = self.current.as_ref().is_some_and(|s| {
                 u64::from(m.timestamp.wrapping_sub(s.start)) >= self.dvr.duration.as_millis() as u64
                     && s.media > 0
@@ -190,7 +192,10 @@ impl Recorder {
             .into_iter()
             .flatten()
         {
-            write_tag(&mut seg, h.type_id, 0, &h.payload)?;
+            if let Err(e) = write_tag(&mut seg, h.type_id, 0, &h.payload) {
+                let _ = std::fs::remove_file(&seg.tmp);
+                return Err(e);
+            }
         }
         info!(stream = %self.key, file = %seg.path.display(), "dvr: recording");
         self.current = Some(seg);
@@ -234,7 +239,10 @@ impl Recorder {
             }
             out.flush()?;
         }
-        std::fs::rename(&final_tmp, &seg.path)?;
+        if let Err(e) = std::fs::rename(&final_tmp, &seg.path) {
+            let _ = std::fs::remove_file(&final_tmp);
+            return Err(e);
+        }
         let _ = std::fs::remove_file(&seg.tmp);
         info!(stream = %self.key, file = %seg.path.display(), duration_ms = seg.last, "dvr: file complete");
         self.finished.push(Recorded { path: seg.path });
@@ -307,8 +315,9 @@ pub fn spawn(
     dvr: Dvr,
     mut player: Player,
     on_file: impl Fn(Recorded) + Send + 'static,
-) {
+) -> Option<DvrHandle> {
     let (tx, mut rx) = tokio::sync::mpsc::channel::<Option<Arc<Media>>>(1024);
+    let stop = tx.clone();
     let k = key.clone();
     let thread = std::thread::Builder::new()
         .name(format!("dvr {}", key.stream))
@@ -331,10 +340,13 @@ pub fn spawn(
                 on_file(f);
             }
         });
-    if let Err(e) = thread {
-        warn!(stream = %key, "dvr: no recorder thread: {e}");
-        return;
-    }
+    let thread = match thread {
+        Ok(t) => t,
+        Err(e) => {
+            warn!(stream = %key, "dvr: no recorder thread: {e}");
+            return None;
+        }
+    };
     tokio::spawn(async move {
         loop {
             player.changed().await;
@@ -358,6 +370,27 @@ pub fn spawn(
             }
         }
     });
+    Some(DvrHandle { stop, thread })
+}
+
+/// A running recorder, to finish its file when backsource stops.
+#[derive(Debug)]
+pub struct DvrHandle {
+    stop: tokio::sync::mpsc::Sender<Option<Arc<Media>>>,
+    thread: std::thread::JoinHandle<()>,
+}
+
+impl DvrHandle {
+    /// Whether it still records.
+    pub fn is_running(&self) -> bool {
+        !self.thread.is_finished()
+    }
+
+    /// Finish the file now (what came so far), and wait for it.
+    pub async fn finish(self) {
+        let _ = self.stop.send(None).await;
+        let _ = tokio::task::spawn_blocking(move || self.thread.join()).await;
+    }
 }
 
 /// Whether `dvr_path` names an FLV file (the only kind recorded yet).

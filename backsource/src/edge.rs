@@ -109,7 +109,9 @@ impl Pulls {
             async move {
                 info!(stream = %pull.request.key, "edge: pulling from the origin");
                 loop {
-                    run(&pull, rx.clone(), &streams, &config).await;
+                    if run(&pull, rx.clone(), &streams, &config).await == Stop::GiveUp {
+                        break;
+                    }
                     // Wanted again meanwhile (a player came as the grace ran out, or the
                     // stream's local publisher left): pull on. The master sends `Pull`
                     // only when nobody wanted the stream before, so nobody else would.
@@ -127,6 +129,14 @@ impl Pulls {
                     }
                     break;
                 }
+                let mut map = me.lock();
+                if map
+                    .get(&pull.request.key)
+                    .is_some_and(|p| Arc::ptr_eq(p, &pull))
+                {
+                    map.remove(&pull.request.key);
+                }
+                drop(map);
                 info!(stream = %pull.request.key, "edge: pull stopped");
             }
             .instrument(span),
@@ -164,12 +174,21 @@ async fn still_wanted(wanted: &mut watch::Receiver<bool>) -> bool {
     )
 }
 
+/// Why a pull's run ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Stop {
+    /// Nobody wanted it (or it lost to a local publisher): pull again if wanted again.
+    Done,
+    /// It cannot pull any more (the vhost is no edge now): never again.
+    GiveUp,
+}
+
 async fn run(
     pull: &Pull,
     mut wanted: watch::Receiver<bool>,
     streams: &Arc<Streams>,
     config: &impl Fn() -> Arc<Config>,
-) {
+) -> Stop {
     let key = &pull.request.key;
     let mut next = 0usize;
     let mut backoff = Backoff::default();
@@ -179,7 +198,7 @@ async fn run(
     let mut publisher: Option<Publisher> = None;
     loop {
         if !still_wanted(&mut wanted).await {
-            return;
+            return Stop::Done;
         }
         let cfg = config();
         let origins = match cfg
@@ -189,7 +208,7 @@ async fn run(
             Some(v) if v.cluster.edge && !v.cluster.origins.is_empty() => v.cluster.origins.clone(),
             _ => {
                 warn!(stream = %key, "edge: the vhost is no edge any more, not pulling");
-                return;
+                return Stop::GiveUp;
             }
         };
         // An encoder publishing this stream here is the stream: nothing to pull.
@@ -231,7 +250,7 @@ async fn run(
             End::Unwanted => {
                 info!(origin = %origin, grace_ms = EDGE_GRACE.as_millis() as u64,
                     "edge: no player for the grace period, upstream closed");
-                return;
+                return Stop::Done;
             }
             End::Failed(e) => {
                 warn!(origin = %origin, stream = %key, "edge: origin failed: {e}");
@@ -261,7 +280,7 @@ async fn run(
             loop {
                 tokio::select! {
                     _ = sleep_until(deadline) => break,
-                    r = wanted.changed() => if r.is_err() { return },
+                    r = wanted.changed() => if r.is_err() { return Stop::Done },
                 }
             }
         }

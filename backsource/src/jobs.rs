@@ -98,7 +98,8 @@ async fn supervise(job: Job, mut stop: watch::Receiver<bool>) {
         let started = Instant::now();
         match spawn(&job) {
             Ok(mut child) => {
-                info!(job = %job.name, pid = child.id().unwrap_or(0), "job started");
+                let pid = child.id();
+                info!(job = %job.name, pid = pid.unwrap_or(0), "job started");
                 let exited = tokio::select! {
                     status = child.wait() => Some(status),
                     r = stop.wait_for(|s| *s) => {
@@ -113,6 +114,13 @@ async fn supervise(job: Job, mut stop: watch::Receiver<bool>) {
                         return;
                     }
                     Some(status) => {
+                        // What it started goes with it.
+                        if let Some(pid) = pid {
+                            let _ = nix::sys::signal::kill(
+                                nix::unistd::Pid::from_raw(-(pid as i32)),
+                                nix::sys::signal::Signal::SIGKILL,
+                            );
+                        }
                         let ran = started.elapsed();
                         match status {
                             Ok(s) => {
@@ -504,6 +512,8 @@ fn stop_all(list: Vec<Supervised>) {
 #[derive(Debug, Default)]
 struct StreamJobs {
     param: String,
+    /// The publisher whose jobs these are (a republish's end must not stop the next's).
+    cid: String,
     running: BTreeMap<String, Supervised>,
 }
 
@@ -554,7 +564,7 @@ impl Jobs {
     }
 
     /// A publish of `key` started.
-    pub fn publish_started(&self, config: &Config, key: &StreamKey, param: &str) {
+    pub fn publish_started(&self, config: &Config, key: &StreamKey, param: &str, cid: &str) {
         let desired = self.desired_for(config, key, param);
         if desired.is_empty() {
             return;
@@ -562,14 +572,36 @@ impl Jobs {
         let mut map = self.streams();
         let entry = map.entry(key.clone()).or_default();
         entry.param = param.to_string();
+        entry.cid = cid.to_string();
         stop_all(apply(&mut entry.running, desired));
     }
 
-    /// The publish of `key` ended: its jobs stop.
-    pub fn publish_ended(&self, key: &StreamKey) {
-        if let Some(j) = self.streams().remove(key) {
-            stop_all(j.running.into_values().collect());
+    /// The publish of `key` by `cid` ended: its jobs stop.
+    pub fn publish_ended(&self, key: &StreamKey, cid: &str) {
+        let mut map = self.streams();
+        if map.get(key).is_some_and(|j| j.cid == cid) {
+            if let Some(j) = map.remove(key) {
+                stop_all(j.running.into_values().collect());
+            }
         }
+    }
+
+    /// Stop every job and wait for them (backsource stops).
+    pub async fn shutdown(&self) {
+        let mut all: Vec<Supervised> = self
+            .streams()
+            .drain()
+            .flat_map(|(_, j)| j.running.into_values())
+            .collect();
+        all.extend(
+            std::mem::take(&mut *self.ingests.lock().unwrap_or_else(|e| e.into_inner()))
+                .into_values(),
+        );
+        let mut set = tokio::task::JoinSet::new();
+        for s in all {
+            set.spawn(s.stop());
+        }
+        while set.join_next().await.is_some() {}
     }
 
     /// The config changed: ingesters and the jobs of live streams follow it.

@@ -78,6 +78,8 @@ pub struct Backsource {
     hooks: Arc<srs_hooks::HookPool>,
     /// Transcoders, exec'd commands and ingesters.
     jobs: Arc<Jobs>,
+    /// The recorders (DVR) running.
+    recorders: Mutex<Vec<dvr::DvrHandle>>,
 }
 
 impl Backsource {
@@ -94,6 +96,7 @@ impl Backsource {
             relay_hub: Hub::new(),
             hooks: Arc::default(),
             jobs: Arc::default(),
+            recorders: Mutex::default(),
         });
         (bs, rx)
     }
@@ -107,6 +110,19 @@ impl Backsource {
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .clone()
+    }
+
+    /// Stop: every job stopped (SIGTERM, SIGKILL after 1 s, their process groups too),
+    /// every recording finished under its final name.
+    pub async fn shutdown(&self) {
+        let recs: Vec<dvr::DvrHandle> =
+            std::mem::take(&mut *self.recorders.lock().unwrap_or_else(|e| e.into_inner()));
+        let finishing = async {
+            for r in recs {
+                r.finish().await;
+            }
+        };
+        tokio::join!(self.jobs.shutdown(), finishing);
     }
 
     /// Start the ingesters of the config.
@@ -384,36 +400,59 @@ impl Backsource {
             .split_once('?')
             .map_or(String::new(), |(_, q)| format!("?{q}"));
         let starter = {
-            let (info, jobs, cfg, key) =
-                (info.clone(), self.jobs.clone(), self.config(), key.clone());
+            let (info, jobs, cfg, key, cid) = (
+                info.clone(),
+                self.jobs.clone(),
+                self.config(),
+                key.clone(),
+                req.cid.clone(),
+            );
             tokio::spawn(async move {
                 info.on_accept.notified().await;
-                jobs.publish_started(&cfg, &key, &param);
+                jobs.publish_started(&cfg, &key, &param, &cid);
             })
+        };
+        // The publish's end (an unpublish, before the connection lingers, or the
+        // connection's end): its jobs stop and on_unpublish goes, before any republish of
+        // the stream can be told apart from it.
+        let ender = {
+            let (info, jobs, key, cid) = (
+                info.clone(),
+                self.jobs.clone(),
+                key.clone(),
+                req.cid.clone(),
+            );
+            let unpublish = hook
+                .as_ref()
+                .map(|(client, _)| (client.clone(), self.hooks.for_vhost(&vhost), vhost.clone()));
+            tokio::spawn(
+                async move {
+                    info.ended.notified().await;
+                    jobs.publish_ended(&key, &cid);
+                    // SRS sends on_unpublish once on_publish allowed (the stream worker
+                    // asked it before the handover), whatever came after.
+                    if let Some((client, hooks, vhost)) = unpublish {
+                        let body = client.on_stream("on_unpublish");
+                        let urls = vhost.http_hooks.urls("on_unpublish");
+                        hooks.tell("on_unpublish", urls, &body).await;
+                    }
+                }
+                .instrument(tracing::Span::current()),
+            )
         };
         let served = self
             .run_publish(socket, session, req, &vhost, &stats, &info)
             .await;
         starter.abort();
-        if info.accepted.load(Ordering::Relaxed) {
-            self.jobs.publish_ended(&key);
-        }
+        let _ = starter.await;
+        info.ended.notify_one();
+        let _ = ender.await;
         if let Some((client, (bytes_in, bytes_out))) = hook {
             let hooks = self.hooks.for_vhost(&vhost);
-            let accepted = info.accepted.load(Ordering::Relaxed);
             let (stats, vhost) = (stats.clone(), vhost.clone());
             tokio::spawn(
                 async move {
                     let h = &vhost.http_hooks;
-                    // SRS sends on_unpublish once on_publish allowed (the stream worker
-                    // asked it before the handover), whatever came after.
-                    let _ = accepted;
-                    {
-                        let body = client.on_stream("on_unpublish");
-                        hooks
-                            .tell("on_unpublish", h.urls("on_unpublish"), &body)
-                            .await;
-                    }
                     let body =
                         client.on_close(bytes_out + stats.bytes_out(), bytes_in + stats.bytes_in());
                     hooks.tell("on_close", h.urls("on_close"), &body).await;
@@ -482,12 +521,15 @@ impl Backsource {
             {
                 Ok(feed) => {
                     if let Some(player) = recorder {
-                        dvr::spawn(
+                        let handle = dvr::spawn(
                             req.key.clone(),
                             vhost.dvr.clone(),
                             player,
                             self.on_dvr(vhost, &req),
                         );
+                        let mut recs = self.recorders.lock().unwrap_or_else(|e| e.into_inner());
+                        recs.retain(|r| r.is_running());
+                        recs.extend(handle);
                     }
                     for (t, player) in targets.into_iter().zip(players) {
                         let status = Arc::new(RelayStatus::new(t.kind));
@@ -578,11 +620,18 @@ pub async fn run(config: Config, paths: Paths) -> io::Result<()> {
     info!(api_port, socket = %paths.handover_socket.display(), "backsource ready");
     tokio::spawn(accept_handovers(handovers, bs.clone()));
     let mut heartbeat = tokio::time::interval(srs_live::reader::HEARTBEAT);
+    // A fast stop's SIGTERM: jobs and recordings are finished first, not abandoned.
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
     let mut pithy = tokio::time::interval(bs.config().pithy_print);
     pithy.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tokio::select! {
             _ = pithy.tick() => bs.pithy_print(),
+            _ = term.recv() => {
+                info!("SIGTERM: stopping");
+                bs.shutdown().await;
+                return Ok(());
+            }
             ev = events.recv() => {
                 let msg = match ev {
                     Some(StreamEvent::Up(up)) => ToMaster::StreamUp(up),
@@ -618,6 +667,7 @@ pub async fn run(config: Config, paths: Paths) -> io::Result<()> {
                         tokio::time::sleep(Duration::from_millis(grace_ms)).await;
                     }
                     info!("stopping");
+                    bs.shutdown().await;
                     return Ok(());
                 }
                 Some(_) => {}

@@ -38,6 +38,8 @@ pub struct PublishInfo {
     pub accepted: std::sync::atomic::AtomicBool,
     /// Woken when it is.
     pub on_accept: tokio::sync::Notify,
+    /// Woken when the publish ends (an unpublish, or the connection's end).
+    pub ended: tokio::sync::Notify,
 }
 
 impl PublishInfo {
@@ -181,6 +183,7 @@ pub async fn serve(
                 ServerEvent::Unpublish { stream_id } if stream_id == req.stream_id => {
                     info!(stream = %req.key, "unpublish");
                     drop(publisher);
+                    info.ended.notify_one();
                     flush(&mut socket, &mut session, stats).await?;
                     // The client may still be finishing its own sequence (GStreamer sends
                     // deleteStream after FCUnpublish and fails on a closed socket): answer

@@ -613,7 +613,15 @@ async fn authenticate(
 
 /// JSONP, as SRS serves every API path: with `?callback=NAME`, the JSON answer comes as
 /// `NAME(...)` in JavaScript (what SRS's console loads its data with).
-async fn jsonp(req: axum::extract::Request, next: axum::middleware::Next) -> Response {
+async fn jsonp(
+    State(ctx): Ctx,
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    // A script any page can load: only when the API is open to other origins.
+    if !ctx.config().http_api.crossdomain {
+        return next.run(req).await;
+    }
     let callback = req.uri().query().and_then(|q| {
         q.split('&')
             .filter_map(|kv| kv.split_once('='))
@@ -775,7 +783,7 @@ pub fn router(ctx: Arc<HttpContext>) -> axum::Router {
             "/api/*rest",
             get(not_found).post(not_found).delete(not_found),
         )
-        .layer(axum::middleware::from_fn(jsonp))
+        .layer(axum::middleware::from_fn_with_state(ctx.clone(), jsonp))
         .layer(axum::middleware::from_fn_with_state(
             ctx.clone(),
             authenticate,

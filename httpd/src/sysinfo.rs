@@ -102,13 +102,19 @@ pub fn sockstat(text: &str) -> (u64, u64, u64) {
     (field(tcp, "inuse"), field(tcp, "tw"), field(udp, "inuse"))
 }
 
-/// Established TCP connections in a `/proc/net/tcp` or `tcp6` table (state `01`).
-pub fn established(table: &str) -> u64 {
-    table
-        .lines()
-        .skip(1)
-        .filter(|l| l.split_whitespace().nth(3) == Some("01"))
-        .count() as u64
+/// Established TCP connections (`CurrEstab`) in `/proc/net/snmp`: a counter, not a walk
+/// over every socket.
+pub fn established(snmp: &str) -> u64 {
+    let mut tcp = snmp.lines().filter(|l| l.starts_with("Tcp:"));
+    let (Some(names), Some(values)) = (tcp.next(), tcp.next()) else {
+        return 0;
+    };
+    names
+        .split_whitespace()
+        .zip(values.split_whitespace())
+        .find(|(n, _)| *n == "CurrEstab")
+        .and_then(|(_, v)| v.parse().ok())
+        .unwrap_or(0)
 }
 
 /// Sectors read and written, and milliseconds spent doing I/O, over the whole disks of
@@ -272,7 +278,7 @@ impl Machine {
             load: loadavg(&read("/proc/loadavg")),
             net: net_dev(&read("/proc/net/dev")),
             sockets: sockstat(&read("/proc/net/sockstat")),
-            established: established(&read("/proc/net/tcp")) + established(&read("/proc/net/tcp6")),
+            established: established(&read("/proc/net/snmp")),
         }
     }
 }
@@ -298,8 +304,8 @@ mod tests {
             sockstat("sockets: used 300\nTCP: inuse 17 orphan 0 tw 13 alloc 20 mem 1\nUDP: inuse 2 mem 0\n"),
             (17, 13, 2)
         );
-        let tcp = "  sl  local_address rem_address   st\n   0: 0100007F:0050 00000000:0000 0A\n   1: 0100007F:0050 0100007F:1234 01\n";
-        assert_eq!(established(tcp), 1);
+        let snmp = "Tcp: RtoAlgorithm RtoMin ActiveOpens CurrEstab InSegs\nTcp: 1 200 5 7 100\n";
+        assert_eq!(established(snmp), 7);
         let disks = "   8       0 sda 100 0 4000 0 50 0 2000 0 0 300 0 0 0 0 0\n   8       1 sda1 100 0 4000 0 50 0 2000 0 0 300 0 0 0 0 0\n";
         assert_eq!(diskstats(disks), (4000, 2000, 300));
         let st =

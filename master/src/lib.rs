@@ -132,6 +132,17 @@ fn signal_running(config: &Config, what: &str) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    // The master holds the pid file's lock for its whole life: a file we can lock was
+    // left by a server that is gone, and its pid may be another process's now.
+    if let Ok(f) = std::fs::File::open(&config.pid) {
+        if nix::fcntl::Flock::lock(f, nix::fcntl::FlockArg::LockExclusiveNonblock).is_ok() {
+            eprintln!(
+                "srs-master: [emerg] pid file {} is stale: the server is not running",
+                config.pid.display()
+            );
+            return ExitCode::FAILURE;
+        }
+    }
     match nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), sig) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
@@ -281,6 +292,8 @@ async fn serve_single(
         }
     }
     server.abort();
+    // Jobs stopped, recordings finished.
+    bs.shutdown().await;
     let _ = std::fs::remove_dir_all(&ring_dir);
     info!("stopped");
     Ok(())

@@ -620,7 +620,9 @@ impl Tree {
                         Ok(()) => info!("SIGUSR1: log file reopened"),
                         Err(e) => error!("SIGUSR1: cannot reopen the log file: {e}"),
                     }
-                    for s in self.slots.values().filter(|s| s.pid > 0) {
+                    // Only children that registered: their handler is installed by then
+                    // (SIGUSR1's default would kill one still starting).
+                    for s in self.slots.values().filter(|s| s.pid > 0 && s.link.is_some()) {
                         let _ = nix::sys::signal::kill(
                             nix::unistd::Pid::from_raw(s.pid as i32),
                             nix::sys::signal::Signal::SIGUSR1,

@@ -914,6 +914,16 @@ fn admit(
     if req.stream.is_empty() {
         return Err("empty stream name".into());
     }
+    // Names become file paths (DVR, HLS, job logs): no way out of their directory, no
+    // control characters.
+    let bad =
+        |s: &str| s.split('/').any(|c| c == ".." || c == ".") || s.chars().any(|c| c.is_control());
+    if bad(&req.stream) || bad(&req.app) {
+        return Err(format!(
+            "invalid app or stream name {:?}/{:?}",
+            req.app, req.stream
+        ));
+    }
     let v = resolve_vhost(config, &req.vhost)?;
     // The page URL was checked against `all` at connect; publish and play have lists of
     // their own.

@@ -144,3 +144,25 @@ fn segment_plan_cuts_at_keyframes_past_the_duration() {
         );
     }
 }
+
+#[test]
+fn a_stop_finishes_the_recording_under_its_final_name() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path().display();
+    let mut s = Server::start(&format!(
+        "vhost __defaultVhost__ {{ dvr {{ enabled on; dvr_path {d}/[stream].flv; }} }}\n"
+    ));
+    let _enc = ffmpeg_publish(&s.url("live/stopped"), 30);
+    srs_tests::wait_publishing(&s, 1);
+    std::thread::sleep(Duration::from_secs(3));
+    // A fast stop (SIGTERM) while recording.
+    let status = s.stop();
+    assert!(status.is_some_and(|st| st.success()), "{status:?}");
+    let all = files(dir.path());
+    assert_eq!(all, vec![dir.path().join("stopped.flv")], "{all:?}");
+    let (duration, codecs, first_key) = probe(&all[0]);
+    assert!(
+        codecs.contains("h264") && first_key && duration > 1.0,
+        "{codecs} {duration}"
+    );
+}
