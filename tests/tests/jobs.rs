@@ -156,8 +156,24 @@ fn reload_adds_updates_and_removes_jobs() {
     let file = dir.path().join("in.flv");
     let st = std::process::Command::new("ffmpeg")
         .args([
-            "-hide_banner", "-loglevel", "error", "-f", "lavfi", "-i", "testsrc=size=176x144:rate=25",
-            "-t", "4", "-c:v", "libx264", "-preset", "ultrafast", "-g", "25", "-f", "flv", "-y",
+            "-hide_banner",
+            "-loglevel",
+            "error",
+            "-f",
+            "lavfi",
+            "-i",
+            "testsrc=size=176x144:rate=25",
+            "-t",
+            "4",
+            "-c:v",
+            "libx264",
+            "-preset",
+            "ultrafast",
+            "-g",
+            "25",
+            "-f",
+            "flv",
+            "-y",
         ])
         .arg(&file)
         .status()
@@ -185,7 +201,11 @@ fn reload_adds_updates_and_removes_jobs() {
     assert!(pids_with(&marker).is_empty(), "a disabled ingester runs");
     // Enabled by a reload: it starts.
     rewrite(&ingest("one", "off"), &ingest("one", "on"));
-    assert!(wait_until(Duration::from_secs(15), || pids_with("/one").len() == 1), "{}", s.log());
+    assert!(
+        wait_until(Duration::from_secs(15), || pids_with("/one").len() == 1),
+        "{}",
+        s.log()
+    );
     // Its output changed: restarted with the new one.
     rewrite(&ingest("one", "on"), &ingest("two", "on"));
     assert!(
