@@ -624,6 +624,24 @@ pub fn ffprobe(url: &str, seconds: f64, timeout: Duration) -> Result<Probe> {
     Ok(probe)
 }
 
+/// Where SRS 6 is: `$SRS6_DIR`, else `../shared/peers/srs6` beside the repository, else
+/// `/work/shared/peers/srs6`. Missing is a loud failure, never a skip.
+pub fn srs6_binary() -> PathBuf {
+    let repo = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
+    let candidates = [
+        std::env::var_os("SRS6_DIR").map(PathBuf::from),
+        Some(repo.join("../shared/peers/srs6")),
+        Some(PathBuf::from("/work/shared/peers/srs6")),
+    ];
+    for c in candidates.into_iter().flatten() {
+        let bin = c.join("srs");
+        if bin.is_file() {
+            return bin;
+        }
+    }
+    panic!("SRS 6 not found: set SRS6_DIR to the folder holding its `srs` binary (../shared/peers/srs6)");
+}
+
 /// A TCP port free on 127.0.0.1 now (bound, then released).
 pub fn free_port() -> u16 {
     let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");

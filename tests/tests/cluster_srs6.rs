@@ -4,27 +4,8 @@
 //! end.
 
 use srs_tests::{ffmpeg_publish, ffprobe, free_port, wait_until, Server};
-use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
-
-/// Where SRS 6 is: `$SRS6_DIR`, else `../shared/peers/srs6` beside the repository, else
-/// `/work/shared/peers/srs6`. Missing is a loud failure, never a skip.
-fn srs6_binary() -> PathBuf {
-    let repo = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
-    let candidates = [
-        std::env::var_os("SRS6_DIR").map(PathBuf::from),
-        Some(repo.join("../shared/peers/srs6")),
-        Some(PathBuf::from("/work/shared/peers/srs6")),
-    ];
-    for c in candidates.into_iter().flatten() {
-        let bin = c.join("srs");
-        if bin.is_file() {
-            return bin;
-        }
-    }
-    panic!("SRS 6 not found: set SRS6_DIR to the folder holding its `srs` binary (../shared/peers/srs6)");
-}
 
 /// A running SRS 6, killed by pid when dropped.
 struct Srs6 {
@@ -47,7 +28,7 @@ impl Srs6 {
         );
         let path = dir.path().join("srs.conf");
         std::fs::write(&path, conf).unwrap();
-        let child = Command::new(srs6_binary())
+        let child = Command::new(srs_tests::srs6_binary())
             .arg("-c")
             .arg(&path)
             .current_dir(dir.path())

@@ -123,7 +123,7 @@ fn segment_plan_cuts_at_keyframes_past_the_duration() {
     // A GOP of 2 s (ffmpeg_publish): cuts at 2 s, 4 s, 6 s of an 7 s publish.
     let mut enc = ffmpeg_publish(&s.url("live/seg"), 7);
     let _ = enc.wait(Duration::from_secs(20));
-    let all = wait_files(dir.path(), 3);
+    wait_files(dir.path(), 3);
     std::thread::sleep(Duration::from_millis(500));
     let all: Vec<_> = files(dir.path())
         .into_iter()

@@ -8,7 +8,6 @@ use srs_tests::{ffmpeg_publish, file_len, rtmpdump_play, wait_until, Proc, Serve
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpListener;
-use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -20,7 +19,6 @@ struct Hit {
     body: Value,
     /// The body as sent (field order kept).
     raw: String,
-    at: Instant,
 }
 
 /// A hook server that records every request and answers by a rule of the test.
@@ -106,7 +104,6 @@ fn serve_one(s: std::net::TcpStream, hits: Arc<Mutex<Vec<Hit>>>, rule: Rule) {
         path: path.clone(),
         body: body.clone(),
         raw,
-        at: Instant::now(),
     });
     let (status, text, delay) = rule(&path, &body);
     std::thread::sleep(delay);
@@ -176,23 +173,6 @@ fn shape(raw: &str) -> Vec<(String, &'static str)> {
         .unwrap_or_default()
 }
 
-fn srs6_binary() -> PathBuf {
-    let repo = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
-    for c in [
-        std::env::var_os("SRS6_DIR").map(PathBuf::from),
-        Some(repo.join("../shared/peers/srs6")),
-        Some(PathBuf::from("/work/shared/peers/srs6")),
-    ]
-    .into_iter()
-    .flatten()
-    {
-        if c.join("srs").is_file() {
-            return c.join("srs");
-        }
-    }
-    panic!("SRS 6 not found: set SRS6_DIR to the folder holding its `srs` binary (../shared/peers/srs6)");
-}
-
 /// Publish 4 s with a token, play 3 s with a page URL and a token, against `rtmp` (a base
 /// URL `rtmp://host:port`), then stop both.
 fn one_publisher_one_player(rtmp: &str, dir: &std::path::Path) {
@@ -241,7 +221,7 @@ fn bodies_and_order_match_srs6() {
         ),
     )
     .unwrap();
-    let mut srs = std::process::Command::new(srs6_binary())
+    let mut srs = std::process::Command::new(srs_tests::srs6_binary())
         .arg("-c")
         .arg(&conf)
         .current_dir(dir.path())
