@@ -43,7 +43,9 @@ fn envelope(mut body: Value) -> Value {
             "service".into(),
             json!(format!("srs-rs-{}", env!("CARGO_PKG_VERSION"))),
         );
-        m.insert("pid".into(), json!(std::process::id().to_string()));
+        // A body that names the server's pid (the master's) keeps it.
+        m.entry("pid")
+            .or_insert_with(|| json!(std::process::id().to_string()));
     }
     body
 }
@@ -292,7 +294,7 @@ async fn summaries(State(ctx): Ctx) -> Response {
     let now = now_ms();
     // SRS's fields, computed over every process of the tree (ratios as SRS gives them: a
     // CPU or memory share of 1 is all of it).
-    let mut body = json!({ "data": {
+    let body = json!({ "pid": master_pid.to_string(), "data": {
         "ok": true,
         "now_ms": now,
         "self": {
@@ -341,16 +343,7 @@ async fn summaries(State(ctx): Ctx) -> Response {
         },
     }});
     // The top-level pid is the server's (the master's), as SRS's is its only process.
-    let mut r = ok(body.take(), cross);
-    if let Ok(b) = axum::body::to_bytes(std::mem::take(r.body_mut()), 1 << 20).await {
-        if let Ok(mut v) = serde_json::from_slice::<Value>(&b) {
-            v["pid"] = json!(master_pid.to_string());
-            let mut out = Json(v).into_response();
-            *out.headers_mut() = r.headers().clone();
-            return out;
-        }
-    }
-    r
+    ok(body, cross)
 }
 
 /// Pids of every process of the tree (for the CPU sample).
