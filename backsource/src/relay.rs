@@ -7,17 +7,12 @@ use srs_client::{Client, ClientError, Options};
 use srs_conf::DEFAULT_VHOST;
 use srs_ipc::control::{RelayInfo, StreamKey};
 use srs_live::conn::server_id;
-use srs_protocol::amf0::Amf0Value;
 use std::sync::Mutex;
 use std::time::Duration;
 
 /// Client options of a relay: our mark in `connect`, and `page_url` passed through.
 pub fn options(page_url: &str) -> Options {
-    Options {
-        page_url: page_url.to_string(),
-        extra: vec![("srs_rs_id".to_string(), Amf0Value::string(server_id()))],
-        ..Options::default()
-    }
+    Options::relay(server_id(), page_url)
 }
 
 /// The tcUrl a relay sends to `server` for a stream of vhost `key.vhost` and app

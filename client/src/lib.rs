@@ -118,6 +118,21 @@ pub struct Options {
     pub chunk_size: u32,
 }
 
+impl Options {
+    /// Options of a relay of server `server_id` on behalf of a client of `page_url`: the
+    /// `connect` carries the server's mark (see `srs_protocol::session::RELAY_ID`).
+    pub fn relay(server_id: &str, page_url: &str) -> Options {
+        Options {
+            page_url: page_url.to_string(),
+            extra: vec![(
+                srs_protocol::session::RELAY_ID.to_string(),
+                Amf0Value::string(server_id),
+            )],
+            ..Options::default()
+        }
+    }
+}
+
 impl Default for Options {
     fn default() -> Self {
         Options {

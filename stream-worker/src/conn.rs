@@ -93,14 +93,7 @@ impl Traverse {
     /// with its params, and page URL): the first that answers decides, as SRS's
     /// `check_edge_token_traverse_auth`.
     async fn ask(self) -> Result<(), String> {
-        let opts = srs_client::Options {
-            page_url: self.page_url.clone(),
-            extra: vec![(
-                "srs_rs_id".to_string(),
-                srs_protocol::amf0::Amf0Value::string(srs_live::conn::server_id()),
-            )],
-            ..Default::default()
-        };
+        let opts = srs_client::Options::relay(srs_live::conn::server_id(), &self.page_url);
         let mut unreachable = Vec::new();
         for origin in &self.origins {
             match srs_client::Client::connect(origin, &self.tc_url, &self.app, &opts).await {

@@ -36,6 +36,10 @@ pub enum SessionError {
     Protocol(String),
 }
 
+/// The `connect` property a relay of ours (edge, forward, token traverse) carries with
+/// its server's id, so that a server recognises its own relays (a loop).
+pub const RELAY_ID: &str = "srs_rs_id";
+
 /// Default window acknowledgement size and peer bandwidth, as SRS and FMS send them.
 pub const DEFAULT_WINDOW_ACK_SIZE: u32 = 2_500_000;
 

@@ -411,7 +411,7 @@ impl ServerSession {
             swf_url: o.get_str("swfUrl").unwrap_or("").to_string(),
             flash_ver: o.get_str("flashVer").unwrap_or("").to_string(),
             object_encoding: o.get_f64("objectEncoding").unwrap_or(0.0),
-            relay_id: o.get_str("srs_rs_id").unwrap_or("").to_string(),
+            relay_id: o.get_str(super::RELAY_ID).unwrap_or("").to_string(),
         };
         self.phase = Phase::ConnectRequested {
             transaction_id: cmd.transaction_id,
