@@ -295,14 +295,7 @@ impl Backsource {
             .http_hooks
             .enabled
             .then(|| (self.hooks.for_vhost(vhost), vhost.http_hooks.on_dvr.clone()));
-        let client = srs_hooks::HookClient::new(
-            &req.cid,
-            &req.peer,
-            (&req.key.vhost, &req.key.app),
-            &req.name,
-            &req.tc_url,
-            &req.page_url,
-        );
+        let client = hook_client(req);
         let rt = tokio::runtime::Handle::current();
         move |rec: dvr::Recorded| {
             let Some((hooks, urls)) = hooks.clone() else {
@@ -377,19 +370,10 @@ impl Backsource {
         };
         // The connection's closing hooks are ours since the handover (with the bytes the
         // stream worker counted before it).
-        let hook = vhost.http_hooks.enabled.then(|| {
-            (
-                srs_hooks::HookClient::new(
-                    &req.cid,
-                    &req.peer,
-                    (&req.key.vhost, &req.key.app),
-                    &req.name,
-                    &req.tc_url,
-                    &req.page_url,
-                ),
-                (req.bytes_in, req.bytes_out),
-            )
-        });
+        let hook = vhost
+            .http_hooks
+            .enabled
+            .then(|| (hook_client(&req), (req.bytes_in, req.bytes_out)));
         let stats = Arc::new(ConnStats::default());
         let info = Arc::new(PublishInfo::default());
         // The stream's jobs (transcode, exec) start once the publish is accepted, and stop
@@ -722,6 +706,18 @@ async fn take_handed_over(bs: Arc<Backsource>, frame: HandoverFrame, fd: OwnedFd
         Err(ConnError::Rejected(why)) => warn!("closed: rejected: {why}"),
         Err(e) => warn!("closed: {e}"),
     }
+}
+
+/// Who a handed-over publisher is, for its hooks.
+fn hook_client(req: &PublishRequest) -> srs_hooks::HookClient {
+    srs_hooks::HookClient::new(
+        &req.cid,
+        &req.peer,
+        (&req.key.vhost, &req.key.app),
+        &req.name,
+        &req.tc_url,
+        &req.page_url,
+    )
 }
 
 fn into_tokio(fd: OwnedFd) -> io::Result<TcpStream> {
