@@ -23,6 +23,36 @@ fn pids_with(needle: &str) -> Vec<u32> {
     out
 }
 
+/// A short H.264 (and AAC when `audio`) test file for ingesters.
+fn write_test_flv(path: &Path, seconds: u32, audio: bool) {
+    let mut args: Vec<String> = [
+        "-hide_banner",
+        "-loglevel",
+        "error",
+        "-f",
+        "lavfi",
+        "-i",
+        "testsrc=size=176x144:rate=25",
+    ]
+    .map(String::from)
+    .to_vec();
+    if audio {
+        args.extend(["-f", "lavfi", "-i", "sine"].map(String::from));
+    }
+    args.extend(["-t".to_string(), seconds.to_string()]);
+    args.extend(["-c:v", "libx264", "-preset", "ultrafast", "-g", "25"].map(String::from));
+    if audio {
+        args.extend(["-c:a", "aac"].map(String::from));
+    }
+    args.extend(["-f", "flv", "-y"].map(String::from));
+    let st = std::process::Command::new("ffmpeg")
+        .args(&args)
+        .arg(path)
+        .status()
+        .unwrap();
+    assert!(st.success());
+}
+
 #[test]
 fn transcode_makes_the_engines_output_and_stops_with_the_publisher() {
     let dir = tempfile::tempdir().unwrap();
@@ -94,37 +124,7 @@ fn exec_runs_per_publish_with_placeholders_and_stops() {
 fn ingest_a_file_as_a_live_stream_and_no_orphan_after_kill() {
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("in.flv");
-    let st = std::process::Command::new("ffmpeg")
-        .args([
-            "-hide_banner",
-            "-loglevel",
-            "error",
-            "-f",
-            "lavfi",
-            "-i",
-            "testsrc=size=176x144:rate=25",
-            "-f",
-            "lavfi",
-            "-i",
-            "sine",
-            "-t",
-            "6",
-            "-c:v",
-            "libx264",
-            "-preset",
-            "ultrafast",
-            "-g",
-            "25",
-            "-c:a",
-            "aac",
-            "-f",
-            "flv",
-            "-y",
-        ])
-        .arg(&file)
-        .status()
-        .unwrap();
-    assert!(st.success());
+    write_test_flv(&file, 6, true);
     let marker = dir.path().display().to_string();
     let mut s = Server::start(&format!(
         "ff_log_dir {d};\n\
@@ -154,31 +154,7 @@ fn ingest_a_file_as_a_live_stream_and_no_orphan_after_kill() {
 fn reload_adds_updates_and_removes_jobs() {
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("in.flv");
-    let st = std::process::Command::new("ffmpeg")
-        .args([
-            "-hide_banner",
-            "-loglevel",
-            "error",
-            "-f",
-            "lavfi",
-            "-i",
-            "testsrc=size=176x144:rate=25",
-            "-t",
-            "4",
-            "-c:v",
-            "libx264",
-            "-preset",
-            "ultrafast",
-            "-g",
-            "25",
-            "-f",
-            "flv",
-            "-y",
-        ])
-        .arg(&file)
-        .status()
-        .unwrap();
-    assert!(st.success());
+    write_test_flv(&file, 4, false);
     let marker = dir.path().display().to_string();
     let ingest = |out: &str, on: &str| {
         format!(
