@@ -22,8 +22,9 @@ use srs_live::{Media, PlayEvent, Player};
 use srs_protocol::amf0::Amf0Value;
 use srs_protocol::flv;
 use srs_protocol::message::type_id;
+use srs_protocol::mp4::{self, Mp4Muxer};
 use std::fs::File;
-use std::io::{Read, Write};
+use std::io::{BufWriter, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use tracing::{info, warn};
@@ -61,17 +62,29 @@ fn now_ms() -> u64 {
 struct Segment {
     path: PathBuf,
     tmp: PathBuf,
-    file: File,
+    file: BufWriter<File>,
     /// Stream time of its first media message (its timestamp 0).
     start: u32,
     /// Newest timestamp written (relative).
     last: u32,
-    /// Bytes of tags written to the temporary file.
-    bytes: u64,
     /// Media messages written (headers not counted).
     media: u64,
-    /// Keyframes: relative time in ms, and offset of the tag in the tags.
-    keyframes: Vec<(u32, u64)>,
+    format: Format,
+}
+
+/// What a file is.
+enum Format {
+    Flv {
+        /// Bytes of tags written to the temporary file.
+        bytes: u64,
+        /// Keyframes: relative time in ms, and offset of the tag in the tags.
+        keyframes: Vec<(u32, u64)>,
+    },
+    Mp4 {
+        mux: Box<Mp4Muxer>,
+        /// A codec MP4 does not take was said once.
+        said: bool,
+    },
 }
 
 /// A finished recording, for `on_dvr`.
@@ -122,10 +135,11 @@ impl Recorder {
             } else {
                 self.audio_header = Some(m.clone());
             }
-            // A new header mid-file goes into the file too (a codec change).
+            // A new header mid-file goes into the file too (a codec change; MP4 keeps
+            // the first).
             if let Some(seg) = self.current.as_mut() {
                 let ts = m.timestamp.wrapping_sub(seg.start);
-                write_tag(seg, m.type_id, ts, &m.payload)?;
+                seg.write(&self.key, m, ts)?;
             }
             return Ok(());
         }
@@ -160,12 +174,10 @@ impl Recorder {
         let ts = m.timestamp.wrapping_sub(seg.start);
         // Timestamps run forward in a file (jitter already made them monotonic).
         let ts = if ts > 0x7fff_ffff { 0 } else { ts };
-        if keyframe {
-            seg.keyframes.push((ts, seg.bytes));
+        if seg.write(&self.key, m, ts)? {
+            seg.media += 1;
+            seg.last = seg.last.max(ts);
         }
-        write_tag(seg, m.type_id, ts, &m.payload)?;
-        seg.media += 1;
-        seg.last = seg.last.max(ts);
         Ok(())
     }
 
@@ -177,91 +189,163 @@ impl Recorder {
         let mut tmp = path.clone().into_os_string();
         tmp.push(".tmp");
         let tmp = PathBuf::from(tmp);
-        let file = File::create(&tmp)?;
+        let file = BufWriter::with_capacity(64 * 1024, File::create(&tmp)?);
+        let format = if is_mp4(&self.dvr) {
+            Format::Mp4 {
+                mux: Box::default(),
+                said: false,
+            }
+        } else {
+            Format::Flv {
+                bytes: 0,
+                keyframes: Vec::new(),
+            }
+        };
         let mut seg = Segment {
             path,
             tmp,
             file,
             start,
             last: 0,
-            bytes: 0,
             media: 0,
-            keyframes: Vec::new(),
+            format,
         };
-        for h in [&self.video_header, &self.audio_header]
-            .into_iter()
-            .flatten()
-        {
-            if let Err(e) = write_tag(&mut seg, h.type_id, 0, &h.payload) {
-                let _ = std::fs::remove_file(&seg.tmp);
-                return Err(e);
+        let started = (|| {
+            if matches!(seg.format, Format::Mp4 { .. }) {
+                seg.file.write_all(&Mp4Muxer::head())?;
             }
+            for h in [&self.video_header, &self.audio_header]
+                .into_iter()
+                .flatten()
+            {
+                seg.write(&self.key, h, 0)?;
+            }
+            Ok(())
+        })();
+        if let Err(e) = started {
+            let _ = std::fs::remove_file(&seg.tmp);
+            return Err(e);
         }
         info!(stream = %self.key, file = %seg.path.display(), "dvr: recording");
         self.current = Some(seg);
         Ok(())
     }
 
-    /// Finish the current file: metadata first (with its duration, size and keyframe
-    /// index), then the tags, under the final name. A file without media is removed.
+    /// Finish the current file under its final name (a file without media is removed):
+    /// - FLV: metadata first (with its duration, size and keyframe index), then the tags;
+    /// - MP4: the `moov` after the samples, and the `mdat` size patched in place.
     pub fn close(&mut self) -> std::io::Result<()> {
         let Some(mut seg) = self.current.take() else {
             return Ok(());
         };
-        seg.file.flush()?;
+        let flushed = seg.file.flush();
         if seg.media == 0 {
             let _ = std::fs::remove_file(&seg.tmp);
-            return Ok(());
+            return flushed;
         }
-        let has_audio = self.audio_header.is_some();
-        let meta = |size: u64, base: u64| -> BytesMut {
-            metadata_tag(self.metadata.as_ref(), &seg, size, base)
-        };
-        // The metadata's length does not depend on the numbers in it: measure, then fill.
-        let meta_len = meta(0, 0).len() as u64;
-        let total = 13 + meta_len + seg.bytes;
-        let head = meta(total, 13 + meta_len);
-        let mut final_tmp = seg.path.clone().into_os_string();
-        final_tmp.push(".tmp.flv");
-        let final_tmp = PathBuf::from(final_tmp);
-        {
-            let mut out = std::io::BufWriter::new(File::create(&final_tmp)?);
-            out.write_all(&flv::file_header(has_audio, self.has_video))?;
-            out.write_all(&head)?;
-            let mut tags = File::open(&seg.tmp)?;
-            let mut buf = vec![0u8; 256 * 1024];
-            loop {
-                let n = tags.read(&mut buf)?;
-                if n == 0 {
-                    break;
-                }
-                out.write_all(&buf[..n])?;
+        flushed?;
+        match &seg.format {
+            Format::Flv { .. } => self.close_flv(&seg)?,
+            Format::Mp4 { mux, .. } => {
+                let moov = mux.moov();
+                let file = seg.file.get_mut();
+                file.write_all(&moov)?;
+                file.seek(SeekFrom::Start(mp4::MDAT_SIZE_AT))?;
+                file.write_all(&mux.mdat_size())?;
+                file.flush()?;
+                std::fs::rename(&seg.tmp, &seg.path)?;
             }
-            out.flush()?;
         }
-        if let Err(e) = std::fs::rename(&final_tmp, &seg.path) {
-            let _ = std::fs::remove_file(&final_tmp);
-            return Err(e);
-        }
-        let _ = std::fs::remove_file(&seg.tmp);
         info!(stream = %self.key, file = %seg.path.display(), duration_ms = seg.last, "dvr: file complete");
         self.finished.push(Recorded { path: seg.path });
         Ok(())
     }
+
+    /// The FLV file: header and metadata (its numbers known now), then the tags copied
+    /// from the temporary file.
+    fn close_flv(&self, seg: &Segment) -> std::io::Result<()> {
+        let Format::Flv { bytes, keyframes } = &seg.format else {
+            return Ok(());
+        };
+        let has_audio = self.audio_header.is_some();
+        let meta = |size: u64, base: u64| -> BytesMut {
+            metadata_tag(self.metadata.as_ref(), seg.last, keyframes, size, base)
+        };
+        // The metadata's length does not depend on the numbers in it: measure, then fill.
+        let meta_len = meta(0, 0).len() as u64;
+        let total = 13 + meta_len + bytes;
+        let head = meta(total, 13 + meta_len);
+        let mut final_tmp = seg.path.clone().into_os_string();
+        final_tmp.push(".tmp.flv");
+        let final_tmp = PathBuf::from(final_tmp);
+        let copied = (|| {
+            let mut out = BufWriter::new(File::create(&final_tmp)?);
+            out.write_all(&flv::file_header(has_audio, self.has_video))?;
+            out.write_all(&head)?;
+            let mut tags = File::open(&seg.tmp)?;
+            std::io::copy(&mut tags, &mut out)?;
+            out.flush()?;
+            std::fs::rename(&final_tmp, &seg.path)
+        })();
+        if let Err(e) = copied {
+            let _ = std::fs::remove_file(&final_tmp);
+            return Err(e);
+        }
+        let _ = std::fs::remove_file(&seg.tmp);
+        Ok(())
+    }
 }
 
-fn write_tag(seg: &mut Segment, ty: u8, ts: u32, body: &[u8]) -> std::io::Result<()> {
-    let mut b = BytesMut::with_capacity(15 + body.len());
-    flv::write_tag(&mut b, ty, ts, body);
-    seg.file.write_all(&b)?;
-    seg.bytes += b.len() as u64;
-    Ok(())
+impl Segment {
+    /// Write one message at `ts` (relative); whether it was a sample of the file.
+    fn write(&mut self, key: &StreamKey, m: &Media, ts: u32) -> std::io::Result<bool> {
+        match &mut self.format {
+            Format::Flv { bytes, keyframes } => {
+                if m.type_id == type_id::VIDEO && m.is_keyframe() && !m.is_sequence_header() {
+                    keyframes.push((ts, *bytes));
+                }
+                let mut b = BytesMut::with_capacity(15 + m.payload.len());
+                flv::write_tag(&mut b, m.type_id, ts, &m.payload);
+                self.file.write_all(&b)?;
+                *bytes += b.len() as u64;
+                Ok(true)
+            }
+            Format::Mp4 { mux, said } => {
+                let sample = match m.type_id {
+                    type_id::VIDEO => mux.video(ts, &m.payload),
+                    type_id::AUDIO => mux.audio(ts, &m.payload),
+                    _ => return Ok(false),
+                };
+                match sample {
+                    Ok(Some((s, data))) => {
+                        self.file.write_all(data)?;
+                        mux.add(s);
+                        Ok(true)
+                    }
+                    Ok(None) => Ok(false),
+                    Err(e) => {
+                        if !*said {
+                            *said = true;
+                            warn!(stream = %key, file = %self.path.display(), "dvr: {e}; that track is left out");
+                        }
+                        Ok(false)
+                    }
+                }
+            }
+        }
+    }
 }
 
 /// The `onMetaData` tag of a file: the stream's own properties, with `duration`,
 /// `filesize` and `keyframes { times, filepositions }` (positions from the file's start;
 /// `base` is where the tags start).
-fn metadata_tag(stream_meta: Option<&Media>, seg: &Segment, filesize: u64, base: u64) -> BytesMut {
+fn metadata_tag(
+    stream_meta: Option<&Media>,
+    duration_ms: u32,
+    keyframes: &[(u32, u64)],
+    filesize: u64,
+    base: u64,
+) -> BytesMut {
     let mut props: Vec<(String, Amf0Value)> = stream_meta
         .and_then(|m| srs_protocol::amf0::decode_all(&m.payload).ok())
         .and_then(|v| v.into_iter().nth(1))
@@ -273,7 +357,7 @@ fn metadata_tag(stream_meta: Option<&Media>, seg: &Segment, filesize: u64, base:
     props.retain(|(k, _)| !matches!(k.as_str(), "duration" | "filesize" | "keyframes"));
     props.push((
         "duration".into(),
-        Amf0Value::Number(f64::from(seg.last) / 1000.0),
+        Amf0Value::Number(f64::from(duration_ms) / 1000.0),
     ));
     props.push(("filesize".into(), Amf0Value::Number(filesize as f64)));
     props.push((
@@ -282,7 +366,7 @@ fn metadata_tag(stream_meta: Option<&Media>, seg: &Segment, filesize: u64, base:
             (
                 "times".into(),
                 Amf0Value::StrictArray(
-                    seg.keyframes
+                    keyframes
                         .iter()
                         .map(|(t, _)| Amf0Value::Number(f64::from(*t) / 1000.0))
                         .collect(),
@@ -291,7 +375,7 @@ fn metadata_tag(stream_meta: Option<&Media>, seg: &Segment, filesize: u64, base:
             (
                 "filepositions".into(),
                 Amf0Value::StrictArray(
-                    seg.keyframes
+                    keyframes
                         .iter()
                         .map(|(_, p)| Amf0Value::Number((base + p) as f64))
                         .collect(),
@@ -393,11 +477,11 @@ impl DvrHandle {
     }
 }
 
-/// Whether `dvr_path` names an FLV file (the only kind recorded yet).
-pub fn records(dvr: &Dvr) -> bool {
+/// Whether `dvr_path` names an MP4 file (else the recording is FLV, as in SRS).
+fn is_mp4(dvr: &Dvr) -> bool {
     Path::new(&dvr.path)
         .extension()
-        .is_some_and(|e| e.eq_ignore_ascii_case("flv"))
+        .is_some_and(|e| e.eq_ignore_ascii_case("mp4"))
 }
 
 #[cfg(test)]

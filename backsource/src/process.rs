@@ -487,8 +487,7 @@ impl Backsource {
         let mut relays = Vec::new();
         let record = vhost
             .dvr
-            .applies(&req.key.vhost, &req.key.app, &req.key.stream)
-            && dvr::records(&vhost.dvr);
+            .applies(&req.key.vhost, &req.key.app, &req.key.stream);
         let tap = if targets.is_empty() && !record {
             None
         } else {

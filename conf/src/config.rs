@@ -1614,10 +1614,12 @@ impl<'a> Builder<'a> {
                             }
                             "dvr_path" => {
                                 dvr.path = one_arg(e)?.to_string();
-                                if !dvr.path.ends_with(".flv") {
+                                // As SRS: `.mp4` records MP4, anything else FLV.
+                                let lower = dvr.path.to_ascii_lowercase();
+                                if !lower.ends_with(".flv") && !lower.ends_with(".mp4") {
                                     self.warn(
                                         e,
-                                        format!("dvr_path {}: only FLV recordings are supported yet, streams of this vhost are not recorded", dvr.path),
+                                        format!("dvr_path {}: neither .flv nor .mp4, recorded as FLV (as SRS does)", dvr.path),
                                     );
                                 }
                             }

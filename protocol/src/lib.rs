@@ -10,6 +10,7 @@ pub mod flv;
 pub mod handshake;
 pub mod hls;
 pub mod message;
+pub mod mp4;
 pub mod request;
 pub mod session;
 pub mod ts;

@@ -112,37 +112,51 @@ fn session_plan_records_a_publish_to_one_file() {
     );
 }
 
-#[test]
-fn segment_plan_cuts_at_keyframes_past_the_duration() {
+/// A 7 s publish with a GOP of 2 s (ffmpeg_publish) and `dvr_duration 2`: cuts at 2, 4
+/// and 6 s, every file but the last 2 s long (within 15 %), each starting on a keyframe.
+fn segment_plan(ext: &str) {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path().display();
     let s = Server::start(&format!(
         "vhost __defaultVhost__ {{ dvr {{ enabled on; dvr_plan segment; dvr_duration 2; \
-           dvr_path {d}/[stream]-[timestamp].flv; }} }}\n"
+           dvr_path {d}/[stream]-[timestamp].{ext}; }} }}\n"
     ));
-    // A GOP of 2 s (ffmpeg_publish): cuts at 2 s, 4 s, 6 s of an 7 s publish.
     let mut enc = ffmpeg_publish(&s.url("live/seg"), 7);
     let _ = enc.wait(Duration::from_secs(20));
-    wait_files(dir.path(), 3);
+    let ours = |p: &PathBuf| p.extension().is_some_and(|e| e == ext);
+    assert!(
+        srs_tests::wait_until(Duration::from_secs(20), || files(dir.path()).iter().filter(|p| ours(p)).count() >= 4),
+        "{:?}",
+        files(dir.path())
+    );
     std::thread::sleep(Duration::from_millis(500));
-    let all: Vec<_> = files(dir.path())
-        .into_iter()
-        .filter(|p| p.extension().is_some_and(|e| e == "flv"))
-        .collect();
-    assert!(all.len() >= 3, "{all:?}");
-    assert!(files(dir.path())
-        .iter()
-        .all(|p| !p.to_string_lossy().ends_with(".tmp")));
-    for f in &all {
+    let all = files(dir.path());
+    assert!(all.iter().all(ours), "no temporary file: {all:?}");
+    assert_eq!(all.len(), 4, "{all:?}");
+    for (i, f) in all.iter().enumerate() {
         let (duration, codecs, first_key) = probe(f);
-        assert!(codecs.contains("h264"), "{codecs}");
+        assert!(codecs.contains("h264") && codecs.contains("aac"), "{codecs}");
         assert!(first_key, "{}: starts at a keyframe", f.display());
-        assert!(
-            duration > 0.5,
-            "{}: no empty tail file ({duration} s)",
-            f.display()
-        );
+        if i + 1 < all.len() {
+            assert!(
+                (1.7..2.3).contains(&duration),
+                "{}: {duration} s, not 2 s",
+                f.display()
+            );
+        } else {
+            assert!(duration > 0.5, "{}: no empty tail file ({duration} s)", f.display());
+        }
     }
+}
+
+#[test]
+fn segment_plan_cuts_at_keyframes_past_the_duration() {
+    segment_plan("flv");
+}
+
+#[test]
+fn segment_plan_to_mp4() {
+    segment_plan("mp4");
 }
 
 #[test]
@@ -165,4 +179,135 @@ fn a_stop_finishes_the_recording_under_its_final_name() {
         codecs.contains("h264") && first_key && duration > 1.0,
         "{codecs} {duration}"
     );
+}
+
+/// ffmpeg publishing `seconds` of H.264 with B-frames (composition offsets) and AAC.
+fn publish_with_b_frames(url: &str, seconds: u32) -> srs_tests::Proc {
+    let t = seconds.to_string();
+    srs_tests::Proc::spawn(
+        "ffmpeg",
+        &[
+            "-hide_banner", "-nostats", "-loglevel", "error", "-re",
+            "-f", "lavfi", "-i", "testsrc=size=320x240:rate=25",
+            "-f", "lavfi", "-i", "sine=frequency=440:sample_rate=44100",
+            "-t", &t,
+            "-c:v", "libx264", "-preset", "veryfast", "-bf", "2", "-g", "50", "-keyint_min", "50",
+            "-sc_threshold", "0",
+            "-c:a", "aac", "-b:a", "64k",
+            "-f", "flv", url,
+        ],
+    )
+}
+
+/// Seek with ffmpeg into the middle of `f`: the first frame shown is a keyframe near
+/// `at` seconds, and what follows decodes without an error.
+fn seeks(f: &Path, at: f64) {
+    let at_s = format!("{at}");
+    let out = Command::new("ffprobe")
+        .args(["-v", "error", "-select_streams", "v", "-read_intervals"])
+        .arg(format!("{at}%+#1"))
+        .args(["-show_entries", "frame=pts_time,key_frame", "-of", "csv=p=0"])
+        .arg(f)
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout).to_string();
+    let first = text.lines().next().unwrap_or_default().to_string();
+    let mut parts = first.split(',');
+    let key = parts.next().unwrap_or_default();
+    let pts: f64 = parts.next().and_then(|p| p.parse().ok()).unwrap_or(-1.0);
+    assert_eq!(key, "1", "{}: seek to {at} s lands on a keyframe: {text}", f.display());
+    assert!(
+        (at - 2.1..=at + 0.1).contains(&pts),
+        "{}: seek to {at} s lands at {pts} s",
+        f.display()
+    );
+    let status = Command::new("ffmpeg")
+        .args(["-v", "error", "-xerror", "-ss", &at_s, "-i"])
+        .arg(f)
+        .args(["-t", "1", "-f", "null", "-"])
+        .status()
+        .unwrap();
+    assert!(status.success(), "{}: decoding from {at} s", f.display());
+}
+
+/// The `onMetaData` of an FLV file: (duration, filesize).
+fn flv_meta(f: &Path) -> (f64, f64) {
+    let mut r = srs_protocol::flv::FlvReader::new();
+    r.push(&std::fs::read(f).unwrap());
+    let tag = r.next_tag().unwrap().unwrap();
+    assert_eq!(tag.tag_type, srs_protocol::flv::tag_type::SCRIPT);
+    let v = srs_protocol::amf0::decode_all(&tag.body).unwrap();
+    let props = v[1].properties().unwrap();
+    let num = |k: &str| {
+        props
+            .iter()
+            .find(|(n, _)| n == k)
+            .and_then(|(_, v)| v.as_f64())
+            .unwrap_or(-1.0)
+    };
+    (num("duration"), num("filesize"))
+}
+
+#[test]
+fn mp4_session_is_a_seekable_isom_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path().display();
+    let s = Server::start(&format!(
+        "vhost __defaultVhost__ {{ dvr {{ enabled on; dvr_path {d}/[app]/[stream].mp4; }} }}\n"
+    ));
+    let mut enc = publish_with_b_frames(&s.url("live/mp4"), 6);
+    let _ = enc.wait(Duration::from_secs(30));
+    let want = dir.path().join("live/mp4.mp4");
+    assert!(
+        srs_tests::wait_until(Duration::from_secs(20), || want.exists()),
+        "{:?}",
+        files(dir.path())
+    );
+    assert_eq!(files(dir.path()), vec![want.clone()], "no temporary file left");
+    let bytes = std::fs::read(&want).unwrap();
+    assert_eq!(&bytes[4..12], b"ftypisom");
+    for b in [b"moov", b"stss", b"ctts", b"stco", b"avcC", b"esds"] {
+        assert!(
+            bytes.windows(4).any(|w| w == b),
+            "{} box missing",
+            String::from_utf8_lossy(b)
+        );
+    }
+    let (duration, codecs, first_key) = probe(&want);
+    assert!(codecs.contains("h264") && codecs.contains("aac"), "{codecs}");
+    assert!(first_key, "starts at a keyframe");
+    assert!((6.0 * 0.85..6.0 * 1.15).contains(&duration), "{duration}");
+    // Every frame is there and decodes.
+    let out = Command::new("ffprobe")
+        .args(["-v", "error", "-count_frames", "-select_streams", "v"])
+        .args(["-show_entries", "stream=nb_read_frames", "-of", "csv=p=0"])
+        .arg(&want)
+        .output()
+        .unwrap();
+    let frames: u32 = String::from_utf8_lossy(&out.stdout).trim().parse().unwrap_or(0);
+    assert!((130..=155).contains(&frames), "{frames} frames of 150");
+    seeks(&want, 3.0);
+}
+
+#[test]
+fn flv_session_metadata_matches_the_file_and_seeks() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path().display();
+    let s = Server::start(&format!(
+        "vhost __defaultVhost__ {{ dvr {{ enabled on; dvr_path {d}/[stream].flv; }} }}\n"
+    ));
+    let mut enc = publish_with_b_frames(&s.url("live/b"), 6);
+    let _ = enc.wait(Duration::from_secs(30));
+    let all = wait_files(dir.path(), 1);
+    let f = &all[0];
+    let (meta_duration, meta_size) = flv_meta(f);
+    assert_eq!(meta_size, std::fs::metadata(f).unwrap().len() as f64);
+    let (duration, _, first_key) = probe(f);
+    assert!(first_key);
+    assert!((6.0 * 0.85..6.0 * 1.15).contains(&duration), "{duration}");
+    assert!(
+        (meta_duration - duration).abs() < 0.15,
+        "metadata says {meta_duration} s, ffprobe {duration} s"
+    );
+    seeks(f, 3.0);
 }
