@@ -81,7 +81,7 @@ fn encode(s: &str) -> String {
 }
 
 /// Run check.js on `page`; its JSON report, whatever the outcome.
-fn check(page: &str, expect_stream: &str) -> serde_json::Value {
+fn check(page: &str, expect_stream: Option<&str>) -> serde_json::Value {
     let out_dir = tempfile::tempdir().unwrap();
     let (out, err) = (out_dir.path().join("out"), out_dir.path().join("err"));
     let mut child = Command::new("node")
@@ -90,7 +90,7 @@ fn check(page: &str, expect_stream: &str) -> serde_json::Value {
         .args(["--min-advance", &MIN_ADVANCE_S.to_string()])
         .args(["--timeout", &PLAY_TIMEOUT_S.to_string()])
         .args(["--chromium", CHROMIUM])
-        .args(["--expect-stream", expect_stream])
+        .args(expect_stream.map_or(vec![], |s| vec!["--expect-stream", s]))
         .stdin(Stdio::null())
         .stdout(std::fs::File::create(&out).unwrap())
         .stderr(std::fs::File::create(&err).unwrap())
@@ -168,7 +168,7 @@ fn plays_in_chromium(ext: &str, engine: &str) {
         encode(&format!("http://{api}")),
         encode(&stream)
     ));
-    let report = check(&page, "live/livestream");
+    let report = check(&page, Some("live/livestream"));
     eprintln!("{ext}: {report}");
     assert_eq!(
         report["ok"],
@@ -191,4 +191,35 @@ fn http_flv_plays_in_chromium_with_mpegts_js() {
 #[test]
 fn hls_plays_in_chromium_with_hls_js() {
     plays_in_chromium("m3u8", "hls.js");
+}
+
+/// A DVR recording to MP4, served by the HTTP server from its directory, plays in
+/// Chromium by itself (no MediaSource player): the file is one a browser takes.
+#[test]
+fn dvr_mp4_recording_plays_in_chromium() {
+    let _one = BROWSER.lock().unwrap_or_else(|e| e.into_inner());
+    require_browser();
+    require_tool("ffmpeg");
+    let www = tempfile::tempdir().unwrap();
+    let d = www.path().display();
+    let server = Server::start(&format!(
+        "http_server {{ enabled on; listen 127.0.0.1:0; dir {d}; }}\n\
+         vhost __defaultVhost__ {{ dvr {{ enabled on; dvr_path {d}/rec/[stream].mp4; }} }}\n"
+    ));
+    let mut enc = ffmpeg_publish(&server.url("live/recorded"), 6);
+    let _ = enc.wait(Duration::from_secs(30));
+    let file = www.path().join("rec/recorded.mp4");
+    assert!(
+        wait_until(Duration::from_secs(20), || file.is_file()),
+        "no recording at {}:\n{}",
+        file.display(),
+        server.log()
+    );
+    let url = server.http_url("/rec/recorded.mp4");
+    let page = server.http_url(&format!("/players/?url={}", encode(&url)));
+    let report = check(&page, None);
+    eprintln!("mp4: {report}");
+    assert_eq!(report["ok"], true, "the recording did not play in Chromium: {report:#}");
+    assert_eq!(report["state"]["engine"], "native", "{report:#}");
+    assert_eq!(report["state"]["videoWidth"], 320, "{report:#}");
 }

@@ -5,7 +5,8 @@
 //   ?api=http://host:1985    where the HTTP API is (default: this page's host, port 1985)
 //   ?server=http://host:8080 where the streams are (default: this page's origin)
 //   ?url=http://host:8080/live/livestream.flv (or .m3u8): play it at once, muted
-//   ?kind=flv|hls            protocol of ?url= when its path does not say
+//   ?url=http://host:8080/live/recording.mp4: a DVR recording, played by the browser itself
+//   ?kind=flv|hls|file       protocol of ?url= when its path does not say
 //
 // Tests read window.playerState: { ready, error, currentTime, engine, kind, url }.
 'use strict';
@@ -20,7 +21,7 @@
     error: null, // last error, a string (the player keeps retrying a live stream)
     currentTime: 0, // video.currentTime, seconds
     engine: null, // 'mpegts.js' | 'hls.js' | 'native'
-    kind: null, // 'flv' | 'hls'
+    kind: null, // 'flv' | 'hls' | 'file'
     url: null,
   };
   window.playerState = state;
@@ -58,6 +59,7 @@
     }
     if (/\.m3u8$/i.test(path)) return 'hls';
     if (/\.flv$/i.test(path)) return 'flv';
+    if (/\.mp4$/i.test(path)) return 'file';
     return fallback;
   }
 
@@ -103,7 +105,9 @@
     setStatus(`loading ${kind.toUpperCase()} ${url}`);
     video.muted = true; // muted autoplay is allowed without a click; unmute in the controls
     try {
-      current = kind === 'hls' ? startHls(url, gen) : startFlv(url, gen);
+      if (kind === 'hls') current = startHls(url, gen);
+      else if (kind === 'file') current = startFile(url);
+      else current = startFlv(url, gen);
     } catch (e) {
       fail(gen, e && e.message ? e.message : e);
       return;
@@ -158,6 +162,13 @@
     };
   }
 
+  /// A recorded file (DVR's MP4): the browser plays and seeks it on its own.
+  function startFile(url) {
+    state.engine = 'native';
+    video.src = url;
+    return { destroy() {} };
+  }
+
   function startHls(url, gen) {
     if (typeof Hls !== 'undefined' && Hls.isSupported()) {
       state.engine = 'hls.js';
@@ -192,7 +203,7 @@
   });
   video.addEventListener('error', () => {
     // mpegts.js and hls.js report media errors through their own events (above); this is
-    // for native HLS, where the element is the player.
+    // for native HLS and files, where the element is the player.
     const gen = generation;
     const e = video.error;
     if (!e || !current || state.engine !== 'native') return;
@@ -289,5 +300,6 @@
   setInterval(refresh, 5000);
 
   const direct = params.get('url');
-  if (direct) play(direct, kindOf(direct, params.get('kind') === 'hls' ? 'hls' : 'flv'));
+  const asked = params.get('kind');
+  if (direct) play(direct, kindOf(direct, asked === 'hls' || asked === 'file' ? asked : 'flv'));
 })();
