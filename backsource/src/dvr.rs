@@ -24,9 +24,10 @@ use srs_protocol::flv;
 use srs_protocol::message::type_id;
 use srs_protocol::mp4::{self, Mp4Muxer};
 use std::fs::File;
-use std::io::{BufWriter, Seek, SeekFrom, Write};
+use std::io::{Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 use tracing::{info, warn};
 
 /// Expand `dvr_path`'s placeholders for a file started at `now_ms` (local time, as SRS).
@@ -62,22 +63,30 @@ fn now_ms() -> u64 {
 struct Segment {
     path: PathBuf,
     tmp: PathBuf,
-    file: BufWriter<File>,
+    file: File,
     /// Stream time of its first media message (its timestamp 0).
     start: u32,
     /// Newest timestamp written (relative).
     last: u32,
     /// Media messages written (headers not counted).
     media: u64,
+    /// Bytes of the file written whole (a failed write leaves what follows to cut).
+    good: u64,
+    /// A write failed (the disk is full): the file is finished with what it has.
+    failed: bool,
     format: Format,
 }
 
 /// What a file is.
 enum Format {
     Flv {
-        /// Bytes of tags written to the temporary file.
-        bytes: u64,
-        /// Keyframes: relative time in ms, and offset of the tag in the tags.
+        /// The metadata tag's body length, reserved at the start and rewritten in place.
+        reserved: usize,
+        /// The stream's metadata when the file started.
+        meta: Option<Media>,
+        has_audio: bool,
+        has_video: bool,
+        /// Keyframes: relative time in ms, and offset of the tag in the file.
         keyframes: Vec<(u32, u64)>,
     },
     Mp4 {
@@ -87,12 +96,21 @@ enum Format {
     },
 }
 
+/// Keyframes the FLV index has room for, at most (about 18 bytes each): a session plan
+/// reserves 36 KiB; past that the index keeps every other keyframe, and so on.
+const MAX_INDEXED_KEYFRAMES: usize = 2048;
+
 /// A finished recording, for `on_dvr`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Recorded {
     /// Its final path.
     pub path: PathBuf,
 }
+
+/// After a file could not be started (a path that cannot be written), the next try
+/// waits this long, doubling up to [`MAX_RETRY`].
+const FIRST_RETRY: Duration = Duration::from_secs(1);
+const MAX_RETRY: Duration = Duration::from_secs(30);
 
 /// The recorder of one publish: what it writes where.
 pub struct Recorder {
@@ -103,6 +121,8 @@ pub struct Recorder {
     audio_header: Option<Media>,
     has_video: bool,
     current: Option<Segment>,
+    /// No new file before this (after a failed start), and the wait after the next failure.
+    retry: Option<(Instant, Duration)>,
     /// Files finished so far (their `on_dvr` is due).
     pub finished: Vec<Recorded>,
 }
@@ -118,11 +138,14 @@ impl Recorder {
             audio_header: None,
             has_video: false,
             current: None,
+            retry: None,
             finished: Vec::new(),
         }
     }
 
-    /// Take one message of the stream.
+    /// Take one message of the stream. A failed write finishes the file with what it
+    /// has and returns the error; a file that cannot be started is tried again after a
+    /// back-off (1 s, doubling to 30 s), one error per try.
     pub fn push(&mut self, m: &Media) -> std::io::Result<()> {
         if m.is_metadata() {
             self.metadata = Some(m.clone());
@@ -139,7 +162,10 @@ impl Recorder {
             // the first).
             if let Some(seg) = self.current.as_mut() {
                 let ts = m.timestamp.wrapping_sub(seg.start);
-                seg.write(&self.key, m, ts)?;
+                if let Err(e) = seg.write(&self.key, m, ts) {
+                    self.close()?;
+                    return Err(e);
+                }
             }
             return Ok(());
         }
@@ -166,7 +192,20 @@ impl Recorder {
             if !may_start || (m.type_id == type_id::DATA_AMF0) {
                 return Ok(());
             }
-            self.open(m.timestamp)?;
+            if self.retry.is_some_and(|(at, _)| Instant::now() < at) {
+                return Ok(());
+            }
+            match self.open(m.timestamp) {
+                Ok(()) => self.retry = None,
+                Err(e) => {
+                    let wait = self.retry.map_or(FIRST_RETRY, |(_, w)| w);
+                    self.retry = Some((Instant::now() + wait, (wait * 2).min(MAX_RETRY)));
+                    return Err(std::io::Error::new(
+                        e.kind(),
+                        format!("cannot start a file (next try in {} s): {e}", wait.as_secs()),
+                    ));
+                }
+            }
         }
         let Some(seg) = self.current.as_mut() else {
             return Ok(());
@@ -174,11 +213,18 @@ impl Recorder {
         let ts = m.timestamp.wrapping_sub(seg.start);
         // Timestamps run forward in a file (jitter already made them monotonic).
         let ts = if ts > 0x7fff_ffff { 0 } else { ts };
-        if seg.write(&self.key, m, ts)? {
-            seg.media += 1;
-            seg.last = seg.last.max(ts);
+        match seg.write(&self.key, m, ts) {
+            Ok(true) => {
+                seg.media += 1;
+                seg.last = seg.last.max(ts);
+                Ok(())
+            }
+            Ok(false) => Ok(()),
+            Err(e) => {
+                self.close()?;
+                Err(e)
+            }
         }
-        Ok(())
     }
 
     fn open(&mut self, start: u32) -> std::io::Result<()> {
@@ -189,15 +235,28 @@ impl Recorder {
         let mut tmp = path.clone().into_os_string();
         tmp.push(".tmp");
         let tmp = PathBuf::from(tmp);
-        let file = BufWriter::with_capacity(64 * 1024, File::create(&tmp)?);
+        let file = File::create(&tmp)?;
         let format = if is_mp4(&self.dvr) {
             Format::Mp4 {
                 mux: Box::default(),
                 said: false,
             }
         } else {
+            let capacity = if self.dvr.segment {
+                // Keyframes at most twice a second.
+                (self.dvr.duration.as_secs() as usize * 2).clamp(16, MAX_INDEXED_KEYFRAMES)
+            } else {
+                MAX_INDEXED_KEYFRAMES
+            };
+            let meta = self.metadata.clone();
+            let reserved = metadata_body(meta.as_ref(), 0, &[], 0, 0, None).map_or(0, |b| b.len())
+                + INDEX_ENTRY * capacity
+                + PAD_OVERHEAD;
             Format::Flv {
-                bytes: 0,
+                reserved,
+                meta,
+                has_audio: self.audio_header.is_some(),
+                has_video: self.has_video,
                 keyframes: Vec::new(),
             }
         };
@@ -208,12 +267,12 @@ impl Recorder {
             start,
             last: 0,
             media: 0,
+            good: 0,
+            failed: false,
             format,
         };
         let started = (|| {
-            if matches!(seg.format, Format::Mp4 { .. }) {
-                seg.file.write_all(&Mp4Muxer::head())?;
-            }
+            seg.start_file()?;
             for h in [&self.video_header, &self.audio_header]
                 .into_iter()
                 .flatten()
@@ -231,84 +290,94 @@ impl Recorder {
         Ok(())
     }
 
-    /// Finish the current file under its final name (a file without media is removed):
-    /// - FLV: metadata first (with its duration, size and keyframe index), then the tags;
-    /// - MP4: the `moov` after the samples, and the `mdat` size patched in place.
+    /// Finish the current file under its final name (a file without media is removed).
+    /// Nothing is copied, and a file whose disk filled up is finished within the space
+    /// it already has:
+    /// - FLV: the metadata reserved at the start is rewritten in place (duration, size,
+    ///   keyframe index), and a tag cut by a failed write is cut off;
+    /// - MP4: the `moov` goes after the samples and the `mdat` size is patched in place;
+    ///   on a full disk, the last samples make room for the `moov`.
     pub fn close(&mut self) -> std::io::Result<()> {
         let Some(mut seg) = self.current.take() else {
             return Ok(());
         };
-        let flushed = seg.file.flush();
         if seg.media == 0 {
             let _ = std::fs::remove_file(&seg.tmp);
-            return flushed;
-        }
-        flushed?;
-        match &seg.format {
-            Format::Flv { .. } => self.close_flv(&seg)?,
-            Format::Mp4 { mux, .. } => {
-                let moov = mux.moov();
-                let file = seg.file.get_mut();
-                file.write_all(&moov)?;
-                file.seek(SeekFrom::Start(mp4::MDAT_SIZE_AT))?;
-                file.write_all(&mux.mdat_size())?;
-                file.flush()?;
-                std::fs::rename(&seg.tmp, &seg.path)?;
-            }
-        }
-        info!(stream = %self.key, file = %seg.path.display(), duration_ms = seg.last, "dvr: file complete");
-        self.finished.push(Recorded { path: seg.path });
-        Ok(())
-    }
-
-    /// The FLV file: header and metadata (its numbers known now), then the tags copied
-    /// from the temporary file.
-    fn close_flv(&self, seg: &Segment) -> std::io::Result<()> {
-        let Format::Flv { bytes, keyframes } = &seg.format else {
             return Ok(());
-        };
-        let has_audio = self.audio_header.is_some();
-        let meta = |size: u64, base: u64| -> BytesMut {
-            metadata_tag(self.metadata.as_ref(), seg.last, keyframes, size, base)
-        };
-        // The metadata's length does not depend on the numbers in it: measure, then fill.
-        let meta_len = meta(0, 0).len() as u64;
-        let total = 13 + meta_len + bytes;
-        let head = meta(total, 13 + meta_len);
-        let mut final_tmp = seg.path.clone().into_os_string();
-        final_tmp.push(".tmp.flv");
-        let final_tmp = PathBuf::from(final_tmp);
-        let copied = (|| {
-            let mut out = BufWriter::new(File::create(&final_tmp)?);
-            out.write_all(&flv::file_header(has_audio, self.has_video))?;
-            out.write_all(&head)?;
-            let mut tags = File::open(&seg.tmp)?;
-            std::io::copy(&mut tags, &mut out)?;
-            out.flush()?;
-            std::fs::rename(&final_tmp, &seg.path)
-        })();
-        if let Err(e) = copied {
-            let _ = std::fs::remove_file(&final_tmp);
-            return Err(e);
         }
-        let _ = std::fs::remove_file(&seg.tmp);
+        let finished = seg.finish(self.video_header.is_some() || self.has_video);
+        if let Err(e) = finished {
+            // Left as NAME.tmp: a half file never takes the final name.
+            return Err(std::io::Error::new(
+                e.kind(),
+                format!("{} not finished, left as {}: {e}", seg.path.display(), seg.tmp.display()),
+            ));
+        }
+        std::fs::rename(&seg.tmp, &seg.path)?;
+        info!(stream = %self.key, file = %seg.path.display(), duration_ms = seg.last, cut_short = seg.failed, "dvr: file complete");
+        self.finished.push(Recorded { path: seg.path });
         Ok(())
     }
 }
 
+/// Bytes of one keyframe in the FLV index: a number in `times`, one in `filepositions`.
+const INDEX_ENTRY: usize = 18;
+/// Bytes of the padding property with an empty string: name, object, string, end.
+const PAD_OVERHEAD: usize = 64;
+
 impl Segment {
+    /// The first bytes: FLV's header and reserved metadata, or MP4's `ftyp` and `mdat`.
+    fn start_file(&mut self) -> std::io::Result<()> {
+        let head = match &self.format {
+            Format::Flv {
+                reserved,
+                meta,
+                has_audio,
+                has_video,
+                ..
+            } => {
+                let body = metadata_body(meta.as_ref(), 0, &[], 0, 0, Some(*reserved))
+                    .ok_or_else(|| std::io::Error::other("metadata larger than its room"))?;
+                let mut b = BytesMut::from(&flv::file_header(*has_audio, *has_video)[..]);
+                flv::write_tag(&mut b, flv::tag_type::SCRIPT, 0, &body);
+                b.to_vec()
+            }
+            Format::Mp4 { .. } => Mp4Muxer::head(),
+        };
+        self.put(&head)
+    }
+
+    /// Write bytes at the end; on a failure the file is cut back to what was whole.
+    fn put(&mut self, b: &[u8]) -> std::io::Result<()> {
+        if self.failed {
+            return Err(std::io::Error::other("an earlier write failed"));
+        }
+        if let Err(e) = self.file.write_all(b) {
+            self.failed = true;
+            let _ = self.file.set_len(self.good);
+            return Err(e);
+        }
+        self.good += b.len() as u64;
+        Ok(())
+    }
+
     /// Write one message at `ts` (relative); whether it was a sample of the file.
     fn write(&mut self, key: &StreamKey, m: &Media, ts: u32) -> std::io::Result<bool> {
+        let at = self.good;
         match &mut self.format {
-            Format::Flv { bytes, keyframes } => {
+            Format::Flv { keyframes, .. } => {
                 if m.type_id == type_id::VIDEO && m.is_keyframe() && !m.is_sequence_header() {
-                    keyframes.push((ts, *bytes));
+                    keyframes.push((ts, at));
                 }
                 let mut b = BytesMut::with_capacity(15 + m.payload.len());
                 flv::write_tag(&mut b, m.type_id, ts, &m.payload);
-                self.file.write_all(&b)?;
-                *bytes += b.len() as u64;
-                Ok(true)
+                let written = self.put(&b);
+                if written.is_err() {
+                    if let Format::Flv { keyframes, .. } = &mut self.format {
+                        keyframes.retain(|(_, p)| *p < at);
+                    }
+                }
+                written.map(|()| true)
             }
             Format::Mp4 { mux, said } => {
                 let sample = match m.type_id {
@@ -318,8 +387,11 @@ impl Segment {
                 };
                 match sample {
                     Ok(Some((s, data))) => {
-                        self.file.write_all(data)?;
-                        mux.add(s);
+                        let data = data.to_vec();
+                        self.put(&data)?;
+                        if let Format::Mp4 { mux, .. } = &mut self.format {
+                            mux.add(s);
+                        }
                         Ok(true)
                     }
                     Ok(None) => Ok(false),
@@ -334,18 +406,81 @@ impl Segment {
             }
         }
     }
+
+    /// Make the file whole: FLV's metadata rewritten in place; MP4's `moov` and `mdat`
+    /// size.
+    fn finish(&mut self, has_video: bool) -> std::io::Result<()> {
+        let good = self.good;
+        match &mut self.format {
+            Format::Flv {
+                reserved,
+                meta,
+                has_audio,
+                keyframes,
+                ..
+            } => {
+                let base = 13 + 11;
+                let body = metadata_body(
+                    meta.as_ref(),
+                    self.last,
+                    keyframes,
+                    good,
+                    0,
+                    Some(*reserved),
+                )
+                .ok_or_else(|| std::io::Error::other("metadata larger than its room"))?;
+                self.file.seek(SeekFrom::Start(4))?;
+                self.file
+                    .write_all(&[(u8::from(*has_audio)) << 2 | u8::from(has_video)])?;
+                self.file.seek(SeekFrom::Start(base))?;
+                self.file.write_all(&body)?;
+            }
+            Format::Mp4 { mux, .. } => {
+                // The moov after the samples; on a full disk, within the space the file
+                // has: samples from the end give their room to the moov.
+                let mut end = mp4::DATA_AT + mux.data_len();
+                loop {
+                    let moov = mux.moov();
+                    self.file.seek(SeekFrom::Start(end))?;
+                    match self.file.write_all(&moov) {
+                        Ok(()) => {
+                            end += moov.len() as u64;
+                            break;
+                        }
+                        Err(e) if mux.is_empty() => return Err(e),
+                        Err(e) => {
+                            let room = good.max(end).saturating_sub(moov.len() as u64 + 4096);
+                            if room <= mp4::DATA_AT {
+                                return Err(e);
+                            }
+                            warn!(file = %self.path.display(), "dvr: {e}: the last samples make room for the moov");
+                            mux.cut(room);
+                            end = mp4::DATA_AT + mux.data_len();
+                            self.failed = true;
+                        }
+                    }
+                }
+                self.file.set_len(end)?;
+                self.file.seek(SeekFrom::Start(mp4::MDAT_SIZE_AT))?;
+                self.file.write_all(&mux.mdat_size())?;
+            }
+        }
+        self.file.flush()
+    }
 }
 
-/// The `onMetaData` tag of a file: the stream's own properties, with `duration`,
-/// `filesize` and `keyframes { times, filepositions }` (positions from the file's start;
-/// `base` is where the tags start).
-fn metadata_tag(
+/// The `onMetaData` body of a file: the stream's own properties, with `duration`,
+/// `filesize` and `keyframes { times, filepositions }` (positions from the file's start,
+/// `base` added), padded to exactly `size` bytes when given (None when it does not fit
+/// even with the index thinned to nothing).
+fn metadata_body(
     stream_meta: Option<&Media>,
     duration_ms: u32,
     keyframes: &[(u32, u64)],
     filesize: u64,
     base: u64,
-) -> BytesMut {
+    size: Option<usize>,
+) -> Option<BytesMut> {
     let mut props: Vec<(String, Amf0Value)> = stream_meta
         .and_then(|m| srs_protocol::amf0::decode_all(&m.payload).ok())
         .and_then(|v| v.into_iter().nth(1))
@@ -354,42 +489,72 @@ fn metadata_tag(
             _ => None,
         })
         .unwrap_or_default();
-    props.retain(|(k, _)| !matches!(k.as_str(), "duration" | "filesize" | "keyframes"));
+    props.retain(|(k, _)| {
+        !matches!(
+            k.as_str(),
+            "duration" | "filesize" | "keyframes" | "srs_rs_reserved"
+        )
+    });
     props.push((
         "duration".into(),
         Amf0Value::Number(f64::from(duration_ms) / 1000.0),
     ));
     props.push(("filesize".into(), Amf0Value::Number(filesize as f64)));
-    props.push((
-        "keyframes".into(),
-        Amf0Value::Object(vec![
-            (
-                "times".into(),
-                Amf0Value::StrictArray(
-                    keyframes
-                        .iter()
-                        .map(|(t, _)| Amf0Value::Number(f64::from(*t) / 1000.0))
-                        .collect(),
+    let encode = |props: &[(String, Amf0Value)], kf: &[(u32, u64)], pad: usize| {
+        let mut props = props.to_vec();
+        props.push((
+            "keyframes".into(),
+            Amf0Value::Object(vec![
+                (
+                    "times".into(),
+                    Amf0Value::StrictArray(
+                        kf.iter()
+                            .map(|(t, _)| Amf0Value::Number(f64::from(*t) / 1000.0))
+                            .collect(),
+                    ),
                 ),
-            ),
-            (
-                "filepositions".into(),
-                Amf0Value::StrictArray(
-                    keyframes
-                        .iter()
-                        .map(|(_, p)| Amf0Value::Number((base + p) as f64))
-                        .collect(),
+                (
+                    "filepositions".into(),
+                    Amf0Value::StrictArray(
+                        kf.iter()
+                            .map(|(_, p)| Amf0Value::Number((base + p) as f64))
+                            .collect(),
+                    ),
                 ),
-            ),
-        ]),
-    ));
-    let body = srs_protocol::amf0::encode_all(&[
-        Amf0Value::string("onMetaData"),
-        Amf0Value::EcmaArray(props),
-    ]);
-    let mut out = BytesMut::new();
-    flv::write_tag(&mut out, flv::tag_type::SCRIPT, 0, &body);
-    out
+            ]),
+        ));
+        if size.is_some() {
+            // Room kept for the index, inside an object that players do not show: an
+            // array of numbers (9 bytes) and nulls (1 byte). Strings would show, and
+            // ffmpeg refuses those past 255 bytes.
+            let mut fill = vec![Amf0Value::Number(0.0); pad / 9];
+            fill.extend(std::iter::repeat(Amf0Value::Null).take(pad % 9));
+            props.push((
+                "srs_rs_reserved".into(),
+                Amf0Value::Object(vec![("pad".into(), Amf0Value::StrictArray(fill))]),
+            ));
+        }
+        srs_protocol::amf0::encode_all(&[
+            Amf0Value::string("onMetaData"),
+            Amf0Value::EcmaArray(props),
+        ])
+    };
+    let Some(size) = size else {
+        return Some(encode(&props, keyframes, 0));
+    };
+    // Every keyframe if it fits, else every 2nd, 3rd, ... (the first always).
+    let mut step = 1;
+    loop {
+        let kf: Vec<(u32, u64)> = keyframes.iter().step_by(step).copied().collect();
+        let len = encode(&props, &kf, 0).len();
+        if len <= size {
+            return Some(encode(&props, &kf, size - len));
+        }
+        if kf.len() <= 1 {
+            return None;
+        }
+        step += 1;
+    }
 }
 
 /// Record the stream `player` reads until its publish ends, on a thread of its own; each
@@ -410,8 +575,7 @@ pub fn spawn(
             while let Some(m) = rx.blocking_recv() {
                 let Some(m) = m else { break };
                 if let Err(e) = rec.push(&m) {
-                    warn!(stream = %k, "dvr: write failed, file closed: {e}");
-                    let _ = rec.close();
+                    warn!(stream = %k, "dvr: {e}");
                 }
                 for f in rec.finished.drain(..) {
                     on_file(f);
@@ -615,6 +779,148 @@ mod tests {
             }
         }
         out
+    }
+
+    /// An AVC sequence header (640x360 High) and an AAC one, as the encoder sends them.
+    fn headers() -> [Media; 2] {
+        let hex = "6764001eacd940a02ff97011000003000100000300320f162d96";
+        let sps: Vec<u8> = (0..hex.len())
+            .step_by(2)
+            .map(|i| u8::from_str_radix(&hex[i..i + 2], 16).unwrap())
+            .collect();
+        let pps = [0x68, 0xeb, 0xe3, 0xcb, 0x22, 0xc0];
+        let mut v = vec![0x17, 0, 0, 0, 0, 1, sps[1], sps[2], sps[3], 0xff, 0xe1];
+        v.extend_from_slice(&(sps.len() as u16).to_be_bytes());
+        v.extend_from_slice(&sps);
+        v.push(1);
+        v.extend_from_slice(&(pps.len() as u16).to_be_bytes());
+        v.extend_from_slice(&pps);
+        [
+            Media::new(
+                type_id::VIDEO,
+                0,
+                Bytes::from(v),
+                flags::SEQUENCE_HEADER | flags::KEYFRAME,
+            ),
+            Media::new(
+                type_id::AUDIO,
+                0,
+                Bytes::from_static(&[0xaf, 0, 0x12, 0x10]),
+                flags::SEQUENCE_HEADER,
+            ),
+        ]
+    }
+
+    /// A frame of `len` bytes: one NAL unit.
+    fn big_video(ts: u32, key: bool, len: usize) -> Media {
+        let mut body = vec![if key { 0x17 } else { 0x27 }, 1, 0, 0, 0];
+        body.extend_from_slice(&((len - 9) as u32).to_be_bytes());
+        body.resize(len, 0x41);
+        Media::new(type_id::VIDEO, ts, Bytes::from(body), if key { flags::KEYFRAME } else { 0 })
+    }
+
+    const FULL_DISK_CHILD: &str = "SRS_RS_DVR_FULL_DISK_CHILD";
+    /// The "disk" the child has: a file may grow to this many bytes.
+    const DISK: u64 = 300_000;
+
+    /// In a child process whose files may not grow past [`DISK`] bytes (RLIMIT_FSIZE,
+    /// which fails a write the way a full disk does): record until a write fails.
+    fn full_disk_child(path: &str) {
+        // SAFETY: setting a signal disposition and a resource limit of this (child) process.
+        unsafe {
+            libc::signal(libc::SIGXFSZ, libc::SIG_IGN);
+            let lim = libc::rlimit {
+                rlim_cur: DISK,
+                rlim_max: DISK,
+            };
+            assert_eq!(libc::setrlimit(libc::RLIMIT_FSIZE, &lim), 0);
+        }
+        let dvr = Dvr {
+            enabled: true,
+            path: path.to_string(),
+            ..Dvr::default()
+        };
+        let mut r = Recorder::new(key(), dvr);
+        for h in headers() {
+            r.push(&h).unwrap();
+        }
+        let mut failed = false;
+        for i in 0..400u32 {
+            if r.push(&big_video(i * 40, i % 25 == 0, 1500)).is_err() {
+                failed = true;
+                break;
+            }
+        }
+        assert!(failed, "the disk never filled");
+        assert_eq!(r.finished.len(), 1, "the file was finished at the failure");
+    }
+
+    /// A disk that fills up while recording: the file is finished under its final name
+    /// with what fit, whole (FLV: every tag complete, metadata telling its real size;
+    /// MP4: ftyp, mdat and moov filling the file exactly), within the space it had.
+    #[test]
+    fn a_full_disk_finishes_the_file_with_what_it_has() {
+        if let Ok(path) = std::env::var(FULL_DISK_CHILD) {
+            full_disk_child(&path);
+            return;
+        }
+        for ext in ["flv", "mp4"] {
+            let dir = tempfile::tempdir().unwrap();
+            let path = dir.path().join(format!("full.{ext}"));
+            let out = std::process::Command::new(std::env::current_exe().unwrap())
+                .args(["--exact", "dvr::tests::a_full_disk_finishes_the_file_with_what_it_has"])
+                .args(["--test-threads", "1", "--nocapture"])
+                .env(FULL_DISK_CHILD, &path)
+                .output()
+                .unwrap();
+            assert!(
+                out.status.success(),
+                "{ext}: {}\n{}",
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            );
+            assert_eq!(walk(dir.path()), vec![path.clone()], "{ext}: no temporary file");
+            let bytes = std::fs::read(&path).unwrap();
+            let len = bytes.len() as u64;
+            assert!(len <= DISK && len > DISK / 2, "{ext}: {len} bytes");
+            if ext == "flv" {
+                let mut rd = flv::FlvReader::new();
+                rd.push(&bytes);
+                let mut n = 0;
+                let mut first = None;
+                while let Some(t) = rd.next_tag().unwrap() {
+                    first.get_or_insert(t.clone());
+                    n += 1;
+                }
+                assert!(n > 100, "{n} tags");
+                let meta = srs_protocol::amf0::decode_all(&first.unwrap().body).unwrap();
+                assert_eq!(meta[1].get_f64("filesize"), Some(len as f64));
+                assert!(meta[1].get_f64("duration").unwrap() > 4.0);
+            } else {
+                let size = |at: usize| u32::from_be_bytes(bytes[at..at + 4].try_into().unwrap()) as u64;
+                assert_eq!(&bytes[36..40], b"mdat");
+                let mdat = u64::from_be_bytes(bytes[40..48].try_into().unwrap());
+                let moov_at = (32 + mdat) as usize;
+                assert_eq!(&bytes[moov_at + 4..moov_at + 8], b"moov");
+                assert_eq!(32 + mdat + size(moov_at), len, "the boxes fill the file");
+            }
+        }
+    }
+
+    /// A path that cannot be written: one error per try, the tries backing off.
+    #[test]
+    fn an_unwritable_path_is_tried_again_after_a_back_off() {
+        let dvr = Dvr {
+            enabled: true,
+            path: "/dev/null/cannot/x.flv".into(),
+            ..Dvr::default()
+        };
+        let mut r = Recorder::new(key(), dvr);
+        let errors: Vec<String> = (0..200u32)
+            .filter_map(|i| r.push(&video(i * 40, true)).err().map(|e| e.to_string()))
+            .collect();
+        assert_eq!(errors.len(), 1, "{errors:?}");
+        assert!(errors[0].contains("next try in 1 s"), "{errors:?}");
     }
 
     #[test]

@@ -9,7 +9,7 @@ use crate::forward::{self, Target};
 use crate::jobs::Jobs;
 use crate::publish::{self, PublishInfo};
 use crate::relay::{self, Mode, RelayStatus};
-use crate::streams::{RingSizing, StreamEvent, Streams};
+use crate::streams::{RingSizing, StreamEvent, Streams, TapSlot};
 use srs_conf::Config;
 use srs_conf::Vhost;
 use srs_ipc::control::{
@@ -60,6 +60,12 @@ struct Client {
     kick: Arc<tokio::sync::Notify>,
     /// Its relays (forwards, edge push).
     relays: Vec<Arc<RelayStatus>>,
+    /// Where its publisher takes a tap from (a recorder started by a reload).
+    slot: Arc<TapSlot>,
+    /// Whether the publisher feeds `relay_hub` (relays or a recorder read it).
+    tapped: bool,
+    /// Who it is, for `on_dvr`.
+    hook: srs_hooks::HookClient,
 }
 
 /// The backsource role: the streams, the publishers it runs, and the config they run with.
@@ -78,8 +84,8 @@ pub struct Backsource {
     hooks: Arc<srs_hooks::HookPool>,
     /// Transcoders, exec'd commands and ingesters.
     jobs: Arc<Jobs>,
-    /// The recorders (DVR) running.
-    recorders: Mutex<Vec<dvr::DvrHandle>>,
+    /// The recorders (DVR) running, by publisher cid, with the settings they record with.
+    recorders: Mutex<HashMap<String, (srs_conf::Dvr, dvr::DvrHandle)>>,
 }
 
 impl Backsource {
@@ -115,10 +121,9 @@ impl Backsource {
     /// Stop: every job stopped (SIGTERM, SIGKILL after 1 s, their process groups too),
     /// every recording finished under its final name.
     pub async fn shutdown(&self) {
-        let recs: Vec<dvr::DvrHandle> =
-            std::mem::take(&mut *self.recorders.lock().unwrap_or_else(|e| e.into_inner()));
+        let recs = std::mem::take(&mut *self.recorders());
         let finishing = async {
-            for r in recs {
+            for (_, (_, r)) in recs {
                 r.finish().await;
             }
         };
@@ -135,7 +140,73 @@ impl Backsource {
     pub fn reload(&self, config: Config) {
         self.jobs.reload(&config);
         self.streams.set_sizing(RingSizing::new(config.ring_size));
+        self.reload_dvr(&config);
         *self.config.lock().unwrap_or_else(|e| e.into_inner()) = Arc::new(config);
+    }
+
+    fn recorders(&self) -> MutexGuard<'_, HashMap<String, (srs_conf::Dvr, dvr::DvrHandle)>> {
+        self.recorders.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Record the publish `cid` of `key` that `player` reads, with `vhost`'s settings.
+    fn record(
+        &self,
+        cid: &str,
+        key: &StreamKey,
+        vhost: &Vhost,
+        hook: srs_hooks::HookClient,
+        player: srs_live::Player,
+    ) {
+        let handle = dvr::spawn(key.clone(), vhost.dvr.clone(), player, self.on_dvr(vhost, hook));
+        let mut recs = self.recorders();
+        recs.retain(|_, (_, r)| r.is_running());
+        if let Some(h) = handle {
+            recs.insert(cid.to_string(), (vhost.dvr.clone(), h));
+        }
+    }
+
+    /// DVR turned on, off or changed by a reload applies to the live streams: a recorder
+    /// starts (from the next keyframe), finishes its file, or finishes and starts anew.
+    fn reload_dvr(&self, config: &Config) {
+        let mut clients = self.clients();
+        for (cid, c) in clients.iter_mut() {
+            let vhost = config.vhost(&c.key.vhost);
+            let wants = vhost.is_some_and(|v| v.dvr.applies(&c.key.vhost, &c.key.app, &c.key.stream));
+            let running = {
+                let mut recs = self.recorders();
+                match recs.get(cid) {
+                    Some((dvr, h)) if h.is_running() && (!wants || vhost.is_some_and(|v| *dvr != v.dvr)) => {
+                        recs.remove(cid).map(|(_, h)| h)
+                    }
+                    Some((_, h)) if h.is_running() => {
+                        continue;
+                    }
+                    _ => None,
+                }
+            };
+            if let Some(h) = running {
+                info!(stream = %c.key, "dvr: settings changed by a reload, the file is finished");
+                tokio::spawn(h.finish());
+            }
+            let Some(vhost) = vhost.filter(|_| wants) else {
+                continue;
+            };
+            let player = self.relay_hub.play(&c.key, forward::source_config());
+            if !c.tapped {
+                match self.relay_hub.feed(&c.key, forward::source_config(), false) {
+                    Ok(feed) => {
+                        c.slot.attach(feed);
+                        c.tapped = true;
+                    }
+                    Err(e) => {
+                        warn!(stream = %c.key, "dvr: not started by the reload: {e}");
+                        continue;
+                    }
+                }
+            }
+            info!(stream = %c.key, "dvr: started by a reload");
+            self.record(cid, &c.key, vhost, c.hook.clone(), player);
+        }
     }
 
     /// Players of the node want `req.key` of an edge vhost: pull it from the origins.
@@ -289,13 +360,12 @@ impl Backsource {
     fn on_dvr(
         &self,
         vhost: &Vhost,
-        req: &PublishRequest,
+        client: srs_hooks::HookClient,
     ) -> impl Fn(dvr::Recorded) + Send + 'static {
         let hooks = vhost
             .http_hooks
             .enabled
             .then(|| (self.hooks.for_vhost(vhost), vhost.http_hooks.on_dvr.clone()));
-        let client = hook_client(req);
         let rt = tokio::runtime::Handle::current();
         move |rec: dvr::Recorded| {
             let Some((hooks, urls)) = hooks.clone() else {
@@ -488,9 +558,9 @@ impl Backsource {
         let record = vhost
             .dvr
             .applies(&req.key.vhost, &req.key.app, &req.key.stream);
-        let tap = if targets.is_empty() && !record {
-            None
-        } else {
+        let slot = Arc::new(TapSlot::default());
+        let mut tapped = false;
+        if !targets.is_empty() || record {
             // Relays (and the recorder) are players made before the feed, so each gets the
             // publish from its first message.
             let players: Vec<_> = targets
@@ -503,16 +573,10 @@ impl Backsource {
                 .feed(&req.key, forward::source_config(), true)
             {
                 Ok(feed) => {
+                    slot.attach(feed);
+                    tapped = true;
                     if let Some(player) = recorder {
-                        let handle = dvr::spawn(
-                            req.key.clone(),
-                            vhost.dvr.clone(),
-                            player,
-                            self.on_dvr(vhost, &req),
-                        );
-                        let mut recs = self.recorders.lock().unwrap_or_else(|e| e.into_inner());
-                        recs.retain(|r| r.is_running());
-                        recs.extend(handle);
+                        self.record(&req.cid, &req.key, vhost, hook_client(&req), player);
                     }
                     for (t, player) in targets.into_iter().zip(players) {
                         let status = Arc::new(RelayStatus::new(t.kind));
@@ -531,14 +595,10 @@ impl Backsource {
                             status,
                         );
                     }
-                    Some(feed)
                 }
-                Err(e) => {
-                    warn!("relays not started: {e}");
-                    None
-                }
+                Err(e) => warn!("relays not started: {e}"),
             }
-        };
+        }
         let kick = Arc::new(tokio::sync::Notify::new());
         let cid = req.cid.clone();
         self.clients().insert(
@@ -555,10 +615,13 @@ impl Backsource {
                 info: info.clone(),
                 kick: kick.clone(),
                 relays,
+                slot: slot.clone(),
+                tapped,
+                hook: hook_client(&req),
             },
         );
         let served = tokio::select! {
-            r = publish::serve(socket, session, req, vhost, &self.streams, stats, info, tap) => r,
+            r = publish::serve(socket, session, req, vhost, &self.streams, stats, info, slot) => r,
             _ = kick.notified() => Err(ConnError::Rejected("kicked by the API".into())),
         };
         live.store(false, Ordering::Relaxed);

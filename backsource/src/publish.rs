@@ -132,7 +132,7 @@ pub async fn serve(
     streams: &Arc<Streams>,
     stats: &ConnStats,
     info: &PublishInfo,
-    tap: Option<srs_live::Feed>,
+    tap: Arc<crate::streams::TapSlot>,
 ) -> Result<(), ConnError> {
     let who = srs_ipc::control::PublisherInfo {
         cid: req.cid.clone(),
@@ -142,9 +142,7 @@ pub async fn serve(
     };
     let mut publisher = match streams.publish_from(&req.key, who) {
         Ok(mut p) => {
-            if let Some(feed) = tap {
-                p.tap(feed);
-            }
+            p.tap(tap);
             p
         }
         Err(e @ PublishError::Busy(..)) => {

@@ -258,6 +258,8 @@ impl Streams {
             at_limit: false,
             retry_grow: None,
             tap: None,
+            slot: None,
+            headers: [None, None, None],
         };
         p.jitter.new_session();
         p.ring.set_publishing(true, p.generation);
@@ -284,8 +286,41 @@ pub struct Publisher {
     at_limit: bool,
     /// After a failed grow (shared memory full), when to try again.
     retry_grow: Option<Instant>,
-    /// Where the stream's relays (forward, edge push) read it, besides the ring.
+    /// Where the stream's relays (forward, edge push) and its recorder read it, besides
+    /// the ring.
     tap: Option<srs_live::Feed>,
+    /// Where a tap may come from while the publish goes on (a reload turning DVR on).
+    slot: Option<Arc<TapSlot>>,
+    /// The newest metadata, video and audio sequence headers, for a tap attached late.
+    headers: [Option<srs_live::Media>; 3],
+}
+
+/// Where a publisher takes its tap from: given at the start, or later (a reload that
+/// turns DVR on for a live stream). The publisher looks at one flag per message.
+#[derive(Debug, Default)]
+pub struct TapSlot {
+    pending: std::sync::atomic::AtomicBool,
+    feed: Mutex<Option<srs_live::Feed>>,
+}
+
+impl TapSlot {
+    /// Hand `feed` to the publisher: it gets the stream's headers at once, then every
+    /// message from the next one on.
+    pub fn attach(&self, feed: srs_live::Feed) {
+        *self.feed.lock().unwrap_or_else(|e| e.into_inner()) = Some(feed);
+        self.pending
+            .store(true, std::sync::atomic::Ordering::Release);
+    }
+
+    fn take(&self) -> Option<srs_live::Feed> {
+        // One plain load per message; the swap only when a feed is there.
+        if !self.pending.load(std::sync::atomic::Ordering::Acquire)
+            || !self.pending.swap(false, std::sync::atomic::Ordering::Acquire)
+        {
+            return None;
+        }
+        self.feed.lock().unwrap_or_else(|e| e.into_inner()).take()
+    }
 }
 
 /// The current GOP: from the newest keyframe on (nothing before the first keyframe).
@@ -322,15 +357,40 @@ impl Publisher {
         if let Err(e) = self.ring.push(timestamp, ty, f, &payload) {
             tracing::warn!(stream = %self.key, "message not written to the ring: {e}");
         }
+        let header = if f & flags::METADATA != 0 {
+            Some(0)
+        } else if f & flags::SEQUENCE_HEADER != 0 {
+            Some(if ty == type_id::VIDEO { 1 } else { 2 })
+        } else {
+            None
+        };
+        if let Some(feed) = self.slot.as_ref().and_then(|s| s.take()) {
+            // A tap attached while live: the headers first, as a new player needs them.
+            for h in self.headers.iter().flatten() {
+                feed.push(h.clone());
+            }
+            self.tap = Some(feed);
+        }
+        if self.tap.is_none() && header.is_none() {
+            return;
+        }
+        let m = srs_live::Media::new(ty, timestamp, payload, f);
+        if let Some(i) = header {
+            self.headers[i] = Some(m.clone());
+        }
         if let Some(tap) = &self.tap {
-            tap.push(srs_live::Media::new(ty, timestamp, payload, f));
+            tap.push(m);
         }
     }
 
-    /// Also hand every message, as the ring gets it, to `feed` (the stream's relays read
-    /// it there: a slow destination skips GOPs in its own cursor, never stalls this).
-    pub fn tap(&mut self, feed: srs_live::Feed) {
-        self.tap = Some(feed);
+    /// Also hand every message, as the ring gets it, to the feed `slot` gets (the
+    /// stream's relays and recorder read it there: a slow reader skips GOPs in its own
+    /// cursor, never stalls this).
+    pub fn tap(&mut self, slot: Arc<TapSlot>) {
+        if let Some(feed) = slot.take() {
+            self.tap = Some(feed);
+        }
+        self.slot = Some(slot);
     }
 
     /// Count a message of `len` bytes with flags `f` into the GOP, and grow the ring when

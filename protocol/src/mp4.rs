@@ -277,6 +277,19 @@ impl Mp4Muxer {
         });
     }
 
+    /// Keep only the samples that end at file offset `at` or before (a file cut short:
+    /// what follows `at` is overwritten or cut off).
+    pub fn cut(&mut self, at: u64) {
+        let mut end = DATA_AT;
+        for t in [self.video.as_mut(), self.audio.as_mut()].into_iter().flatten() {
+            t.samples.retain(|s| s.offset + u64::from(s.size) <= at);
+            if let Some(l) = t.samples.last() {
+                end = end.max(l.offset + u64::from(l.size));
+            }
+        }
+        self.data = end - DATA_AT;
+    }
+
     /// The `mdat` box's size, for the 8 bytes at [`MDAT_SIZE_AT`].
     pub fn mdat_size(&self) -> [u8; 8] {
         (16 + self.data).to_be_bytes()
@@ -668,6 +681,12 @@ mod tests {
         assert_eq!(u32::from_be_bytes(stco[16..20].try_into().unwrap()), DATA_AT as u32);
         assert_eq!(&file[DATA_AT as usize + 4..DATA_AT as usize + 6], &[0x65, 0]);
         assert_eq!(m.duration_ms(), 400);
+        // Cut short: samples past the cut are gone from the tables.
+        let mut cut = m.clone();
+        cut.cut(DATA_AT + 3 * 6 + 2 * 2);
+        assert_eq!(cut.data_len(), 3 * 6 + 2 * 2);
+        assert_eq!(cut.video.as_ref().unwrap().samples.len(), 3);
+        assert_eq!(cut.audio.as_ref().unwrap().samples.len(), 2);
     }
 
     #[test]

@@ -311,3 +311,73 @@ fn flv_session_metadata_matches_the_file_and_seeks() {
     );
     seeks(f, 3.0);
 }
+
+/// DVR turned on by a reload records a stream that is already live (from its next
+/// keyframe); turned off, the file is finished under its final name while the publish
+/// goes on.
+#[test]
+fn reload_turns_dvr_on_and_off_for_a_live_stream() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path().display();
+    let dvr = |on: &str| format!("dvr {{ enabled {on}; dvr_path {d}/[stream].[timestamp].flv; }}");
+    let s = Server::start(&format!("vhost __defaultVhost__ {{ {} }}\n", dvr("off")));
+    let conf = s.dir.path().join("srs.conf");
+    let rewrite = |from: &str, to: &str| {
+        let t = std::fs::read_to_string(&conf).unwrap().replace(from, to);
+        std::fs::write(&conf, t).unwrap();
+        s.signal(nix::sys::signal::Signal::SIGHUP);
+    };
+    let _enc = ffmpeg_publish(&s.url("live/later"), 60);
+    srs_tests::wait_publishing(&s, 1);
+    std::thread::sleep(Duration::from_secs(1));
+    assert!(files(dir.path()).is_empty(), "recording while off");
+    rewrite(&dvr("off"), &dvr("on"));
+    assert!(
+        srs_tests::wait_until(Duration::from_secs(15), || !files(dir.path()).is_empty()),
+        "a reload did not start the recording:\n{}",
+        s.log()
+    );
+    std::thread::sleep(Duration::from_secs(5));
+    rewrite(&dvr("on"), &dvr("off"));
+    let done = |p: &PathBuf| p.extension().is_some_and(|e| e == "flv");
+    assert!(
+        srs_tests::wait_until(Duration::from_secs(15), || {
+            let f = files(dir.path());
+            f.len() == 1 && done(&f[0])
+        }),
+        "a reload did not finish the recording: {:?}\n{}",
+        files(dir.path()),
+        s.log()
+    );
+    let f = files(dir.path()).remove(0);
+    let (duration, codecs, first_key) = probe(&f);
+    assert!(codecs.contains("h264") && codecs.contains("aac"), "{codecs}");
+    assert!(first_key, "starts at a keyframe");
+    assert!((2.5..8.0).contains(&duration), "{duration}");
+    let (meta_duration, meta_size) = flv_meta(&f);
+    assert_eq!(meta_size, std::fs::metadata(&f).unwrap().len() as f64);
+    assert!((meta_duration - duration).abs() < 0.15, "{meta_duration} vs {duration}");
+    // The publish goes on, and no new file starts.
+    std::thread::sleep(Duration::from_secs(2));
+    assert_eq!(files(dir.path()), vec![f]);
+    assert_eq!(s.count_log("unpublish"), 0, "{}", s.log());
+}
+
+/// A `dvr_path` that cannot be written: one clear log line per try, the tries backing
+/// off (1, 2, 4 s), and the stream plays on.
+#[test]
+fn an_unwritable_dvr_path_backs_off_and_the_stream_plays_on() {
+    let s = Server::start(
+        "vhost __defaultVhost__ { dvr { enabled on; dvr_path /dev/null/cannot/[stream].flv; } }\n",
+    );
+    let _enc = ffmpeg_publish(&s.url("live/nodisk"), 30);
+    srs_tests::wait_publishing(&s, 1);
+    let probe = srs_tests::ffprobe(&s.url("live/nodisk"), 2.0, Duration::from_secs(20))
+        .expect("the stream plays while DVR fails");
+    probe.assert_h264_aac(10);
+    std::thread::sleep(Duration::from_secs(5));
+    // Keyframes every 2 s for some 7 s: tries at 0, then 1, 3 and 7 s at the most.
+    let tries = s.count_log("cannot start a file");
+    assert!((1..=4).contains(&tries), "{tries} tries:\n{}", s.log());
+    assert!(s.log().contains("Not a directory"), "{}", s.log());
+}
