@@ -124,7 +124,11 @@ async fn supervise(job: Job, mut stop: watch::Receiver<bool>) {
                         let ran = started.elapsed();
                         match status {
                             Ok(s) => {
-                                warn!(job = %job.name, %s, ran_ms = ran.as_millis() as u64, "job exited, restarting")
+                                let log = job.log.as_ref().map_or_else(
+                                    || "none".to_string(),
+                                    |l| l.display().to_string(),
+                                );
+                                warn!(job = %job.name, %s, ran_ms = ran.as_millis() as u64, log = %log, "job exited, restarting")
                             }
                             Err(e) => warn!(job = %job.name, "job wait failed: {e}"),
                         }
@@ -137,12 +141,8 @@ async fn supervise(job: Job, mut stop: watch::Receiver<bool>) {
             Err(e) => warn!(job = %job.name, "job not started: {e}"),
         }
         // As SRS checks its ingesters: a job that ran well comes back in 3 s; one that
-        // keeps failing waits longer each time, up to 30 s.
-        let delay = if failures == 0 {
-            Duration::from_secs(3)
-        } else {
-            Duration::from_secs(1u64 << failures.min(5)).min(Duration::from_secs(30))
-        };
+        // keeps failing waits longer each time (6, 12, 24 s), up to 30 s.
+        let delay = (Duration::from_secs(3) * (1u32 << failures.min(4))).min(Duration::from_secs(30));
         failures = failures.saturating_add(1);
         let stopped = tokio::select! {
             _ = tokio::time::sleep(delay) => false,
