@@ -267,13 +267,11 @@ fn dvr_segment_and_session() {
         ses.vhosts[0].publish.normal_timeout,
         Duration::from_secs(30)
     );
-    // MP4 recordings are not there yet: said at load. time_jitter zero is not ours (we
-    // correct every stream once, full).
+    // An MP4 recording: no warning. time_jitter zero is not ours (we correct every stream
+    // once, full).
     assert_eq!(warned(&ses), ["time_jitter"]);
-    assert!(ses
-        .warnings
-        .iter()
-        .any(|w| w.message.contains("only FLV recordings")));
+    assert_eq!(ses.warnings.len(), 1, "{:?}", ses.warnings);
+    assert!(ses.vhosts[0].dvr.path.ends_with(".mp4"));
 }
 
 #[test]

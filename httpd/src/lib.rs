@@ -9,6 +9,7 @@ pub mod api;
 pub mod files;
 pub mod flv;
 pub mod hls;
+pub mod mount;
 pub mod sysinfo;
 pub mod vod;
 pub mod www;
@@ -18,7 +19,7 @@ use axum::extract::{Request, State};
 use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Router;
-use srs_conf::{Config, Vhost};
+use srs_conf::Config;
 use srs_ipc::control::{ClientInfo, Role};
 use srs_live::mirror::Mirrors;
 use srs_live::reader::{self, Reader, ReaderPaths};
@@ -136,41 +137,8 @@ fn cors(mut r: Response, on: bool) -> Response {
     r
 }
 
-/// Which live stream an HTTP-FLV path names: `/[vhost/]app/stream.flv`, the vhost from the
-/// path's first segment when it names a configured vhost, else from the Host header (or
-/// `?vhost=`), falling back to `__defaultVhost__` as for RTMP.
-pub fn match_flv(
-    config: &Config,
-    host: &str,
-    path: &str,
-    query: &str,
-) -> Option<(Vhost, StreamKey)> {
-    let path = path.trim_start_matches('/');
-    let stem = path.strip_suffix(".flv")?;
-    let mut segs: Vec<&str> = stem.split('/').filter(|s| !s.is_empty()).collect();
-    if segs.len() < 2 || segs.iter().any(|s| *s == ".." || *s == ".") {
-        return None;
-    }
-    let mut vhost_name = srs_protocol::request::query_param(query, "vhost")
-        .map(str::to_string)
-        .unwrap_or_else(|| host.split(':').next().unwrap_or("").to_string());
-    if segs.len() >= 3 && config.vhost_named(segs[0]).is_some() {
-        vhost_name = segs.remove(0).to_string();
-    }
-    let v = config.vhost(&vhost_name)?;
-    if !v.enabled || !v.http_remux.enabled {
-        return None;
-    }
-    let stream = segs.pop()?.to_string();
-    Some((
-        v.clone(),
-        StreamKey {
-            vhost: v.name.clone(),
-            app: segs.join("/"),
-            stream,
-        },
-    ))
-}
+/// Which live stream an HTTP path names (see [`mount`]).
+pub use mount::{match_stream, Remux};
 
 /// What an edge's pull passes to the origin for an HTTP player: a tcUrl made of the
 /// request's host and app, and the stream with the request's query.
@@ -208,7 +176,7 @@ async fn serve_http(
     let path = req.uri().path().to_string();
     let query = req.uri().query().unwrap_or("").to_string();
     if req.method() == Method::GET {
-        if let Some((v, key)) = match_flv(&config, &host, &path, &query) {
+        if let Some((v, key, remux)) = match_stream(&config, &host, &path, &query) {
             let peer_ip = req.extensions().get::<PeerAddr>().map(|p| p.0.ip());
             if v.security.enabled {
                 let checked = match peer_ip {
@@ -281,8 +249,15 @@ async fn serve_http(
                 }
             };
             // The body ends when the client goes away (hyper drops it) or is kicked.
+            let (media, content_type) = match remux {
+                Remux::Flv => (
+                    futures_util::StreamExt::boxed(flv::body(player, flv::FlvOptions::of(&v.http_remux))),
+                    "video/x-flv",
+                ),
+                Remux::Ts => (futures_util::StreamExt::boxed(flv::ts_body(player)), "video/MP2T"),
+            };
             let body = futures_util::StreamExt::take_until(
-                futures_util::StreamExt::map(flv::body(player), move |b| {
+                futures_util::StreamExt::map(media, move |b| {
                     let _keep = (&counted, &demand);
                     if let Ok(bytes) = &b {
                         let total = sent
@@ -298,7 +273,7 @@ async fn serve_http(
             );
             let r = Response::builder()
                 .status(StatusCode::OK)
-                .header(header::CONTENT_TYPE, "video/x-flv")
+                .header(header::CONTENT_TYPE, content_type)
                 .header(header::CACHE_CONTROL, "no-cache")
                 .body(Body::from_stream(body))
                 .unwrap_or_else(|_| StatusCode::INTERNAL_SERVER_ERROR.into_response());

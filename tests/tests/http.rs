@@ -572,3 +572,104 @@ fn raw_api_switches_and_basic_auth() {
         200
     );
 }
+
+/// The first `n` bytes of a live HTTP response body (its head skipped; not chunked).
+fn read_live(addr: SocketAddr, path: &str, n: usize) -> Vec<u8> {
+    let mut s = TcpStream::connect(addr).unwrap();
+    s.set_read_timeout(Some(T)).unwrap();
+    // HTTP/1.0: the body comes as is, not chunked, until the connection closes.
+    write!(s, "GET {path} HTTP/1.0\r\nHost: {addr}\r\n\r\n").unwrap();
+    let mut raw = Vec::new();
+    let mut buf = [0u8; 65536];
+    let deadline = Instant::now() + T;
+    while Instant::now() < deadline {
+        let got = s.read(&mut buf).unwrap_or(0);
+        if got == 0 {
+            break;
+        }
+        raw.extend_from_slice(&buf[..got]);
+        if let Some(p) = raw.windows(4).position(|w| w == b"\r\n\r\n") {
+            let head = String::from_utf8_lossy(&raw[..p]).to_lowercase();
+            assert!(head.lines().next().is_some_and(|l| l.contains(" 200")), "{head}");
+            assert!(!head.contains("chunked"), "{head}");
+            if raw.len() >= p + 4 + n {
+                return raw[p + 4..p + 4 + n].to_vec();
+            }
+        }
+    }
+    panic!("{path}: not {n} bytes in {T:?}: {} bytes", raw.len());
+}
+
+/// The tag types of an FLV byte stream (the last tag may be cut).
+fn flv_tag_types(b: &[u8]) -> Vec<u8> {
+    let mut r = srs_protocol::flv::FlvReader::new();
+    r.push(b);
+    let mut out = Vec::new();
+    while let Ok(Some(t)) = r.next_tag() {
+        out.push(t.tag_type);
+    }
+    out
+}
+
+#[test]
+fn http_ts_and_mount_templates() {
+    let server = Server::start(
+        "http_server { enabled on; listen 127.0.0.1:0; }\n\
+         vhost __defaultVhost__ { http_remux { enabled on; mount [vhost]/[app]/[stream].ts; } }\n\
+         vhost tv.example { http_remux { enabled on; mount /tv/[app]/[stream]-hd.flv; } }\n",
+    );
+    let http = server.http_addr("server").expect("HTTP server listener");
+    let _a = ffmpeg_publish(&server.url("live/ts"), 60);
+    let _b = ffmpeg_publish(&server.url("live?vhost=tv.example/show"), 60);
+    wait_publishing(&server, 2);
+    // HTTP-TS: ffprobe decodes it.
+    let ts = ffprobe(&format!("http://{http}/live/ts.ts"), 3.0, T).unwrap();
+    ts.assert_h264_aac(20);
+    let head = read_live(http, "/live/ts.ts", 188 * 20);
+    assert!(head.chunks(188).all(|p| p[0] == 0x47), "188-byte TS packets");
+    // The other vhost's template, the vhost named by ?vhost= (or the Host header).
+    let hd = ffprobe(&format!("http://{http}/tv/live/show-hd.flv?vhost=tv.example"), 3.0, T).unwrap();
+    hd.assert_h264_aac(20);
+    // Paths the templates do not make are not streams.
+    for p in ["/live/ts.flv", "/tv/live/show.flv?vhost=tv.example", "/live/show-hd.flv"] {
+        assert_eq!(request(http, "GET", p, "").status, 404, "{p}");
+    }
+}
+
+#[test]
+fn flv_header_flags_follow_has_audio_has_video_and_the_guess() {
+    let server = Server::start(
+        "http_server { enabled on; listen 127.0.0.1:0; }\n\
+         vhost __defaultVhost__ { http_remux { enabled on; } }\n\
+         vhost fixed.example { http_remux { enabled on; guess_has_av off; has_audio off; } }\n",
+    );
+    let http = server.http_addr("server").expect("HTTP server listener");
+    // Video only: the default guess says so in the header.
+    let _v = Proc::spawn(
+        "ffmpeg",
+        &[
+            "-hide_banner", "-nostats", "-loglevel", "error", "-re",
+            "-f", "lavfi", "-i", "testsrc=size=320x240:rate=25", "-t", "60",
+            "-c:v", "libx264", "-preset", "ultrafast", "-tune", "zerolatency", "-g", "25",
+            "-an", "-f", "flv", &server.url("live/video"),
+        ],
+    );
+    // Audio and video on a vhost that says "no audio": the header says so, and no audio
+    // tag is sent (drop_if_not_match, on by default).
+    let _av = ffmpeg_publish(&server.url("live?vhost=fixed.example/both"), 60);
+    wait_publishing(&server, 2);
+    std::thread::sleep(Duration::from_secs(2));
+    let guessed = read_live(http, "/live/video.flv", 20_000);
+    assert_eq!(guessed[4], 1, "guessed: video only");
+    let fixed = read_live(http, "/fixed.example/live/both.flv", 60_000);
+    assert_eq!(fixed[4], 1, "has_audio off: video only");
+    let types = flv_tag_types(&fixed);
+    assert!(types.contains(&9) && !types.contains(&8), "{types:?}");
+    // The default vhost, audio and video, guessed: both flags.
+    let _both = ffmpeg_publish(&server.url("live/both"), 60);
+    wait_publishing(&server, 3);
+    std::thread::sleep(Duration::from_secs(2));
+    let both = read_live(http, "/live/both.flv", 60_000);
+    assert_eq!(both[4], 5, "audio and video");
+    assert!(flv_tag_types(&both).contains(&8));
+}
