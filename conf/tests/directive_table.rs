@@ -58,19 +58,38 @@ enum Status {
     Rejected(String),
 }
 
+/// What a block needs beside a directive to be kept at all (written after it: the
+/// directive's own line stays the first of the body).
+fn siblings(context: &str, name: &str) -> String {
+    match context {
+        "vhost.ingest" => vec![
+            ("input", "input { type file; url ./in.flv; }\n"),
+            ("ffmpeg", "ffmpeg /usr/bin/ffmpeg;\n"),
+            ("engine", "engine { enabled off; output rtmp://127.0.0.1/live/in; }\n"),
+        ],
+        "vhost.transcode.engine" => {
+            vec![("output", "output rtmp://127.0.0.1:[port]/[app]/[stream]_[engine];\n")]
+        }
+        _ => vec![],
+    }
+    .into_iter()
+    .filter(|(n, _)| *n != name)
+    .map(|(_, t)| t)
+    .collect()
+}
+
+/// The status of `name` in `context` as the table writes it, and whether the config
+/// with it (at a value other than the default) differs from the config without it.
 fn status(context: &str, name: &str) -> (Status, bool) {
     let natural = is_block(context, name);
-    let text = match other_value(context, name) {
-        Some(v) if !natural => wrap(context, &format!("{name} {v};\n")),
-        _ => wrap(context, &directive(context, name, natural)),
-    };
     let depth = context.split('.').filter(|s| !s.is_empty()).count();
     let line = depth + 1;
+    let around = siblings(context, name);
+    let text = wrap(context, &format!("{}{around}", directive(context, name, natural)));
     let config = match load(&text) {
         Ok(c) => c,
         Err(e) => return (Status::Rejected(e.to_string()), false),
     };
-    let baseline = load(&wrap(context, "")).expect("the contexts load empty");
     let at_line: Vec<String> = config
         .warnings
         .iter()
@@ -80,16 +99,25 @@ fn status(context: &str, name: &str) -> (Status, bool) {
     if !at_line.is_empty() {
         return (Status::Warned(at_line.join("; ")), false);
     }
-    let around: Vec<String> = config
+    let outer: Vec<String> = config
         .warnings
         .iter()
         .filter(|w| w.line < line && w.message.contains("is not supported yet"))
         .map(|w| w.message.clone())
         .collect();
-    if !around.is_empty() {
-        return (Status::Warned(format!("inside an ignored block: {}", around.join("; "))), false);
+    if !outer.is_empty() {
+        return (
+            Status::Warned(format!("inside an ignored block: {}", outer.join("; "))),
+            false,
+        );
     }
-    (Status::Implemented, config != baseline)
+    let changed_text = match other_value(context, name) {
+        Some(v) if !natural => wrap(context, &format!("{name} {v};\n{around}")),
+        _ => text,
+    };
+    let baseline = load(&wrap(context, &around)).expect("the contexts load empty");
+    let changed = load(&changed_text).is_ok_and(|c| c != baseline);
+    (Status::Implemented, changed)
 }
 
 fn table() -> (String, Vec<String>) {
