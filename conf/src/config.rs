@@ -1723,28 +1723,6 @@ impl<'a> Builder<'a> {
                 name if srs_knows("vhost.hls", name) => self.ignore(c),
                 _ => return Err(unknown(c, " in vhost.hls")),
             }
-            // Read, but the segmenter does not do these yet: a value other than what it
-            // does anyway is said at load, never silently ignored.
-            let not_applied = match c.name.as_str() {
-                "hls_entry_prefix" => !one_arg(c)?.is_empty(),
-                "hls_ts_floor" => on_off(c)?,
-                "hls_acodec" => one_arg(c)? != "aac",
-                "hls_vcodec" => one_arg(c)? != "h264",
-                "hls_on_error" => one_arg(c)? != "continue",
-                "hls_wait_keyframe" => !on_off(c)?,
-                "hls_aof_ratio" => one_arg(c)? != "2.1",
-                _ => false,
-            };
-            if not_applied {
-                self.warn(
-                    c,
-                    format!(
-                        "{} {}: not applied yet, HLS runs as with SRS's default",
-                        c.name,
-                        c.args.join(" ")
-                    ),
-                );
-            }
         }
         Ok(())
     }
@@ -3337,26 +3315,7 @@ mod tests {
              hls_ts_floor on;\n  hls_entry_prefix https://cdn.example.com;\n  hls_acodec mp3;\n  hls_vcodec vn;\n\
              hls_cleanup off;\n  hls_dispose 0;\n  hls_wait_keyframe off;\n }\n}",
         );
-        // Read, and said not to be applied yet (never a silent no-op).
-        let said: Vec<&str> = c
-            .warnings
-            .iter()
-            .filter(|w| w.message.contains("not applied yet"))
-            .map(|w| w.message.split(' ').next().unwrap_or(""))
-            .collect();
-        assert_eq!(
-            said,
-            [
-                "hls_aof_ratio",
-                "hls_on_error",
-                "hls_ts_floor",
-                "hls_entry_prefix",
-                "hls_acodec",
-                "hls_vcodec",
-                "hls_wait_keyframe"
-            ]
-        );
-        assert_eq!(c.warnings.len(), said.len());
+        assert!(c.warnings.is_empty(), "{:?}", c.warnings);
         assert_eq!(
             c.vhosts[0].hls,
             Hls {

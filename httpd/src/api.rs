@@ -487,17 +487,23 @@ async fn client(State(ctx): Ctx, Path(id): Path<String>) -> Response {
     }
 }
 
+/// Close client `cid` wherever it lives (a worker, or backsource for a publisher):
+/// whether some process had it.
+pub async fn kick_client(ctx: &Arc<HttpContext>, cid: &str) -> Result<bool, String> {
+    let procs = processes(ctx).await?;
+    Ok(ask_all(&procs, ApiRequest::Kick(cid.to_string()))
+        .await
+        .iter()
+        .any(|(_, r)| *r == ApiResponse::Kicked(true)))
+}
+
 /// DELETE a client: wherever it lives (a worker, or backsource for a publisher).
 async fn kick(State(ctx): Ctx, Path(id): Path<String>) -> Response {
     let cross = ctx.config().http_api.crossdomain;
-    let procs = match processes(&ctx).await {
-        Ok(p) => p,
+    let found = match kick_client(&ctx, &id).await {
+        Ok(f) => f,
         Err(e) => return error(StatusCode::SERVICE_UNAVAILABLE, ERROR_SYSTEM, &e, cross),
     };
-    let found = ask_all(&procs, ApiRequest::Kick(id.clone()))
-        .await
-        .iter()
-        .any(|(_, r)| *r == ApiResponse::Kicked(true));
     if found {
         ok(json!({}), cross)
     } else {

@@ -6,7 +6,7 @@
 //! publisher left. A republish continues the same playlist after a discontinuity.
 
 use crate::HttpContext;
-use srs_conf::Vhost;
+use srs_conf::{HlsOnError, Vhost};
 use srs_live::{PlayEvent, SourceConfig, StreamKey};
 use srs_protocol::hls::{HlsAction, HlsConfig, HlsSegmenter, MediaMessage};
 use srs_protocol::message::type_id;
@@ -27,14 +27,37 @@ pub struct HlsWriters {
 }
 
 fn hls_config(v: &Vhost) -> HlsConfig {
+    let h = &v.hls;
     HlsConfig {
-        fragment: v.hls.hls_fragment,
-        window: v.hls.hls_window,
-        td_ratio: v.hls.hls_td_ratio.get(),
-        cleanup: v.hls.hls_cleanup,
-        m3u8_file: v.hls.hls_m3u8_file.clone(),
-        ts_file: v.hls.hls_ts_file.clone(),
+        fragment: h.hls_fragment,
+        window: h.hls_window,
+        td_ratio: h.hls_td_ratio.get(),
+        cleanup: h.hls_cleanup,
+        m3u8_file: h.hls_m3u8_file.clone(),
+        ts_file: h.hls_ts_file.clone(),
+        aof_ratio: h.hls_aof_ratio.get(),
+        wait_keyframe: h.hls_wait_keyframe,
+        ts_floor: h.hls_ts_floor,
+        entry_prefix: h.hls_entry_prefix.clone(),
+        audio: h.hls_acodec != srs_conf::HlsAcodec::An,
+        video: h.hls_vcodec != srs_conf::HlsVcodec::Vn,
+        utc_offset_s: utc_offset_s(),
     }
+}
+
+/// This machine's offset from UTC now, in seconds (for the date placeholders, which SRS
+/// fills in local time).
+fn utc_offset_s() -> i64 {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs()) as libc::time_t;
+    // SAFETY: localtime_r fills the struct we own from the time we pass.
+    let tm = unsafe {
+        let mut tm: libc::tm = std::mem::zeroed();
+        libc::localtime_r(&now, &mut tm);
+        tm
+    };
+    i64::from(tm.tm_gmtoff)
 }
 
 fn now_ms() -> u64 {
@@ -49,6 +72,8 @@ struct Files {
     open: Option<(PathBuf, File)>,
     /// Where finished segments are reported (for `on_hls`): sequence, path, duration.
     done: Option<tokio::sync::mpsc::Sender<(u64, String, std::time::Duration)>>,
+    /// Set at a failed write, for `hls_on_error` (the writer task acts on it).
+    failed: Arc<std::sync::atomic::AtomicBool>,
 }
 
 impl Files {
@@ -56,6 +81,8 @@ impl Files {
         for a in actions {
             if let Err(e) = self.apply_one(a) {
                 warn!("hls: {e}");
+                self.failed
+                    .store(true, std::sync::atomic::Ordering::Relaxed);
             }
         }
     }
@@ -205,11 +232,15 @@ impl HlsWriters {
             );
             tx
         });
+        let failed = Arc::new(std::sync::atomic::AtomicBool::new(false));
         let mut files = Files {
             root: v.hls.hls_path.clone(),
             open: None,
             done,
+            failed: failed.clone(),
         };
+        // hls_on_error ignore: HLS stops for this publish at the first failed write.
+        let mut disabled = false;
         let io_thread = std::thread::Builder::new()
             .name(format!("hls {}", key.stream))
             .spawn(move || {
@@ -248,6 +279,25 @@ impl HlsWriters {
                 let _ = io.send(seg.dispose()).await;
                 return;
             }
+            if failed.swap(false, std::sync::atomic::Ordering::Relaxed) {
+                match v.hls.hls_on_error {
+                    HlsOnError::Continue => {}
+                    HlsOnError::Ignore => {
+                        if !disabled {
+                            warn!("hls: a write failed, HLS stops for this publish (hls_on_error ignore)");
+                            let _ = io.send(seg.close()).await;
+                        }
+                        disabled = true;
+                    }
+                    HlsOnError::Disconnect => {
+                        let cid = self.publishers_of(key)().cid;
+                        warn!(publisher = %cid, "hls: a write failed, the publisher is disconnected (hls_on_error disconnect)");
+                        if let Err(e) = crate::api::kick_client(ctx, &cid).await {
+                            warn!(publisher = %cid, "hls: the publisher could not be disconnected: {e}");
+                        }
+                    }
+                }
+            }
             for ev in player.poll(256, 1 << 20) {
                 match ev {
                     PlayEvent::Published => {
@@ -256,7 +306,9 @@ impl HlsWriters {
                         }
                         published_once = true;
                         unpublished_since = None;
+                        disabled = false;
                     }
+                    PlayEvent::Media(_) if disabled => {}
                     PlayEvent::Unpublished => {
                         let _ = io.send(seg.close()).await;
                         unpublished_since = Some(tokio::time::Instant::now());

@@ -194,3 +194,65 @@ fn a_recorded_flv_is_served_as_vod_hls() {
     let last = probe.of("video").last().unwrap().pts_time - probe.of("video")[0].pts_time;
     assert!(last > 8.0, "the whole recording is there: {last} s");
 }
+
+/// `hls_ts_file` with SRS's date placeholders, `hls_entry_prefix` before each URI, and
+/// `hls_acodec an` leaving audio out.
+#[test]
+fn date_placeholders_entry_prefix_and_no_audio() {
+    let html = tempfile::tempdir().unwrap();
+    let d = html.path().display();
+    let server = Server::start(&format!(
+        "http_server {{ enabled on; listen 127.0.0.1:0; dir {d}; }}\n\
+         vhost __defaultVhost__ {{ hls {{ enabled on; hls_fragment 2; hls_window 20; hls_path {d}; \
+           hls_ts_file [app]/[2006]/[stream]-[seq].ts; hls_entry_prefix http://cdn.example.net; hls_acodec an; }} }}\n"
+    ));
+    let _p = ffmpeg_publish(&server.url("live/dated"), 60);
+    wait_publishing(&server, 1);
+    let m3u8 = html.path().join("live/dated.m3u8");
+    assert!(
+        wait_until(T, || playlist(&m3u8).is_some_and(|p| p.segments.len() >= 2)),
+        "no playlist:\n{}",
+        server.log()
+    );
+    let year = std::process::Command::new("date")
+        .arg("+%Y")
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
+        .unwrap();
+    let pl = playlist(&m3u8).unwrap();
+    for s in &pl.segments {
+        let want = format!("http://cdn.example.net/live/{year}/dated-");
+        assert!(s.uri.starts_with(&want), "{} (want {want}...)", s.uri);
+        let file = html.path().join("live").join(s.uri.trim_start_matches("http://cdn.example.net/live/"));
+        let data = std::fs::read(&file).unwrap_or_else(|e| panic!("{}: {e}", file.display()));
+        let sum = validate_muxed(&data, true).unwrap_or_else(|e| panic!("{}: {e}", s.uri));
+        assert!(sum.video_keyframes >= 1, "{sum:?}");
+        assert!(sum.audio_pts.is_empty(), "hls_acodec an: {sum:?}");
+    }
+}
+
+/// `hls_on_error`: `disconnect` closes the publisher when HLS cannot be written;
+/// `ignore` stops HLS for the publish and the stream plays on.
+#[test]
+fn hls_on_error_disconnect_and_ignore() {
+    let server = Server::start(
+        "http_api { enabled on; listen 127.0.0.1:0; }\n\
+         vhost __defaultVhost__ { hls { enabled on; hls_fragment 1; hls_path /dev/null/cannot; hls_on_error disconnect; } }\n\
+         vhost quiet.example { hls { enabled on; hls_fragment 1; hls_path /dev/null/cannot; hls_on_error ignore; } }\n",
+    );
+    let mut kicked = ffmpeg_publish(&server.url("live/kicked"), 60);
+    let _kept = ffmpeg_publish(&server.url("live?vhost=quiet.example/kept"), 60);
+    wait_publishing(&server, 2);
+    let status = kicked.wait(T).expect("the publisher was disconnected");
+    assert!(!status.success(), "{status:?}");
+    assert!(server.log().contains("the publisher is disconnected"), "{}", server.log());
+    assert!(
+        wait_until(T, || server.log().contains("HLS stops for this publish")),
+        "{}",
+        server.log()
+    );
+    ffprobe(&server.url("live/kept?vhost=quiet.example"), 2.0, T)
+        .unwrap()
+        .assert_h264_aac(10);
+    assert_eq!(server.count_log("HLS stops for this publish"), 1, "{}", server.log());
+}

@@ -19,9 +19,21 @@
 //!   first DTS (so durations add up to the stream's time); the last segment before
 //!   [`close`](HlsSegmenter::close) or [`discontinuity`](HlsSegmenter::discontinuity) ends at
 //!   its last frame.
-//! - Segments are never cut without a keyframe (SRS's `hls_aof_ratio` forced cut is not
-//!   implemented): a GOP longer than `hls_fragment` makes a longer segment, and the target
-//!   duration grows to match.
+//! - With video, a segment is cut without a keyframe only as SRS does it: an audio frame
+//!   once the segment is `hls_aof_ratio × hls_fragment` long (a GOP far longer than the
+//!   fragment), or any frame past `hls_fragment` when `hls_wait_keyframe` is off. Otherwise a
+//!   GOP longer than `hls_fragment` makes a longer segment, and the target duration grows to
+//!   match.
+//! - `hls_acodec an` / `hls_vcodec vn` leave that kind out of the segments.
+//!
+//! # Names and URIs
+//!
+//! `hls_ts_file` takes `[vhost] [app] [stream] [seq] [timestamp]` and SRS's date
+//! placeholders `[2006] [01] [02] [15] [04] [05] [999]` (local time, from the offset the
+//! caller gives); with `hls_ts_floor`, `[timestamp]` is the wall clock divided by
+//! `hls_fragment` (the fragment's number). A segment's URI in the playlist is its path from
+//! the playlist's directory; `hls_entry_prefix` goes before it as SRS writes it (a prefix
+//! without a trailing `/` gets `/` and the playlist's directory added).
 //!
 //! # The playlist
 //!
@@ -61,6 +73,21 @@ pub struct HlsConfig {
     pub m3u8_file: String,
     /// `hls_ts_file`, relative to `hls_path` (default `[app]/[stream]-[seq].ts`).
     pub ts_file: String,
+    /// `hls_aof_ratio`: an audio frame cuts a segment this many fragments long, keyframe
+    /// or not (default 2.1).
+    pub aof_ratio: f64,
+    /// `hls_wait_keyframe`: cut only at keyframes (default on).
+    pub wait_keyframe: bool,
+    /// `hls_ts_floor`: `[timestamp]` is the number of the fragment (default off).
+    pub ts_floor: bool,
+    /// `hls_entry_prefix`: written before each segment's URI (default none).
+    pub entry_prefix: Option<String>,
+    /// `hls_acodec` is not `an`: audio goes into the segments (default on).
+    pub audio: bool,
+    /// `hls_vcodec` is not `vn`: video goes into the segments (default on).
+    pub video: bool,
+    /// Seconds east of UTC for the date placeholders (the caller's local time zone).
+    pub utc_offset_s: i64,
 }
 
 impl Default for HlsConfig {
@@ -72,8 +99,43 @@ impl Default for HlsConfig {
             cleanup: true,
             m3u8_file: "[app]/[stream].m3u8".into(),
             ts_file: "[app]/[stream]-[seq].ts".into(),
+            aof_ratio: 2.1,
+            wait_keyframe: true,
+            ts_floor: false,
+            entry_prefix: None,
+            audio: true,
+            video: true,
+            utc_offset_s: 0,
         }
     }
+}
+
+/// SRS's date placeholders (`srs_path_build_timestamp`) for the local time `local_ms`
+/// (milliseconds since the epoch, shifted to local time).
+fn expand_date(template: &str, local_ms: i64) -> String {
+    if !template.contains('[') {
+        return template.to_string();
+    }
+    let secs = local_ms.div_euclid(1000);
+    let (days, day_s) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
+    // Civil date from days since 1970-01-01 (H. Hinnant's algorithm).
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    template
+        .replace("[2006]", &format!("{year:04}"))
+        .replace("[01]", &format!("{month:02}"))
+        .replace("[02]", &format!("{day:02}"))
+        .replace("[15]", &format!("{:02}", day_s / 3600))
+        .replace("[04]", &format!("{:02}", day_s / 60 % 60))
+        .replace("[05]", &format!("{:02}", day_s % 60))
+        .replace("[999]", &format!("{:03}", local_ms.rem_euclid(1000)))
 }
 
 /// One RTMP media message, as the server stores it.
@@ -299,6 +361,13 @@ impl HlsSegmenter {
         msg: MediaMessage<'_>,
         now_unix_ms: u64,
     ) -> Result<Vec<HlsAction>, HlsError> {
+        let wanted = match msg.kind {
+            MediaKind::Audio => self.config.audio,
+            MediaKind::Video => self.config.video,
+        };
+        if !wanted {
+            return Ok(Vec::new());
+        }
         let Prepared::Frame(frame) = self.muxer.prepare(msg.kind, msg.timestamp, msg.body)? else {
             return Ok(Vec::new());
         };
@@ -309,6 +378,7 @@ impl HlsSegmenter {
                 let waited = dts - *self.waiting_since.get_or_insert(dts);
                 let starts = !self.muxer.has_video()
                     || (frame.kind == MediaKind::Video && frame.keyframe)
+                    || !self.config.wait_keyframe
                     || waited >= self.fragment_ms;
                 if !starts {
                     return Ok(actions);
@@ -316,10 +386,15 @@ impl HlsSegmenter {
                 self.open_segment(dts, now_unix_ms, &mut actions);
             }
             Some(cur) => {
-                let long_enough = dts - cur.start_dts >= self.fragment_ms;
+                let length = dts - cur.start_dts;
+                let long_enough = length >= self.fragment_ms;
                 let cut_here = match frame.kind {
-                    MediaKind::Video => frame.keyframe,
-                    MediaKind::Audio => self.audio_only_at(dts),
+                    MediaKind::Video => frame.keyframe || !self.config.wait_keyframe,
+                    MediaKind::Audio => {
+                        self.audio_only_at(dts)
+                            || !self.config.wait_keyframe
+                            || length as f64 >= self.fragment_ms as f64 * self.config.aof_ratio
+                    }
                 };
                 if long_enough && cut_here {
                     self.close_segment(Some(dts), &mut actions);
@@ -354,8 +429,29 @@ impl HlsSegmenter {
         let seq = self.next_seq;
         self.next_seq += 1;
         let names = [self.vhost.as_str(), self.app.as_str(), self.stream.as_str()];
-        let path = expand(&self.config.ts_file, names, seq, now_unix_ms);
-        let uri = relative_uri(&self.m3u8_path, &path);
+        let local_ms = now_unix_ms as i64 + self.config.utc_offset_s * 1000;
+        let dated = expand_date(&self.config.ts_file, local_ms);
+        let timestamp = if self.config.ts_floor {
+            now_unix_ms / (self.fragment_ms.max(1) as u64)
+        } else {
+            now_unix_ms
+        };
+        let path = expand(&dated, names, seq, timestamp);
+        let mut uri = relative_uri(&self.m3u8_path, &path);
+        if let Some(prefix) = self.config.entry_prefix.as_deref().filter(|p| !p.is_empty()) {
+            // As SRS writes it: a prefix ending in `/` is used as is; otherwise `/` and
+            // the playlist's directory follow it.
+            let mut full = prefix.to_string();
+            if !prefix.ends_with('/') {
+                full.push('/');
+                if let Some((dir, _)) = self.m3u8_path.rsplit_once('/') {
+                    full.push_str(dir);
+                    full.push('/');
+                }
+            }
+            full.push_str(&uri);
+            uri = full;
+        }
         self.current = Some(OpenSegment {
             seq,
             path: path.clone(),

@@ -172,8 +172,13 @@ fn exact_playlist_and_cuts_at_keyframes() {
 
 #[test]
 fn long_gop_makes_long_segments_and_target_follows() {
-    // GOP 5 s with fragment 2 s: segments of 5 s; target 5 (above 2 × 1.5).
-    let mut h = HlsSegmenter::new(config(2000, 60_000), "v", "live", "s").unwrap();
+    // GOP 5 s with fragment 2 s: segments of 5 s; target 5 (above 2 × 1.5). An
+    // hls_aof_ratio above the GOP (3 fragments) lets audio wait for the keyframes.
+    let cfg = HlsConfig {
+        aof_ratio: 3.0,
+        ..config(2000, 60_000)
+    };
+    let mut h = HlsSegmenter::new(cfg, "v", "live", "s").unwrap();
     let mut disk = Disk::default();
     feed_av(&mut h, &mut disk, 0, 10_040, 125);
     assert_eq!(
@@ -402,3 +407,77 @@ fn timestamps_across_the_rtmp_wrap() {
         validate_muxed(&disk.files[&format!("live/s-{seq}.ts")], true).unwrap();
     }
 }
+
+fn keyframes(h: &mut HlsSegmenter, disk: &mut Disk, n: u32, every_ms: u32) {
+    push(h, disk, MediaKind::Video, 0, &AVC_SEQUENCE_HEADER);
+    for i in 0..n {
+        push(h, disk, MediaKind::Video, i * every_ms, &video_body(true));
+    }
+}
+
+#[test]
+fn dates_floor_and_entry_prefix() {
+    // 2023-11-14 22:13:20.123 UTC, and a leap day.
+    assert_eq!(
+        super::expand_date("[2006]-[01]-[02]_[15]-[04]-[05].[999]", 1_700_000_000_123),
+        "2023-11-14_22-13-20.123"
+    );
+    assert_eq!(super::expand_date("[2006][01][02]", 951_782_400_000), "20000229");
+    let cfg = HlsConfig {
+        ts_file: "[app]/[2006][01][02][15]/[stream]-[timestamp].ts".into(),
+        ts_floor: true,
+        entry_prefix: Some("http://cdn.example.net".into()),
+        utc_offset_s: 3600,
+        ..config(2000, 60_000)
+    };
+    let mut h = HlsSegmenter::new(cfg, "v", "live", "s").unwrap();
+    let mut disk = Disk::default();
+    keyframes(&mut h, &mut disk, 3, 2000);
+    let text = String::from_utf8_lossy(&disk.files["live/s.m3u8"]).to_string();
+    // The fragment's number: 1_700_000_000_000 ms / 2000 ms; the hour one east of UTC.
+    assert!(
+        text.contains("\nhttp://cdn.example.net/live/2023111423/s-850000000.ts"),
+        "{text}"
+    );
+    // A prefix ending in `/` is written as is.
+    let cfg = HlsConfig {
+        entry_prefix: Some("http://cdn/hls/".into()),
+        ..config(2000, 60_000)
+    };
+    let mut h = HlsSegmenter::new(cfg, "v", "live", "s").unwrap();
+    let mut disk = Disk::default();
+    keyframes(&mut h, &mut disk, 3, 2000);
+    let text = String::from_utf8_lossy(&disk.files["live/s.m3u8"]).to_string();
+    assert!(text.contains("\nhttp://cdn/hls/s-0.ts"), "{text}");
+}
+
+#[test]
+fn wait_keyframe_off_aof_ratio_and_codecs_left_out() {
+    // GOP 10 s, fragment 2 s.
+    // hls_wait_keyframe on: one segment per GOP; audio cuts at 2.1 fragments (4.2 s).
+    let mut h = HlsSegmenter::new(config(2000, 60_000), "v", "live", "s").unwrap();
+    let mut disk = Disk::default();
+    feed_av(&mut h, &mut disk, 0, 9000, 250);
+    let d: Vec<u128> = disk.closed.iter().map(|(_, d)| d.as_millis()).collect();
+    assert!(d.iter().all(|&ms| (4200..4300).contains(&ms)), "{d:?}");
+    // hls_wait_keyframe off: cut at any frame past the fragment.
+    let cfg = HlsConfig {
+        wait_keyframe: false,
+        ..config(2000, 60_000)
+    };
+    let mut h = HlsSegmenter::new(cfg, "v", "live", "s").unwrap();
+    let mut disk = Disk::default();
+    feed_av(&mut h, &mut disk, 0, 9000, 250);
+    let d: Vec<u128> = disk.closed.iter().map(|(_, d)| d.as_millis()).collect();
+    assert!(d.len() >= 3 && d.iter().all(|&ms| (2000..2100).contains(&ms)), "{d:?}");
+    // hls_acodec an: no audio PID in the segments.
+    let cfg = HlsConfig {
+        audio: false,
+        ..config(2000, 60_000)
+    };
+    let mut h = HlsSegmenter::new(cfg, "v", "live", "s").unwrap();
+    let mut disk = Disk::default();
+    feed_av(&mut h, &mut disk, 0, 5000, 25);
+    assert!(!h.muxer().has_audio() && h.muxer().has_video());
+}
+
