@@ -19,7 +19,8 @@ use srs_ipc::control::{
 };
 use srs_ipc::link::{self, Link};
 use std::collections::HashMap;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 /// SRS's error code for a stream that does not exist (`ERROR_RTMP_STREAM_NOT_FOUND`).
 pub const ERROR_STREAM_NOT_FOUND: u32 = 2048;
@@ -115,6 +116,7 @@ struct Snapshot {
     clients: Vec<(Role, ClientInfo)>,
     /// Players per stream (`vhost/app/stream`), summed over readers.
     players: HashMap<String, u64>,
+    rates: Arc<Rates>,
 }
 
 async fn snapshot(ctx: &HttpContext) -> Result<Snapshot, String> {
@@ -145,7 +147,53 @@ async fn snapshot(ctx: &HttpContext) -> Result<Snapshot, String> {
         details,
         clients,
         players,
+        rates: ctx.rates.clone(),
     })
+}
+
+/// Byte counters sampled at each API request, for SRS's `kbps.recv_30s`/`send_30s`: the
+/// rate over the last 30 s of samples (the console asks every 3 s), or over the whole
+/// life of a stream or client first seen less than a second ago.
+#[derive(Debug, Default)]
+pub struct Rates {
+    samples: Mutex<HashMap<String, std::collections::VecDeque<(Instant, u64, u64)>>>,
+}
+
+/// The window of `kbps.*_30s`.
+const RATE_WINDOW: Duration = Duration::from_secs(30);
+
+impl Rates {
+    /// (recv, send) kbps of `id` whose counters are `recv`/`send` bytes after `alive_s`.
+    pub fn kbps(&self, id: &str, recv: u64, send: u64, alive_s: u64) -> (u64, u64) {
+        let now = Instant::now();
+        let mut all = self.samples.lock().unwrap_or_else(|e| e.into_inner());
+        if all.len() > 4096 {
+            // Streams and clients long gone.
+            all.retain(|_, q| q.back().is_some_and(|(t, ..)| now.duration_since(*t) < RATE_WINDOW * 2));
+        }
+        let q = all.entry(id.to_string()).or_default();
+        // Counters that went back: a new publish of the stream; start over.
+        if q.back().is_some_and(|&(_, r, s)| recv < r || send < s) {
+            q.clear();
+        }
+        while q.front().is_some_and(|(t, ..)| now.duration_since(*t) > RATE_WINDOW) {
+            q.pop_front();
+        }
+        let rate = match q.front() {
+            Some(&(t, r, s)) if now.duration_since(t) >= Duration::from_secs(1) => {
+                let ms = now.duration_since(t).as_millis().max(1) as u64;
+                ((recv - r) * 8 / ms, (send - s) * 8 / ms)
+            }
+            _ => {
+                let s = alive_s.max(1);
+                (recv * 8 / 1000 / s, send * 8 / 1000 / s)
+            }
+        };
+        if q.back().map_or(true, |(t, ..)| now.duration_since(*t) >= Duration::from_secs(1)) {
+            q.push_back((now, recv, send));
+        }
+        rate
+    }
 }
 
 fn stream_json(d: &StreamDetail, snap: &Snapshot) -> Value {
@@ -162,8 +210,10 @@ fn stream_json(d: &StreamDetail, snap: &Snapshot) -> Value {
     } else {
         (now_ms().saturating_sub(d.live_ms) / 1000).max(1)
     };
+    let id = stream_id(&d.vhost, &d.app, &d.stream);
+    let kbps = snap.rates.kbps(&id, d.recv_bytes, send_bytes, alive_s);
     json!({
-        "id": stream_id(&d.vhost, &d.app, &d.stream),
+        "id": id,
         "name": d.stream,
         // SRS lists the vhost by the id `/api/v1/vhosts` gives it.
         "vhost": vhost_id(&d.vhost),
@@ -175,7 +225,10 @@ fn stream_json(d: &StreamDetail, snap: &Snapshot) -> Value {
         "frames": d.frames,
         "send_bytes": send_bytes,
         "recv_bytes": d.recv_bytes,
-        "kbps": { "recv_30s": d.recv_bytes * 8 / 1000 / alive_s, "send_30s": send_bytes * 8 / 1000 / alive_s },
+        "kbps": {
+            "recv_30s": kbps.0,
+            "send_30s": kbps.1,
+        },
         // An edge's stream whose upstream is not delivering (yet) is listed, not active.
         "publish": { "active": d.live_ms > 0, "cid": d.publisher_cid },
         "video": d.video.as_ref().map(|v| json!({
@@ -210,6 +263,9 @@ fn client_json(role: Role, c: &ClientInfo, snap: &Snapshot) -> Value {
         .find(|d| d.vhost == vhost && d.app == app && d.stream == stream)
         .map(|d| d.tc_url.clone())
         .unwrap_or_default();
+    let kbps = snap
+        .rates
+        .kbps(&format!("client {}", c.cid), c.bytes_in, c.bytes_out, c.alive_s);
     json!({
         "id": c.cid,
         "vhost": vhost_id(&vhost),
@@ -224,8 +280,8 @@ fn client_json(role: Role, c: &ClientInfo, snap: &Snapshot) -> Value {
         "send_bytes": c.bytes_out,
         "recv_bytes": c.bytes_in,
         "kbps": {
-            "recv_30s": c.bytes_in * 8 / 1000 / c.alive_s.max(1),
-            "send_30s": c.bytes_out * 8 / 1000 / c.alive_s.max(1),
+            "recv_30s": kbps.0,
+            "send_30s": kbps.1,
         },
     })
 }
@@ -366,6 +422,16 @@ async fn vhosts(State(ctx): Ctx) -> Response {
         .iter()
         .map(|v| {
             let streams: Vec<&StreamDetail> = snap.details.iter().filter(|d| d.vhost == v.name).collect();
+            let kbps: Vec<(u64, u64)> = streams
+                .iter()
+                .map(|d| {
+                    let k = &stream_json(d, &snap)["kbps"];
+                    (
+                        k["recv_30s"].as_u64().unwrap_or(0),
+                        k["send_30s"].as_u64().unwrap_or(0),
+                    )
+                })
+                .collect();
             let clients = snap
                 .clients
                 .iter()
@@ -378,6 +444,10 @@ async fn vhosts(State(ctx): Ctx) -> Response {
                 "clients": clients,
                 "streams": streams.len(),
                 "recv_bytes": streams.iter().map(|d| d.recv_bytes).sum::<u64>(),
+                "kbps": {
+                    "recv_30s": kbps.iter().map(|k| k.0).sum::<u64>(),
+                    "send_30s": kbps.iter().map(|k| k.1).sum::<u64>(),
+                },
                 "hls": { "enabled": v.hls.enabled, "fragment": v.hls.hls_fragment.as_secs_f64(), "window": v.hls.hls_window.as_secs_f64() },
             })
         })

@@ -72,6 +72,8 @@ pub struct HttpContext {
     pub hooks: srs_hooks::HookPool,
     /// CPU and disk rates for `/api/v1/summaries`, sampled every second.
     pub sampler: sysinfo::Sampler,
+    /// Byte counters of streams and clients, for the API's 30 s rates.
+    pub rates: Arc<api::Rates>,
     /// Edge streams HLS players asked for, and until when they keep the pull going.
     pub hls_leases:
         Mutex<std::collections::HashMap<StreamKey, (srs_live::DemandGuard, std::time::Instant)>>,
@@ -440,6 +442,7 @@ pub async fn run(config: Config, paths: Paths, listeners: HttpListeners) -> io::
         hls_leases: Mutex::default(),
         hooks: Default::default(),
         sampler: Default::default(),
+        rates: Arc::default(),
         flv: Mutex::default(),
     });
     // The rates /api/v1/summaries reports (CPU, disks): a sample a second.
