@@ -20,6 +20,18 @@ pub const MAX_FORWARD_MS: i64 = 3_000;
 /// Step used in place of a jump (SRS's DEFAULT_FRAME_TIME_MS).
 pub const DEFAULT_FRAME_MS: i64 = 10;
 
+/// How timestamps are corrected (`time_jitter`, `atc`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Mode {
+    /// `time_jitter full`: continuous, as described above.
+    #[default]
+    Full,
+    /// `time_jitter zero`: each publish starts at zero, its own deltas after that.
+    Zero,
+    /// `time_jitter off`, or `atc on`: the encoder's timestamps as they are.
+    Off,
+}
+
 /// Per-stream jitter state.
 #[derive(Debug, Clone, Default)]
 pub struct Jitter {
@@ -27,6 +39,9 @@ pub struct Jitter {
     last_in: Option<u32>,
     /// Last output timestamp (64-bit; players get its low 32 bits).
     last_out: Option<i64>,
+    /// The first input timestamp of the current publish (for `Zero`).
+    first_in: Option<u32>,
+    mode: Mode,
 }
 
 impl Jitter {
@@ -38,6 +53,17 @@ impl Jitter {
     /// A new publisher took over: its first timestamp is unrelated to the previous one.
     pub fn new_session(&mut self) {
         self.last_in = None;
+        self.first_in = None;
+    }
+
+    /// Correct with `mode` from now on.
+    pub fn set_mode(&mut self, mode: Mode) {
+        self.mode = mode;
+    }
+
+    /// The mode in use.
+    pub fn mode(&self) -> Mode {
+        self.mode
     }
 
     /// The last corrected timestamp, if any.
@@ -47,6 +73,23 @@ impl Jitter {
 
     /// Correct one timestamp.
     pub fn correct(&mut self, ts: u32) -> u32 {
+        match self.mode {
+            Mode::Full => {}
+            Mode::Off => {
+                self.last_in = Some(ts);
+                self.last_out = Some(i64::from(ts));
+                return ts;
+            }
+            Mode::Zero => {
+                let first = *self.first_in.get_or_insert(ts);
+                let out = ts.wrapping_sub(first);
+                // Interleaving a little before the first message stays at zero.
+                let out = if out > 0x7fff_ffff { 0 } else { out };
+                self.last_in = Some(ts);
+                self.last_out = Some(i64::from(out));
+                return out;
+            }
+        }
         let out = match (self.last_in, self.last_out) {
             (_, None) => ts as i64,
             (None, Some(prev)) => prev + DEFAULT_FRAME_MS,
@@ -108,6 +151,22 @@ mod tests {
             .map(|t| j.correct(*t))
             .collect();
         assert_eq!(ts, vec![0x00ff_ffd0, 0x00ff_fff0, 0x0100_0010, 0x0100_0030]);
+    }
+
+    #[test]
+    fn off_and_zero() {
+        let mut j = Jitter::new();
+        j.set_mode(Mode::Off);
+        assert_eq!(j.correct(5000), 5000);
+        assert_eq!(j.correct(0), 0);
+        assert_eq!(j.correct(100_000), 100_000);
+        let mut j = Jitter::new();
+        j.set_mode(Mode::Zero);
+        assert_eq!(j.correct(5000), 0);
+        assert_eq!(j.correct(5040), 40);
+        assert_eq!(j.correct(4990), 0);
+        j.new_session();
+        assert_eq!(j.correct(90_000), 0);
     }
 
     #[test]

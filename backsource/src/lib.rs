@@ -10,6 +10,7 @@ pub mod edge;
 pub mod forward;
 pub mod jitter;
 pub mod jobs;
+pub mod mix;
 pub mod process;
 pub mod publish;
 pub mod relay;

@@ -143,6 +143,14 @@ pub async fn serve(
     let mut publisher = match streams.publish_from(&req.key, who) {
         Ok(mut p) => {
             p.tap(tap);
+            let play = &vhost.play;
+            let mode = match play.time_jitter {
+                _ if play.atc => crate::jitter::Mode::Off,
+                srs_conf::TimeJitter::Full => crate::jitter::Mode::Full,
+                srs_conf::TimeJitter::Zero => crate::jitter::Mode::Zero,
+                srs_conf::TimeJitter::Off => crate::jitter::Mode::Off,
+            };
+            p.set_time(mode, play.atc_auto);
             p
         }
         Err(e @ PublishError::Busy(..)) => {
@@ -164,6 +172,8 @@ pub async fn serve(
     info.on_accept.notify_one();
     let mut buf = BytesMut::with_capacity(PUBLISH_READ_BUFFER);
     let mut got_media = false;
+    // mix_correct: audio and video in timestamp order first.
+    let mut mix = vhost.play.mix_correct.then(crate::mix::MixQueue::new);
     let mut last_media = Instant::now();
     loop {
         // Media may already be buffered behind the publish command: drain events first.
@@ -180,6 +190,9 @@ pub async fn serve(
                 } => (type_id::DATA_AMF0, timestamp, payload),
                 ServerEvent::Unpublish { stream_id } if stream_id == req.stream_id => {
                     info!(stream = %req.key, "unpublish");
+                    for (ty, timestamp, payload) in mix.as_mut().map(|q| q.drain()).unwrap_or_default() {
+                        publisher.push(ty, timestamp, payload);
+                    }
                     drop(publisher);
                     info.ended.notify_one();
                     flush(&mut socket, &mut session, stats).await?;
@@ -196,7 +209,14 @@ pub async fn serve(
                 _ => continue,
             };
             info.note(ty, &payload);
-            publisher.push(ty, timestamp, payload);
+            match mix.as_mut() {
+                Some(q) => {
+                    for (ty, timestamp, payload) in q.push((ty, timestamp, payload)) {
+                        publisher.push(ty, timestamp, payload);
+                    }
+                }
+                None => publisher.push(ty, timestamp, payload),
+            }
             got_media = true;
             last_media = Instant::now();
         }

@@ -260,6 +260,7 @@ impl Streams {
             tap: None,
             slot: None,
             headers: [None, None, None],
+            atc_auto: false,
         };
         p.jitter.new_session();
         p.ring.set_publishing(true, p.generation);
@@ -293,6 +294,8 @@ pub struct Publisher {
     slot: Option<Arc<TapSlot>>,
     /// The newest metadata, video and audio sequence headers, for a tap attached late.
     headers: [Option<srs_live::Media>; 3],
+    /// `atc_auto`: metadata with `bravo_atc: "true"` turns absolute time on.
+    atc_auto: bool,
 }
 
 /// Where a publisher takes its tap from: given at the start, or later (a reload that
@@ -346,6 +349,16 @@ impl Publisher {
             return;
         }
         let (payload, f) = classify(ty, payload);
+        if self.atc_auto && f & flags::METADATA != 0 && self.jitter.mode() != crate::jitter::Mode::Off {
+            let atc = srs_protocol::amf0::decode_all(&payload)
+                .ok()
+                .and_then(|v| v.into_iter().nth(1))
+                .is_some_and(|m| m.get_str("bravo_atc") == Some("true"));
+            if atc {
+                tracing::info!(stream = %self.key, "atc_auto: the metadata asks for absolute time (bravo_atc)");
+                self.jitter.set_mode(crate::jitter::Mode::Off);
+            }
+        }
         // Data messages (metadata, cue points) often carry 0 or a stale time: they take the
         // stream's current time and leave the jitter state alone.
         let timestamp = if ty == type_id::DATA_AMF0 {
@@ -381,6 +394,13 @@ impl Publisher {
         if let Some(tap) = &self.tap {
             tap.push(m);
         }
+    }
+
+    /// Correct timestamps with `mode` (`time_jitter`, `atc`); with `atc_auto`, metadata
+    /// saying `bravo_atc: "true"` switches to absolute time.
+    pub fn set_time(&mut self, mode: crate::jitter::Mode, atc_auto: bool) {
+        self.jitter.set_mode(mode);
+        self.atc_auto = atc_auto;
     }
 
     /// Also hand every message, as the ring gets it, to the feed `slot` gets (the

@@ -713,6 +713,30 @@ pub struct Play {
     /// Merged-write latency: how long to gather messages before one write to a player
     /// (`mw_latency`, ms). Default 350 ms.
     pub mw_latency: Duration,
+    /// How the stream's timestamps are corrected (`time_jitter`). Default `full`.
+    pub time_jitter: TimeJitter,
+    /// Put audio and video in timestamp order before anything else (`mix_correct`).
+    /// Default off.
+    pub mix_correct: bool,
+    /// Absolute time: the encoder's timestamps as they are, for players and HLS, so that
+    /// two origins fed the same stream agree (`atc`). Default off.
+    pub atc: bool,
+    /// Turn `atc` on for a stream whose metadata says `bravo_atc: "true"` (`atc_auto`).
+    /// Default off.
+    pub atc_auto: bool,
+}
+
+/// SRS's `time_jitter`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum TimeJitter {
+    /// Continuous timestamps: jumps and republishes become one frame's step.
+    #[default]
+    Full,
+    /// SRS starts each player at zero; our players share the stream's timeline, which
+    /// starts at each publish's zero.
+    Zero,
+    /// The encoder's timestamps as they are.
+    Off,
 }
 
 impl Default for Play {
@@ -721,6 +745,10 @@ impl Default for Play {
             gop_cache: true,
             queue_length: DEFAULT_QUEUE_LENGTH,
             mw_latency: DEFAULT_MW_LATENCY,
+            time_jitter: TimeJitter::Full,
+            mix_correct: false,
+            atc: false,
+            atc_auto: false,
         }
     }
 }
@@ -1177,6 +1205,10 @@ struct VhostBuilder<'a> {
     gop_cache: Slot<'a, bool>,
     queue_length: Slot<'a, Duration>,
     mw_latency: Slot<'a, Duration>,
+    time_jitter: Slot<'a, TimeJitter>,
+    mix_correct: Slot<'a, bool>,
+    atc: Slot<'a, bool>,
+    atc_auto: Slot<'a, bool>,
     firstpkt_timeout: Slot<'a, Duration>,
     normal_timeout: Slot<'a, Duration>,
     hls: HlsBuilder<'a>,
@@ -1451,6 +1483,10 @@ impl<'a> Builder<'a> {
                 // SRS 1/2 spellings of play { } and publish { } settings.
                 "gop_cache" => v.gop_cache.set(c, on_off(c)?)?,
                 "queue_length" => v.queue_length.set(c, seconds(c)?)?,
+                "time_jitter" => v.time_jitter.set(c, time_jitter_warned(self, c)?)?,
+                "mix_correct" => v.mix_correct.set(c, on_off(c)?)?,
+                "atc" => v.atc.set(c, on_off(c)?)?,
+                "atc_auto" => v.atc_auto.set(c, on_off(c)?)?,
                 "mw_latency" => v.mw_latency.set(c, millis(c, 0)?)?,
                 "publish_1stpkt_timeout" => v.firstpkt_timeout.set(c, millis(c, 1)?)?,
                 "publish_normal_timeout" => v.normal_timeout.set(c, millis(c, 1)?)?,
@@ -1484,6 +1520,10 @@ impl<'a> Builder<'a> {
                         match p.name.as_str() {
                             "gop_cache" => v.gop_cache.set(p, on_off(p)?)?,
                             "queue_length" => v.queue_length.set(p, seconds(p)?)?,
+                            "time_jitter" => v.time_jitter.set(p, time_jitter_warned(self, p)?)?,
+                            "mix_correct" => v.mix_correct.set(p, on_off(p)?)?,
+                            "atc" => v.atc.set(p, on_off(p)?)?,
+                            "atc_auto" => v.atc_auto.set(p, on_off(p)?)?,
                             "mw_latency" => v.mw_latency.set(p, millis(p, 0)?)?,
                             name if srs_knows("vhost.play", name) => self.ignore(p),
                             _ => return Err(unknown(p, " in vhost.play")),
@@ -1922,6 +1962,10 @@ impl VhostBuilder<'_> {
                 gop_cache: self.gop_cache.get_or(defaults.play.gop_cache),
                 queue_length: self.queue_length.get_or(defaults.play.queue_length),
                 mw_latency: self.mw_latency.get_or(defaults.play.mw_latency),
+                time_jitter: self.time_jitter.get_or(defaults.play.time_jitter),
+                mix_correct: self.mix_correct.get_or(defaults.play.mix_correct),
+                atc: self.atc.get_or(defaults.play.atc),
+                atc_auto: self.atc_auto.get_or(defaults.play.atc_auto),
             },
             publish: Publish {
                 firstpkt_timeout: self
@@ -2195,6 +2239,27 @@ fn template(d: &Directive) -> Result<String, ConfError> {
 }
 
 /// An `http_remux` mount: a template ending in `.flv` or `.ts`.
+/// `zero` is read, with the difference from SRS said at load.
+fn time_jitter_warned(b: &mut Builder<'_>, d: &Directive) -> Result<TimeJitter, ConfError> {
+    let t = time_jitter(d)?;
+    if t == TimeJitter::Zero {
+        b.warn(
+            d,
+            "time_jitter zero: each publish starts at zero for every player of it; SRS starts each player at zero".into(),
+        );
+    }
+    Ok(t)
+}
+
+fn time_jitter(d: &Directive) -> Result<TimeJitter, ConfError> {
+    match one_arg(d)? {
+        "full" => Ok(TimeJitter::Full),
+        "zero" => Ok(TimeJitter::Zero),
+        "off" => Ok(TimeJitter::Off),
+        other => Err(bad_value(d, other, "full, zero or off")),
+    }
+}
+
 fn mount(d: &Directive) -> Result<String, ConfError> {
     let s = template(d)?;
     if s.ends_with(".flv") || s.ends_with(".ts") {
@@ -2759,7 +2824,8 @@ mod tests {
             Play {
                 gop_cache: false,
                 queue_length: Duration::from_millis(500),
-                mw_latency: Duration::from_millis(100)
+                mw_latency: Duration::from_millis(100),
+                ..Play::default()
             }
         );
         assert_eq!(
@@ -3024,15 +3090,14 @@ mod tests {
             [
                 "x.conf:2: directive \"heartbeat\" is not supported yet, ignored",
                 "x.conf:7: directive \"hds\" is not supported yet, ignored",
-                "x.conf:8: directive \"time_jitter\" is not supported yet, ignored",
                 "x.conf:9: directive \"mr\" is not supported yet, ignored",
-                "x.conf:10: directive \"atc\" is not supported yet, ignored",
                 "x.conf:17: directive \"hls_keys\" is not supported yet, ignored",
                 "x.conf:18: directive \"fast_cache\" is not supported yet, ignored",
             ]
         );
-        // fast_cache is still read.
+        // fast_cache is still read; time_jitter and atc are ours now.
         assert_eq!(c.vhosts[1].http_remux.fast_cache, Duration::from_secs(1));
+        assert!(c.vhosts[0].play.atc);
     }
 
     #[test]

@@ -35,7 +35,7 @@ mod printer;
 
 pub use config::{
     upstream, ApiAuth, Cluster, Config, Dvr, Exec, FfEngine, Forward, Hls, HlsAcodec, HlsOnError,
-    HlsVcodec, HttpApi, HttpHooks, HttpRemux, HttpServer, Ingest, LogLevel, LogTank, Play, Publish,
+    HlsVcodec, TimeJitter, HttpApi, HttpHooks, HttpRemux, HttpServer, Ingest, LogLevel, LogTank, Play, Publish,
     Ratio, RawApi, Refer, Security, SecurityRule, Transcode, Vhost, WorkerProcesses, BUILTIN_CONF,
     DEFAULT_CHUNK_SIZE, DEFAULT_FIRSTPKT_TIMEOUT, DEFAULT_HANDSHAKE_TIMEOUT, DEFAULT_HLS_DISPOSE,
     DEFAULT_HLS_FRAGMENT, DEFAULT_HLS_M3U8_FILE, DEFAULT_HLS_TS_FILE, DEFAULT_HLS_WINDOW,

@@ -30,6 +30,7 @@ fn other_value(context: &str, name: &str) -> Option<&'static str> {
         ("vhost", "publish_normal_timeout") | ("vhost.publish", "normal_timeout") => "9000",
         ("vhost", "enabled") => "off",
         ("vhost.dvr", "dvr_apply") => "live/one",
+        ("vhost" | "vhost.play", "time_jitter") => "off",
         ("vhost.dvr", "dvr_wait_keyframe") => "off",
         ("vhost.ingest" | "vhost.transcode.engine", "enabled") => "on",
         ("vhost.http_remux", "mount") => "[app]/[stream].flv",

@@ -256,3 +256,75 @@ fn hls_on_error_disconnect_and_ignore() {
         .assert_h264_aac(10);
     assert_eq!(server.count_log("HLS stops for this publish"), 1, "{}", server.log());
 }
+
+/// The segments after a playlist's last discontinuity: (first video DTS in 90 kHz, duration
+/// in ms).
+fn segment_starts(m3u8: &Path) -> Vec<(u64, u64)> {
+    let pl = playlist(m3u8).unwrap();
+    let last = pl.segments.iter().rposition(|s| s.discontinuity).unwrap_or(0);
+    pl.segments[last..]
+        .iter()
+        .map(|s| {
+            let data = std::fs::read(segment_path(m3u8, &s.uri)).unwrap();
+            let sum = validate_muxed(&data, true).unwrap_or_else(|e| panic!("{}: {e}", s.uri));
+            let start = *sum.video_dts.first().unwrap_or_else(|| panic!("{}: no video", s.uri));
+            (start, s.duration_ms)
+        })
+        .collect()
+}
+
+/// `atc on`: two origins fed the same stream write HLS with the encoder's timestamps, so
+/// their segments line up (same start times, same durations) even though one of them had
+/// an earlier publish of the stream, after which `time_jitter full` would go on from
+/// that publish's end.
+#[test]
+fn atc_lines_up_two_origins() {
+    let dirs = [tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap()];
+    let servers: Vec<Server> = dirs
+        .iter()
+        .map(|d| {
+            let d = d.path().display();
+            Server::start(&format!(
+                "vhost __defaultVhost__ {{ play {{ atc on; }} hls {{ enabled on; hls_fragment 2; hls_window 60; hls_path {d}; }} }}\n"
+            ))
+        })
+        .collect();
+    // The second origin had the stream before.
+    let mut early = ffmpeg_publish(&servers[1].url("live/atc"), 3);
+    let _ = early.wait(T);
+    std::thread::sleep(Duration::from_secs(1));
+    // One encoder, both origins.
+    let tee = format!(
+        "[f=flv]{}|[f=flv]{}",
+        servers[0].url("live/atc"),
+        servers[1].url("live/atc")
+    );
+    let mut enc = Proc::spawn(
+        "ffmpeg",
+        &[
+            "-hide_banner", "-nostats", "-loglevel", "error", "-re",
+            "-f", "lavfi", "-i", "testsrc=size=320x240:rate=25",
+            "-f", "lavfi", "-i", "sine=frequency=440:sample_rate=44100",
+            "-t", "9", "-map", "0:v", "-map", "1:a",
+            "-c:v", "libx264", "-preset", "ultrafast", "-tune", "zerolatency", "-g", "50",
+            // The tee muxer does not ask for global headers: without them FLV gets an
+            // empty AVC sequence header.
+            "-flags", "+global_header",
+            "-c:a", "aac", "-f", "tee", &tee,
+        ],
+    );
+    assert!(enc.wait(T).unwrap().success(), "{}", enc.stderr());
+    let m3u8: Vec<PathBuf> = dirs.iter().map(|d| d.path().join("live/atc.m3u8")).collect();
+    assert!(
+        wait_until(T, || m3u8.iter().all(|p| playlist(p).is_some_and(|pl| pl.segments.len() >= 3))),
+        "no playlists"
+    );
+    let a = segment_starts(&m3u8[0]);
+    let b = segment_starts(&m3u8[1]);
+    let common: Vec<&(u64, u64)> = a.iter().filter(|s| b.contains(s)).collect();
+    eprintln!("A {a:?}\nB {b:?}");
+    assert!(
+        common.len() >= 3,
+        "the origins' segments do not line up:\nA {a:?}\nB {b:?}"
+    );
+}
