@@ -298,3 +298,37 @@ fn a_bad_engine_or_ffmpeg_backs_off_and_the_stream_plays_on() {
     assert_eq!(s.count_log("/no/such/ffmpeg"), 1, "{}", s.log());
     assert!(s.log().contains("transcode: ffmpeg not found"), "{}", s.log());
 }
+
+/// An RTSP camera, through ffmpeg: GStreamer's RTSP server (tests/rtsp/serve.py) plays
+/// the camera, an ingester pulls it in as a live stream.
+#[test]
+fn ingest_an_rtsp_source() {
+    let port = srs_tests::free_port();
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("rtsp/serve.py");
+    assert!(
+        Path::new("/usr/bin/python3").is_file(),
+        "/usr/bin/python3 not found (apt-get install -y python3-gi gir1.2-gst-rtsp-server-1.0, which scripts/install-test-deps.sh does)"
+    );
+    let mut camera = srs_tests::Proc::spawn(
+        "/usr/bin/python3",
+        &[script.to_str().unwrap(), &port.to_string()],
+    );
+    assert!(
+        wait_until(Duration::from_secs(15), || std::net::TcpStream::connect(("127.0.0.1", port)).is_ok()),
+        "the test RTSP server did not start: {}",
+        camera.stderr()
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let s = Server::start(&format!(
+        "ff_log_dir {d};\n\
+         vhost __defaultVhost__ {{ ingest cam {{ enabled on; input {{ type stream; url rtsp://127.0.0.1:{port}/test; }} \
+           ffmpeg ffmpeg; engine {{ enabled off; output rtmp://127.0.0.1:[port]/live?vhost=[vhost]/camera; }} }} }}\n",
+        d = dir.path().display()
+    ));
+    let p = ffprobe(&s.url("live/camera"), 2.0, Duration::from_secs(40))
+        .unwrap_or_else(|e| panic!("RTSP ingest: {e}\n{}", s.log()));
+    assert_eq!(p.codec("video"), Some("h264"), "{p:?}");
+    assert_eq!(p.size, Some((320, 240)));
+    assert!(p.of("video").len() > 20, "{p:?}");
+    camera.kill();
+}
