@@ -21,6 +21,27 @@ use tokio::time::{timeout, timeout_at, Instant};
 
 pub use srs_protocol::message::type_id;
 
+pub mod flv;
+pub mod raw;
+
+/// Who the server said it is, in its `connect` answer (SRS: `data { srs_server,
+/// srs_version, srs_pid, srs_id, ... }`; empty fields for servers that do not say).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ServerInfo {
+    /// `srs_server`, e.g. `SRS/6.0.157 (Bee)` or `srs-rs/0.1.0`.
+    pub server: String,
+    /// `srs_version`.
+    pub version: String,
+    /// `srs_pid`: the serving process.
+    pub pid: u32,
+    /// `srs_id`: the server's id of this connection.
+    pub id: String,
+    /// `srs_server_ip`, when given.
+    pub ip: String,
+    /// `srs_sig`, `srs_authors`, `srs_license` and the other `data` fields, as text.
+    pub other: Vec<(String, String)>,
+}
+
 /// Where a client goes: `rtmp://host[:port]/app[/...]/stream[?query]` split the way SRS
 /// splits it (the last path segment is the stream, the rest the app).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -299,6 +320,29 @@ impl Client {
     /// Whether the server answered our complex handshake in kind.
     pub fn server_digest_verified(&self) -> bool {
         self.session.server_digest_verified()
+    }
+
+    /// What the server said about itself when it accepted `connect`.
+    pub fn server_info(&self) -> ServerInfo {
+        let mut info = ServerInfo::default();
+        let Some(data) = self.session.connect_info().and_then(|i| i.get("data")) else {
+            return info;
+        };
+        for (k, v) in data.properties().unwrap_or_default() {
+            let text = match v {
+                Amf0Value::Number(n) => format!("{n}"),
+                other => other.as_str().unwrap_or_default().to_string(),
+            };
+            match k.as_str() {
+                "srs_server" => info.server = text,
+                "srs_version" => info.version = text,
+                "srs_pid" => info.pid = v.as_f64().unwrap_or(0.0) as u32,
+                "srs_id" => info.id = text,
+                "srs_server_ip" => info.ip = text,
+                _ => info.other.push((k.clone(), text)),
+            }
+        }
+        info
     }
 
     async fn create_stream(&mut self, deadline: Instant) -> Result<u32, ClientError> {

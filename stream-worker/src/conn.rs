@@ -596,6 +596,8 @@ async fn serve_conn(
     let mut c = Conn {
         session: ServerSession::new(ServerConfig {
             out_chunk_size: config.chunk_size,
+            server_pid: std::process::id(),
+            connection_id: srs_live::conn::current_cid(),
             ..Default::default()
         }),
         deadline: Some(Instant::now() + config.handshake_timeout),

@@ -87,6 +87,8 @@ enum Pending {
 #[derive(Debug)]
 pub struct ClientSession {
     config: ClientConfig,
+    /// The information object of the `connect` `_result` (its `data` names the server).
+    connect_info: Option<Amf0Value>,
     handshake: Option<ClientHandshake>,
     server_digest_verified: bool,
     t: Transport,
@@ -103,6 +105,7 @@ impl ClientSession {
         t.output.extend_from_slice(&hs.take_output());
         Self {
             config,
+            connect_info: None,
             handshake: Some(hs),
             server_digest_verified: false,
             t,
@@ -115,6 +118,12 @@ impl ClientSession {
     /// Whether the server's S1 digest verified (complex handshake answered in kind).
     pub fn server_digest_verified(&self) -> bool {
         self.server_digest_verified
+    }
+
+    /// The information object the server's `connect` `_result` carried (`code`,
+    /// `description`, and for SRS `data { srs_server, srs_version, srs_pid, srs_id, ... }`).
+    pub fn connect_info(&self) -> Option<&Amf0Value> {
+        self.connect_info.as_ref()
     }
 
     /// The chunk size the server sends with (its last `SetChunkSize`).
@@ -219,6 +228,7 @@ impl ClientSession {
                             0,
                             &Message::WindowAckSize(DEFAULT_WINDOW_ACK_SIZE),
                         );
+                        self.connect_info = Some(info);
                         self.events.push_back(ClientEvent::Connected)
                     }
                     (Some(Pending::Connect), _) => {

@@ -26,6 +26,10 @@ pub struct ServerConfig {
     pub limits: ChunkLimits,
     /// Version string in the connect reply's `data` object.
     pub server_version: String,
+    /// The serving process's pid (`srs_pid` in the connect reply's `data`; 0 leaves it out).
+    pub server_pid: u32,
+    /// This connection's id (`srs_id` in the connect reply's `data`, as SRS's context id).
+    pub connection_id: String,
 }
 
 impl Default for ServerConfig {
@@ -35,6 +39,8 @@ impl Default for ServerConfig {
             window_ack_size: DEFAULT_WINDOW_ACK_SIZE,
             limits: ChunkLimits::default(),
             server_version: env!("CARGO_PKG_VERSION").to_string(),
+            server_pid: 0,
+            connection_id: String::new(),
         }
     }
 }
@@ -627,13 +633,27 @@ impl ServerSession {
             ("objectEncoding", Amf0Value::Number(object_encoding)),
             (
                 "data",
-                Amf0Value::EcmaArray(vec![
-                    ("version".into(), Amf0Value::string("3,5,3,888")),
-                    (
-                        "srs_server".into(),
-                        Amf0Value::string(format!("srs-rs/{}", self.config.server_version)),
-                    ),
-                ]),
+                Amf0Value::EcmaArray({
+                    // SRS's fields, in its order: who the server is, for tools such as
+                    // srs_detect_rtmp and for an edge that names its origin.
+                    let v = &self.config.server_version;
+                    let mut data = vec![
+                        ("version".into(), Amf0Value::string("3,5,3,888")),
+                        ("srs_sig".into(), Amf0Value::string("SRS")),
+                        ("srs_server".into(), Amf0Value::string(format!("srs-rs/{v}"))),
+                        ("srs_license".into(), Amf0Value::string("MIT")),
+                        ("srs_url".into(), Amf0Value::string("https://github.com/ossrs/srs")),
+                        ("srs_version".into(), Amf0Value::string(v.as_str())),
+                        ("srs_authors".into(), Amf0Value::string("srs-rs developers")),
+                    ];
+                    if self.config.server_pid != 0 {
+                        data.push(("srs_pid".into(), Amf0Value::Number(f64::from(self.config.server_pid))));
+                    }
+                    if !self.config.connection_id.is_empty() {
+                        data.push(("srs_id".into(), Amf0Value::string(self.config.connection_id.as_str())));
+                    }
+                    data
+                }),
             ),
         ]);
         self.reply(transaction_id, "_result", props, vec![info]);
