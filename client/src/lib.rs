@@ -271,6 +271,22 @@ impl Client {
                 what: "tcp connect",
                 source: e,
             })?;
+        Self::connect_socket(socket, tc_url, app, opts).await
+    }
+
+    /// Handshake on a TCP connection already open to the server, then send `connect` with
+    /// `tc_url` and `app`.
+    pub async fn connect_socket(
+        socket: TcpStream,
+        tc_url: &str,
+        app: &str,
+        opts: &Options,
+    ) -> Result<Client, ClientError> {
+        let deadline = Instant::now() + opts.connect_timeout;
+        let peer = socket.peer_addr().map_err(|e| ClientError::Io {
+            what: "peer address",
+            source: e,
+        })?;
         socket.set_nodelay(true).map_err(|e| ClientError::Io {
             what: "set nodelay",
             source: e,

@@ -1,0 +1,124 @@
+//! The C examples (`librtmp/examples/*.c`), built with `cc` against `include/srs_librtmp.h`
+//! and the static (or shared) library, run against our server: publish an FLV file, dump
+//! the stream to FLV (ffprobe reads it), publish raw H.264, and every bad call an error.
+
+use srs_tests::{require_tool, wait_publishing, Proc, Server};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Duration;
+
+fn crate_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// Build example `name` into `out`, linked with the static library, or the shared one.
+fn build(name: &str, out: &Path, shared: bool) -> PathBuf {
+    require_tool("cc");
+    let lib_dir = srs_tests::bin_dir();
+    let exe = out.join(name);
+    let mut cc = Command::new("cc");
+    cc.args(["-Wall", "-Werror", "-std=gnu99", "-I"])
+        .arg(crate_dir().join("include"))
+        .arg(crate_dir().join(format!("examples/{name}.c")));
+    if shared {
+        cc.arg("-L").arg(&lib_dir).arg("-lsrs_librtmp");
+    } else {
+        let a = lib_dir.join("libsrs_librtmp.a");
+        assert!(a.is_file(), "{} not built", a.display());
+        cc.arg(a).args(["-lpthread", "-ldl", "-lm"]);
+    }
+    let o = cc.arg("-o").arg(&exe).output().expect("run cc");
+    assert!(
+        o.status.success(),
+        "cc {name}: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    exe
+}
+
+fn run(exe: &Path, args: &[&str]) -> std::process::Output {
+    Command::new(exe)
+        .args(args)
+        .env("LD_LIBRARY_PATH", srs_tests::bin_dir())
+        .output()
+        .expect("run the example")
+}
+
+fn write_flv(path: &Path, seconds: u32) {
+    let o = Command::new("ffmpeg")
+        .args(["-hide_banner", "-loglevel", "error", "-y", "-f", "lavfi", "-i"])
+        .arg("testsrc=size=320x240:rate=25")
+        .args(["-f", "lavfi", "-i", "sine=frequency=440:sample_rate=44100", "-t"])
+        .arg(seconds.to_string())
+        .args(["-c:v", "libx264", "-preset", "ultrafast", "-g", "25", "-c:a", "aac", "-f", "flv"])
+        .arg(path)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+}
+
+#[test]
+fn c_programs_publish_dump_and_raw_h264() {
+    require_tool("ffmpeg");
+    let dir = tempfile::tempdir().unwrap();
+    let publish = build("publish_flv", dir.path(), false);
+    let dump = build("dump_flv", dir.path(), true);
+    let h264 = build("publish_h264", dir.path(), false);
+    let s = Server::start("vhost __defaultVhost__ { }\n");
+    let input = dir.path().join("in.flv");
+    write_flv(&input, 6);
+    // A player first (it gets the publish from its start), then the publisher.
+    let out = dir.path().join("dump.flv");
+    let url = s.url("live/c");
+    let dumper = {
+        let (dump, url, out) = (dump.clone(), url.clone(), out.clone());
+        std::thread::spawn(move || run(&dump, &[&url, out.to_str().unwrap(), "200"]))
+    };
+    std::thread::sleep(Duration::from_millis(800));
+    let o = run(&publish, &[input.to_str().unwrap(), &url]);
+    assert!(o.status.success(), "publish_flv: {}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr));
+    let text = String::from_utf8_lossy(&o.stdout).to_string();
+    assert!(text.contains("published"), "{text}");
+    let o = dumper.join().unwrap();
+    let text = String::from_utf8_lossy(&o.stdout).to_string();
+    assert!(o.status.success(), "dump_flv: {text}{}", String::from_utf8_lossy(&o.stderr));
+    // The server said who it is; packets were described as SRS describes them.
+    assert!(text.contains("server sig=SRS pid=") && text.contains("version=0.1.0"), "{text}");
+    assert!(text.contains("Video packet type=Video") || text.contains("Data packet"), "{text}");
+    let p = srs_tests::ffprobe(out.to_str().unwrap(), 5.0, Duration::from_secs(30)).unwrap();
+    p.assert_h264_aac(20);
+
+    // Raw H.264 (Annex B), with the sequence header built by the library.
+    let raw = dir.path().join("in.h264");
+    let o = Command::new("ffmpeg")
+        .args(["-hide_banner", "-loglevel", "error", "-y", "-f", "lavfi", "-i"])
+        .arg("testsrc=size=176x144:rate=25")
+        .args(["-t", "4", "-c:v", "libx264", "-preset", "ultrafast", "-g", "25", "-bsf:v", "h264_mp4toannexb", "-f", "h264"])
+        .arg(&raw)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let mut pub_raw = Proc::spawn(
+        h264.to_str().unwrap(),
+        &[raw.to_str().unwrap(), &s.url("live/raw"), "25"],
+    );
+    wait_publishing(&s, 2);
+    let p = srs_tests::ffprobe(&s.url("live/raw"), 1.5, Duration::from_secs(30)).unwrap();
+    assert_eq!(p.codec("video"), Some("h264"), "{p:?}");
+    assert_eq!(p.size, Some((176, 144)));
+    assert!(p.of("video").len() >= 20, "{p:?}");
+    assert!(pub_raw.wait(Duration::from_secs(30)).unwrap().success(), "{}", pub_raw.stderr());
+}
+
+#[test]
+fn c_bad_calls_are_error_codes() {
+    let dir = tempfile::tempdir().unwrap();
+    let bad = build("bad_input", dir.path(), false);
+    let o = run(&bad, &[]);
+    assert!(
+        o.status.success(),
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    );
+}
