@@ -122,6 +122,103 @@ impl<W: Write> FlvWriter<W> {
     }
 }
 
+fn name(v: u8, names: &[&'static str]) -> &'static str {
+    names.get(usize::from(v)).copied().filter(|n| !n.is_empty()).unwrap_or("Unknown")
+}
+
+/// Name of an FLV video codec id (7 `H.264`, 12 `H.265`, ...), as SRS names it.
+pub fn video_codec_name(id: u8) -> &'static str {
+    name(id, &["", "", "H.263", "Screen", "VP6", "VP6Alpha", "Screen2", "H.264", "", "", "", "", "H.265"])
+}
+
+/// Name of an AVC packet type (0 `SH`, 1 `Nalu`, 2 `SpsPpsEnd`).
+pub fn avc_packet_type_name(t: u8) -> &'static str {
+    name(t, &["SH", "Nalu", "SpsPpsEnd"])
+}
+
+/// Name of a video frame type (1 `I`, 2 `P/B`, ...).
+pub fn video_frame_type_name(t: u8) -> &'static str {
+    name(t, &["", "I", "P/B", "DI", "GI", "VI"])
+}
+
+/// Name of an FLV sound format (10 `AAC`, 2 `MP3`, ...).
+pub fn sound_format_name(f: u8) -> &'static str {
+    name(
+        f,
+        &[
+            "LinearPCM", "ADPCM", "MP3", "LinearPCMLe", "NellymoserKHz16", "NellymoserKHz8",
+            "Nellymoser", "G711APCM", "G711MuPCM", "Reserved", "AAC", "Speex", "", "Opus",
+            "MP3KHz8", "DeviceSpecific",
+        ],
+    )
+}
+
+/// Name of an FLV sound rate (0 `5.5KHz` .. 3 `44KHz`).
+pub fn sound_rate_name(r: u8) -> &'static str {
+    name(r, &["5.5KHz", "11KHz", "22KHz", "44KHz"])
+}
+
+/// Name of an FLV sound size (0 `8bit`, 1 `16bit`).
+pub fn sound_size_name(s: u8) -> &'static str {
+    name(s, &["8bit", "16bit"])
+}
+
+/// Name of an FLV sound type (0 `Mono`, 1 `Stereo`).
+pub fn sound_type_name(t: u8) -> &'static str {
+    name(t, &["Mono", "Stereo"])
+}
+
+/// Name of an AAC packet type (0 `SH`, 1 `Raw`).
+pub fn aac_packet_type_name(t: u8) -> &'static str {
+    name(t, &["SH", "Raw"])
+}
+
+/// One line about a tag or message, as SRS 3's `srs_human_format_rtmp_packet` writes it.
+pub fn describe_tag(ty: u8, timestamp: u32, body: &[u8]) -> String {
+    let size = body.len();
+    match ty {
+        9 => {
+            let b0 = body.first().copied().unwrap_or(0);
+            let cts = if body.len() >= 5 && body[1] == 1 {
+                (i32::from(body[2]) << 16 | i32::from(body[3]) << 8 | i32::from(body[4])) << 8 >> 8
+            } else {
+                0
+            };
+            format!(
+                "Video packet type=Video, dts={timestamp}, pts={}, size={size}, {}({},{})",
+                timestamp.wrapping_add(cts as u32),
+                video_codec_name(b0 & 0x0f),
+                avc_packet_type_name(body.get(1).copied().unwrap_or(0xff)),
+                video_frame_type_name(b0 >> 4),
+            )
+        }
+        8 => {
+            let b0 = body.first().copied().unwrap_or(0);
+            let mut line = format!(
+                "Audio packet type=Audio, dts={timestamp}, pts={timestamp}, size={size}, {}({},{},{}",
+                sound_format_name(b0 >> 4),
+                sound_rate_name((b0 >> 2) & 3),
+                sound_size_name((b0 >> 1) & 1),
+                sound_type_name(b0 & 1),
+            );
+            if b0 >> 4 == 10 {
+                line.push(',');
+                line.push_str(aac_packet_type_name(body.get(1).copied().unwrap_or(0xff)));
+            }
+            line.push(')');
+            line
+        }
+        18 => {
+            let name = srs_protocol::amf0::decode_all(body)
+                .ok()
+                .and_then(|v| v.first().and_then(|n| n.as_str().map(str::to_string)))
+                .unwrap_or_default();
+            format!("Data packet type=Data, time={timestamp}, size={size}, {name}")
+        }
+        other => format!("Rtmp packet type={other:#x}, time={timestamp}, size={size}"),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -148,5 +245,18 @@ mod tests {
             FlvReader::new(&b"NOTFLV-header"[..]).next_tag(),
             Err(FlvError::Format(_))
         ));
+    }
+
+    #[test]
+    fn descriptions() {
+        assert_eq!(
+            describe_tag(9, 40, &[0x27, 1, 0, 0, 40, 1]),
+            "Video packet type=Video, dts=40, pts=80, size=6, H.264(Nalu,P/B)"
+        );
+        assert_eq!(
+            describe_tag(8, 7, &[0xaf, 0, 0x12, 0x10]),
+            "Audio packet type=Audio, dts=7, pts=7, size=4, AAC(44KHz,16bit,Stereo,SH)"
+        );
+        assert_eq!(describe_tag(9, 0, &[]), "Video packet type=Video, dts=0, pts=0, size=0, Unknown(Unknown,Unknown)");
     }
 }

@@ -558,10 +558,24 @@ impl Client {
 
     /// Stop publishing (FCUnpublish, deleteStream) and close, politely but without waiting
     /// long.
+    ///
+    /// The close is graceful: after our FIN, what the server still sends is read (and
+    /// dropped) until it closes too, for at most a second. Closing a socket with unread
+    /// data sends a reset instead, and a reset makes the server's kernel throw away what
+    /// it had not read yet: the last messages of the publish.
     pub async fn close(mut self, name: &str) {
         self.session.unpublish(self.stream_id, name);
         let _ = timeout(Duration::from_millis(500), self.flush()).await;
         let _ = timeout(Duration::from_millis(500), self.socket.shutdown()).await;
+        let mut sink = [0u8; 4096];
+        let _ = timeout(Duration::from_secs(1), async {
+            while let Ok(n) = self.socket.read(&mut sink).await {
+                if n == 0 {
+                    break;
+                }
+            }
+        })
+        .await;
     }
 
     async fn fill(&mut self) -> Result<(), ClientError> {

@@ -80,60 +80,9 @@ pub extern "C" fn srs_human_flv_audio_aac_packet_type2string(t: c_char) -> *cons
     name(t, &[cstr!("SH"), cstr!("Raw")])
 }
 
-fn s(p: *const c_char) -> String {
-    // SAFETY: our own static, NUL-terminated names.
-    unsafe { std::ffi::CStr::from_ptr(p) }.to_string_lossy().into_owned()
-}
-
 /// One line about a packet, as SRS 3's `srs_human_format_rtmp_packet`.
 pub fn describe(ty: u8, timestamp: u32, body: &[u8]) -> String {
-    let size = body.len();
-    match ty {
-        9 => {
-            let b0 = body.first().copied().unwrap_or(0);
-            let codec = (b0 & 0x0f) as c_char;
-            let frame = (b0 >> 4) as c_char;
-            let pkt = body.get(1).copied().unwrap_or(0xff) as c_char;
-            let cts = if body.len() >= 5 && body[1] == 1 {
-                (i32::from(body[2]) << 16 | i32::from(body[3]) << 8 | i32::from(body[4])) << 8 >> 8
-            } else {
-                0
-            };
-            format!(
-                "Video packet type=Video, dts={timestamp}, pts={}, size={size}, {}({},{})",
-                timestamp.wrapping_add(cts as u32),
-                s(srs_human_flv_video_codec_id2string(codec)),
-                s(srs_human_flv_video_avc_packet_type2string(pkt)),
-                s(srs_human_flv_video_frame_type2string(frame)),
-            )
-        }
-        8 => {
-            let b0 = body.first().copied().unwrap_or(0);
-            let mut line = format!(
-                "Audio packet type=Audio, dts={timestamp}, pts={timestamp}, size={size}, {}({},{},{}",
-                s(srs_human_flv_audio_sound_format2string((b0 >> 4) as c_char)),
-                s(srs_human_flv_audio_sound_rate2string(((b0 >> 2) & 3) as c_char)),
-                s(srs_human_flv_audio_sound_size2string(((b0 >> 1) & 1) as c_char)),
-                s(srs_human_flv_audio_sound_type2string((b0 & 1) as c_char)),
-            );
-            if b0 >> 4 == 10 {
-                line.push(',');
-                line.push_str(&s(srs_human_flv_audio_aac_packet_type2string(
-                    body.get(1).copied().unwrap_or(0xff) as c_char,
-                )));
-            }
-            line.push(')');
-            line
-        }
-        18 => {
-            let name = srs_protocol::amf0::decode_all(body)
-                .ok()
-                .and_then(|v| v.first().and_then(|n| n.as_str().map(str::to_string)))
-                .unwrap_or_default();
-            format!("Data packet type=Data, time={timestamp}, size={size}, {name}")
-        }
-        other => format!("Rtmp packet type={other:#x}, time={timestamp}, size={size}"),
-    }
+    srs_client::flv::describe_tag(ty, timestamp, body)
 }
 
 #[no_mangle]

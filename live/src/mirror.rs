@@ -442,6 +442,8 @@ pub struct RingFeed {
     /// that no player's decoder gets frames whose references were lost.
     need_keyframe: bool,
     last_stale_check: Instant,
+    /// The writer was seen stopped, and the ring read once more after that.
+    drained_after_stop: bool,
 }
 
 impl RingFeed {
@@ -508,6 +510,7 @@ impl RingFeed {
             sent_aside,
             need_keyframe: false,
             last_stale_check: Instant::now(),
+            drained_after_stop: false,
         })
     }
 
@@ -551,6 +554,12 @@ impl RingFeed {
                                     self.ring.clone();
                                 continue;
                             }
+                            // Read once more after seeing it closed: what came just
+                            // before the close is not lost.
+                            None if !self.drained_after_stop => {
+                                self.drained_after_stop = true;
+                                continue;
+                            }
                             None => return Ok(Pumped::Ended),
                         }
                     }
@@ -563,6 +572,12 @@ impl RingFeed {
                         self.ring.is_stale()
                     };
                     if !publishing || generation != self.generation || stale {
+                        // The writer adds its last messages, then says it stopped: what
+                        // it wrote between our last read and that flag is read first.
+                        if !self.drained_after_stop {
+                            self.drained_after_stop = true;
+                            continue;
+                        }
                         return Ok(Pumped::Ended);
                     }
                     return Ok(Pumped::CaughtUp(seen));

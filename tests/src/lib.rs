@@ -642,6 +642,73 @@ pub fn srs6_binary() -> PathBuf {
     panic!("SRS 6 not found: set SRS6_DIR to the folder holding its `srs` binary (../shared/peers/srs6)");
 }
 
+/// A running SRS 6, killed by pid when dropped.
+pub struct Srs6 {
+    child: Child,
+    /// Its RTMP port on 127.0.0.1.
+    pub port: u16,
+    dir: tempfile::TempDir,
+}
+
+impl Srs6 {
+    /// SRS 6 on a free loopback port with `vhost` as its `__defaultVhost__` body.
+    pub fn start(vhost: &str) -> Srs6 {
+        let dir = tempfile::tempdir().unwrap();
+        let port = free_port();
+        let conf = format!(
+            "listen 127.0.0.1:{port};\nmax_connections 100;\ndaemon off;\nsrs_log_tank file;\n\
+             srs_log_file {d}/srs.log;\nsrs_log_level trace;\npid {d}/srs.pid;\nff_log_dir {d};\n\
+             inotify_auto_reload off;\nhttp_api {{ enabled off; }}\nhttp_server {{ enabled off; }}\n\
+             vhost __defaultVhost__ {{ {vhost} }}\n",
+            d = dir.path().display()
+        );
+        let path = dir.path().join("srs.conf");
+        std::fs::write(&path, conf).unwrap();
+        let child = Command::new(srs6_binary())
+            .arg("-c")
+            .arg(&path)
+            .current_dir(dir.path())
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("spawn SRS 6");
+        let s = Srs6 { child, port, dir };
+        assert!(
+            wait_until(Duration::from_secs(10), || std::net::TcpStream::connect((
+                "127.0.0.1",
+                port
+            ))
+            .is_ok()),
+            "SRS 6 did not listen on {port}:\n{}",
+            s.log()
+        );
+        s
+    }
+
+    /// `127.0.0.1:port`.
+    pub fn addr(&self) -> String {
+        format!("127.0.0.1:{}", self.port)
+    }
+
+    /// `rtmp://127.0.0.1:port/{path}`.
+    pub fn url(&self, path: &str) -> String {
+        format!("rtmp://127.0.0.1:{}/{path}", self.port)
+    }
+
+    /// Its log so far.
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("srs.log")).unwrap_or_default()
+    }
+}
+
+impl Drop for Srs6 {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
 /// A TCP port free on 127.0.0.1 now (bound, then released).
 pub fn free_port() -> u16 {
     let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");

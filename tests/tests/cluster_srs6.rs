@@ -3,72 +3,8 @@
 //! through our edge into an SRS 6 origin. Judged by ffprobe decoding the stream at the far
 //! end.
 
-use srs_tests::{ffmpeg_publish, ffprobe, free_port, wait_until, Server};
-use std::process::{Child, Command, Stdio};
+use srs_tests::{ffmpeg_publish, ffprobe, Server, Srs6};
 use std::time::Duration;
-
-/// A running SRS 6, killed by pid when dropped.
-struct Srs6 {
-    child: Child,
-    port: u16,
-    dir: tempfile::TempDir,
-}
-
-impl Srs6 {
-    /// SRS 6 on a free loopback port with `vhost` as its `__defaultVhost__` body.
-    fn start(vhost: &str) -> Srs6 {
-        let dir = tempfile::tempdir().unwrap();
-        let port = free_port();
-        let conf = format!(
-            "listen 127.0.0.1:{port};\nmax_connections 100;\ndaemon off;\nsrs_log_tank file;\n\
-             srs_log_file {d}/srs.log;\nsrs_log_level trace;\npid {d}/srs.pid;\nff_log_dir {d};\n\
-             inotify_auto_reload off;\nhttp_api {{ enabled off; }}\nhttp_server {{ enabled off; }}\n\
-             vhost __defaultVhost__ {{ {vhost} }}\n",
-            d = dir.path().display()
-        );
-        let path = dir.path().join("srs.conf");
-        std::fs::write(&path, conf).unwrap();
-        let child = Command::new(srs_tests::srs6_binary())
-            .arg("-c")
-            .arg(&path)
-            .current_dir(dir.path())
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("spawn SRS 6");
-        let s = Srs6 { child, port, dir };
-        assert!(
-            wait_until(Duration::from_secs(10), || std::net::TcpStream::connect((
-                "127.0.0.1",
-                port
-            ))
-            .is_ok()),
-            "SRS 6 did not listen on {port}:\n{}",
-            s.log()
-        );
-        s
-    }
-
-    fn addr(&self) -> String {
-        format!("127.0.0.1:{}", self.port)
-    }
-
-    fn url(&self, path: &str) -> String {
-        format!("rtmp://127.0.0.1:{}/{path}", self.port)
-    }
-
-    fn log(&self) -> String {
-        std::fs::read_to_string(self.dir.path().join("srs.log")).unwrap_or_default()
-    }
-}
-
-impl Drop for Srs6 {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
 
 fn probe_ok(url: &str, what: &str) {
     match ffprobe(url, 2.0, Duration::from_secs(30)) {
