@@ -15,9 +15,7 @@
 // Run `npm ci` in this folder first (tests/tests/browser.rs and .ci/run do).
 'use strict';
 
-const fs = require('fs');
-const os = require('os');
-const path = require('path');
+const { open } = require('./chromium');
 
 function parseArgs(argv) {
   const opts = {
@@ -77,59 +75,18 @@ async function main() {
     failedRequests: [],
   };
 
-  let chromium;
-  try {
-    ({ chromium } = require('playwright-core'));
-  } catch (e) {
-    result.error = `playwright-core is not installed (run npm ci in ${__dirname}): ${e.message}`;
-    report(result, 2);
-  }
-  if (!fs.existsSync(opts.chromium)) {
-    result.error = `${opts.chromium} not found (apt-get install -y chromium)`;
-    report(result, 2);
-  }
-
-  // A fresh profile every run: no cache, no state left by an earlier run.
-  const profile = fs.mkdtempSync(path.join(os.tmpdir(), 'srs-chromium-'));
-  let context;
   const started = Date.now();
+  let browser;
   try {
-    context = await chromium.launchPersistentContext(profile, {
-      executablePath: opts.chromium,
-      headless: true,
-      args: [
-        '--headless',
-        '--no-sandbox',
-        '--disable-gpu',
-        '--disable-quic',
-        '--no-first-run',
-        '--disable-background-networking',
-        '--disable-component-update',
-        '--disable-sync',
-        '--autoplay-policy=no-user-gesture-required',
-      ],
-      timeout: 30000,
-    });
+    browser = await open(opts.chromium, ['--disable-quic', '--autoplay-policy=no-user-gesture-required'], result);
   } catch (e) {
-    result.error = `cannot start ${opts.chromium}: ${e.message}`;
-    fs.rmSync(profile, { recursive: true, force: true });
+    result.error = e.message;
     report(result, 2);
   }
+  const { page } = browser;
 
   let code = 1;
   try {
-    const page = context.pages()[0] || (await context.newPage());
-    page.on('console', (m) => {
-      if (result.console.length < 50) result.console.push(`${m.type()}: ${m.text()}`);
-    });
-    page.on('pageerror', (e) => {
-      if (result.console.length < 50) result.console.push(`pageerror: ${e.message}`);
-    });
-    page.on('requestfailed', (r) => {
-      if (result.failedRequests.length < 20) {
-        result.failedRequests.push(`${r.url()}: ${r.failure() ? r.failure().errorText : '?'}`);
-      }
-    });
     const resp = await page.goto(opts.url, { waitUntil: 'load', timeout: 15000 });
     if (!resp || !resp.ok()) throw new Error(`page ${opts.url}: HTTP ${resp ? resp.status() : 'no response'}`);
 
@@ -198,8 +155,7 @@ async function main() {
     result.error = e.message;
   } finally {
     result.msTotal = Date.now() - started;
-    await context.close().catch(() => {});
-    fs.rmSync(profile, { recursive: true, force: true });
+    await browser.close();
   }
   report(result, code);
 }

@@ -11,9 +11,7 @@
 // STREAM_NAME is a published stream (with a player) the views must list.
 'use strict';
 
-const fs = require('fs');
-const os = require('os');
-const path = require('path');
+const { open } = require('./chromium');
 
 function usage(why) {
   process.stderr.write(`console.js: ${why}\nusage: node console.js CONSOLE_URL API_HOST API_PORT STREAM_NAME [--chromium PATH] [--timeout S]\n`);
@@ -61,46 +59,16 @@ function report(code) {
 
 async function main() {
   const opts = parseArgs(process.argv.slice(2));
-  let chromium;
+  let browser;
   try {
-    ({ chromium } = require('playwright-core'));
+    browser = await open(opts.chromium, [], result);
   } catch (e) {
-    result.error = `playwright-core is not installed (run npm ci in ${__dirname}): ${e.message}`;
+    result.error = e.message;
     report(2);
   }
-  if (!fs.existsSync(opts.chromium)) {
-    result.error = `${opts.chromium} not found (apt-get install -y chromium)`;
-    report(2);
-  }
-  const profile = fs.mkdtempSync(path.join(os.tmpdir(), 'srs-console-'));
-  let context;
-  try {
-    context = await chromium.launchPersistentContext(profile, {
-      executablePath: opts.chromium,
-      headless: true,
-      args: ['--headless', '--no-sandbox', '--disable-gpu', '--no-first-run',
-        '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-      timeout: 30000,
-    });
-  } catch (e) {
-    result.error = `cannot start ${opts.chromium}: ${e.message}`;
-    fs.rmSync(profile, { recursive: true, force: true });
-    report(2);
-  }
+  const { page } = browser;
   let code = 1;
   try {
-    const page = context.pages()[0] || (await context.newPage());
-    page.on('console', (m) => {
-      if (result.console.length < 50) result.console.push(`${m.type()}: ${m.text()}`);
-    });
-    page.on('pageerror', (e) => {
-      if (result.console.length < 50) result.console.push(`pageerror: ${e.message}`);
-    });
-    page.on('requestfailed', (r) => {
-      if (result.failedRequests.length < 20) {
-        result.failedRequests.push(`${r.url()}: ${r.failure() ? r.failure().errorText : '?'}`);
-      }
-    });
     // The console keeps its API server in the hash's query, as an operator opens it.
     const q = `?host=${encodeURIComponent(opts.host)}&port=${encodeURIComponent(opts.port)}`;
     const view = async (name, route, ready) => {
@@ -164,12 +132,7 @@ async function main() {
   } catch (e) {
     result.error = e && e.message ? e.message : String(e);
   } finally {
-    try {
-      await context.close();
-    } catch (e) {
-      /* gone */
-    }
-    fs.rmSync(profile, { recursive: true, force: true });
+    await browser.close();
   }
   report(code);
 }

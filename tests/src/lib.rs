@@ -709,6 +709,78 @@ impl Drop for Srs6 {
     }
 }
 
+/// Write an FLV test file with ffmpeg: `seconds` of H.264 test video of `size` (a GOP a
+/// second), and AAC when `audio`.
+pub fn write_test_flv(path: &Path, seconds: u32, size: &str, audio: bool) {
+    require_tool("ffmpeg");
+    let video = format!("testsrc=size={size}:rate=25");
+    let mut cmd = Command::new("ffmpeg");
+    cmd.args(["-hide_banner", "-loglevel", "error", "-y", "-f", "lavfi", "-i", &video]);
+    if audio {
+        cmd.args(["-f", "lavfi", "-i", "sine=frequency=440:sample_rate=44100"]);
+    }
+    cmd.args(["-t", &seconds.to_string()]);
+    cmd.args(["-c:v", "libx264", "-preset", "ultrafast", "-g", "25"]);
+    if audio {
+        cmd.args(["-c:a", "aac"]);
+    }
+    let out = cmd.args(["-f", "flv"]).arg(path).output().expect("run ffmpeg");
+    assert!(
+        out.status.success(),
+        "ffmpeg writing {}: {}",
+        path.display(),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// Where the browser checks (`tests/browser/*.js`) live.
+pub fn browser_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("browser")
+}
+
+/// Where Debian's Chromium is.
+pub const CHROMIUM: &str = "/usr/bin/chromium";
+
+/// Chromium, node and playwright-core (`npm ci` in `tests/browser` when missing), or a loud
+/// failure saying how to install them.
+pub fn require_browser() {
+    assert!(
+        Path::new(CHROMIUM).is_file(),
+        "{CHROMIUM} not found: the browser tests need Debian's chromium \
+         (`apt-get install -y chromium`, which .ci/run does)"
+    );
+    for tool in ["node", "npm"] {
+        let found = std::env::var_os("PATH")
+            .map(|p| std::env::split_paths(&p).any(|d| d.join(tool).is_file()))
+            .unwrap_or(false);
+        assert!(
+            found,
+            "`{tool}` not found: the browser tests need Node.js (`apt-get install -y nodejs npm`, which .ci/run does)"
+        );
+    }
+    let dir = browser_dir();
+    if !dir
+        .join("node_modules/playwright-core/package.json")
+        .is_file()
+    {
+        eprintln!("browser tests: npm ci in {}", dir.display());
+        let out = Command::new("npm")
+            .args(["ci", "--no-audit", "--no-fund"])
+            .current_dir(&dir)
+            .stdin(Stdio::null())
+            .output()
+            .expect("run npm ci");
+        assert!(
+            out.status.success(),
+            "npm ci in {} failed ({}):\n{}\n{}",
+            dir.display(),
+            out.status,
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+}
+
 /// A TCP port free on 127.0.0.1 now (bound, then released).
 pub fn free_port() -> u16 {
     let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");

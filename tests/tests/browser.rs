@@ -7,13 +7,15 @@
 //! Needs `chromium` (Debian's package, at /usr/bin/chromium), `node` and `npm`: a missing
 //! one fails the test with the command that installs it (`.ci/run` does), never skips it.
 
-use srs_tests::{ffmpeg_publish, require_tool, wait_publishing, wait_until, Server};
-use std::path::{Path, PathBuf};
+use srs_tests::{
+    browser_dir, ffmpeg_publish, require_browser, require_tool, wait_publishing, wait_until,
+    Server, CHROMIUM,
+};
+
 use std::process::{Command, Stdio};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-const CHROMIUM: &str = "/usr/bin/chromium";
 /// How much of the video must play.
 const MIN_ADVANCE_S: u32 = 2;
 /// How long check.js waits for it (Chromium's start included).
@@ -24,49 +26,6 @@ const CHECK_KILL_AFTER: Duration = Duration::from_secs(75);
 /// One browser at a time: Chromium, ffmpeg and the server tree share two cores, and the
 /// first test may run `npm ci`.
 static BROWSER: Mutex<()> = Mutex::new(());
-
-fn browser_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("browser")
-}
-
-/// Chromium, node and playwright-core, or a loud failure saying how to install them.
-fn require_browser() {
-    assert!(
-        Path::new(CHROMIUM).is_file(),
-        "{CHROMIUM} not found: the browser tests need Debian's chromium \
-         (`apt-get install -y chromium`, which .ci/run does)"
-    );
-    for tool in ["node", "npm"] {
-        let found = std::env::var_os("PATH")
-            .map(|p| std::env::split_paths(&p).any(|d| d.join(tool).is_file()))
-            .unwrap_or(false);
-        assert!(
-            found,
-            "`{tool}` not found: the browser tests need Node.js (`apt-get install -y nodejs npm`, which .ci/run does)"
-        );
-    }
-    let dir = browser_dir();
-    if !dir
-        .join("node_modules/playwright-core/package.json")
-        .is_file()
-    {
-        eprintln!("browser tests: npm ci in {}", dir.display());
-        let out = Command::new("npm")
-            .args(["ci", "--no-audit", "--no-fund"])
-            .current_dir(&dir)
-            .stdin(Stdio::null())
-            .output()
-            .expect("run npm ci");
-        assert!(
-            out.status.success(),
-            "npm ci in {} failed ({}):\n{}\n{}",
-            dir.display(),
-            out.status,
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
-    }
-}
 
 /// Percent-encode a query parameter's value.
 fn encode(s: &str) -> String {

@@ -6,16 +6,14 @@
 //! Needs `chromium`, `node` and `npm` (as the player page's test): a missing one fails the
 //! test with the command that installs it, never skips it.
 
-use srs_tests::{ffmpeg_publish, require_tool, wait_publishing, wait_until, Proc, Server};
+use srs_tests::{
+    browser_dir, ffmpeg_publish, require_browser, require_tool, wait_publishing, wait_until, Proc,
+    Server, CHROMIUM,
+};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-const CHROMIUM: &str = "/usr/bin/chromium";
-
-fn browser_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("browser")
-}
 
 /// The console as SRS 6 ships it.
 fn console_dir() -> PathBuf {
@@ -41,30 +39,6 @@ fn copy_dir(from: &Path, to: &Path) {
         } else {
             std::fs::copy(&p, &dest).unwrap();
         }
-    }
-}
-
-fn require_browser() {
-    assert!(
-        Path::new(CHROMIUM).is_file(),
-        "{CHROMIUM} not found: the console test needs Debian's chromium (`apt-get install -y chromium`, which .ci/run does)"
-    );
-    require_tool("node");
-    require_tool("npm");
-    let dir = browser_dir();
-    if !dir.join("node_modules/playwright-core/package.json").is_file() {
-        let out = Command::new("npm")
-            .args(["ci", "--no-audit", "--no-fund"])
-            .current_dir(&dir)
-            .stdin(Stdio::null())
-            .output()
-            .expect("run npm ci");
-        assert!(
-            out.status.success(),
-            "npm ci in {} failed: {}",
-            dir.display(),
-            String::from_utf8_lossy(&out.stderr)
-        );
     }
 }
 

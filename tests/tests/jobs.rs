@@ -23,34 +23,28 @@ fn pids_with(needle: &str) -> Vec<u32> {
     out
 }
 
+/// kill -9 of the one job whose command line has `needle`: another one takes its place.
+fn kill_and_see_it_back(needle: &str, s: &Server) {
+    let before = pids_with(needle);
+    assert_eq!(before.len(), 1, "one job with {needle}: {before:?}");
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(before[0] as i32),
+        nix::sys::signal::Signal::SIGKILL,
+    )
+    .unwrap();
+    assert!(
+        wait_until(Duration::from_secs(15), || {
+            let now = pids_with(needle);
+            now.len() == 1 && now != before
+        }),
+        "the killed job ({needle}) did not come back:\n{}",
+        s.log()
+    );
+}
+
 /// A short H.264 (and AAC when `audio`) test file for ingesters.
 fn write_test_flv(path: &Path, seconds: u32, audio: bool) {
-    let mut args: Vec<String> = [
-        "-hide_banner",
-        "-loglevel",
-        "error",
-        "-f",
-        "lavfi",
-        "-i",
-        "testsrc=size=176x144:rate=25",
-    ]
-    .map(String::from)
-    .to_vec();
-    if audio {
-        args.extend(["-f", "lavfi", "-i", "sine"].map(String::from));
-    }
-    args.extend(["-t".to_string(), seconds.to_string()]);
-    args.extend(["-c:v", "libx264", "-preset", "ultrafast", "-g", "25"].map(String::from));
-    if audio {
-        args.extend(["-c:a", "aac"].map(String::from));
-    }
-    args.extend(["-f", "flv", "-y"].map(String::from));
-    let st = std::process::Command::new("ffmpeg")
-        .args(&args)
-        .arg(path)
-        .status()
-        .unwrap();
-    assert!(st.success());
+    srs_tests::write_test_flv(path, seconds, "176x144", audio);
 }
 
 #[test]
@@ -145,22 +139,8 @@ fn ingest_a_file_as_a_live_stream_and_no_orphan_after_kill() {
         "{marker}/ffmpeg-ingest-__defaultVhost__-cam-0.log"
     ))
     .is_file());
-    let before = pids_with(&marker);
-    assert_eq!(before.len(), 1, "one ffmpeg for the ingester");
     // kill -9 of the ingester's ffmpeg: it comes back, and so does the stream.
-    nix::sys::signal::kill(
-        nix::unistd::Pid::from_raw(before[0] as i32),
-        nix::sys::signal::Signal::SIGKILL,
-    )
-    .unwrap();
-    assert!(
-        wait_until(Duration::from_secs(15), || {
-            let now = pids_with(&marker);
-            now.len() == 1 && now != before
-        }),
-        "a killed ingester did not come back:\n{}",
-        s.log()
-    );
+    kill_and_see_it_back(&marker, &s);
     ffprobe(&s.url("live/ingested"), 1.0, Duration::from_secs(40))
         .unwrap_or_else(|e| panic!("ingest after its restart: {e}\n{}", s.log()))
         .assert_h264_aac(3);
@@ -246,21 +226,7 @@ fn copy_and_audio_only_engines_restart_after_kill_and_stop_with_the_publisher() 
     assert_eq!(audio.codec("video"), None, "vcodec vn: no video: {audio:?}");
     assert!(audio.of("audio").len() > 20, "{audio:?}");
     // kill -9 of the copy transcoder: the supervisor starts it again.
-    let before = pids_with("/tj_copy");
-    assert_eq!(before.len(), 1, "{before:?}");
-    nix::sys::signal::kill(
-        nix::unistd::Pid::from_raw(before[0] as i32),
-        nix::sys::signal::Signal::SIGKILL,
-    )
-    .unwrap();
-    assert!(
-        wait_until(Duration::from_secs(15), || {
-            let now = pids_with("/tj_copy");
-            now.len() == 1 && now != before
-        }),
-        "a killed transcoder did not come back:\n{}",
-        s.log()
-    );
+    kill_and_see_it_back("/tj_copy", &s);
     ffprobe(&s.url("live/tj_copy"), 1.0, Duration::from_secs(40))
         .unwrap_or_else(|e| panic!("no copy output after the restart: {e}\n{}", s.log()))
         .assert_h264_aac(3);

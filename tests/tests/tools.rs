@@ -10,16 +10,7 @@ use std::process::Command;
 use std::time::Duration;
 
 fn write_flv(path: &Path, seconds: u32) {
-    let o = Command::new("ffmpeg")
-        .args(["-hide_banner", "-loglevel", "error", "-y", "-f", "lavfi", "-i"])
-        .arg("testsrc=size=320x240:rate=25")
-        .args(["-f", "lavfi", "-i", "sine=frequency=440:sample_rate=44100", "-t"])
-        .arg(seconds.to_string())
-        .args(["-c:v", "libx264", "-preset", "ultrafast", "-g", "25", "-c:a", "aac", "-f", "flv"])
-        .arg(path)
-        .output()
-        .unwrap();
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    srs_tests::write_test_flv(path, seconds, "320x240", true);
 }
 
 /// The audio and video frames of an FLV file (sequence headers and the AVC end of
