@@ -21,6 +21,7 @@ use tokio::time::{timeout, timeout_at, Instant};
 
 pub use srs_protocol::message::type_id;
 
+pub mod bandcheck;
 pub mod flv;
 pub mod raw;
 
@@ -518,6 +519,27 @@ impl Client {
     /// pings) without waiting for the caller to read: a publisher that never reads would
     /// otherwise let the server's acknowledgement requests pile up. Returns at once.
     pub fn drain_input(&mut self) -> Result<(), ClientError> {
+        self.read_available()?;
+        // Statuses of a publishing stream matter (an error ends it): keep them.
+        while let Some(ev) = self.session.poll_event() {
+            if let ClientEvent::Status {
+                level,
+                code,
+                description,
+                ..
+            } = ev
+            {
+                if level == "error" {
+                    return Err(ClientError::Refused { code, description });
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Feed the session what the socket has now (answers such as acknowledgements go
+    /// out with the next flush); events stay queued for the caller. Returns at once.
+    pub(crate) fn read_available(&mut self) -> Result<(), ClientError> {
         let mut tmp = [0u8; 4096];
         loop {
             match self.socket.try_read(&mut tmp) {
@@ -525,20 +547,6 @@ impl Client {
                 Ok(n) => {
                     self.bytes_in += n as u64;
                     self.session.feed(&tmp[..n])?;
-                    // Statuses of a publishing stream matter (an error ends it): keep them.
-                    while let Some(ev) = self.session.poll_event() {
-                        if let ClientEvent::Status {
-                            level,
-                            code,
-                            description,
-                            ..
-                        } = ev
-                        {
-                            if level == "error" {
-                                return Err(ClientError::Refused { code, description });
-                            }
-                        }
-                    }
                 }
                 Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => return Ok(()),
                 Err(e) => {

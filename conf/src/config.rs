@@ -304,6 +304,34 @@ pub struct Vhost {
     pub exec: Exec,
     /// Recording of the published streams to files (`dvr { }`).
     pub dvr: Dvr,
+    /// SRS's bandwidth check on this vhost (`bandcheck { }`).
+    pub bandcheck: Bandcheck,
+}
+
+/// SRS's `bandcheck { enabled; key; interval; limit_kbps; }`: a client that connects with
+/// `key=KEY` in its tcUrl gets the bandwidth check instead of a stream.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Bandcheck {
+    /// Whether the vhost checks bandwidth (`enabled`). Default off.
+    pub enabled: bool,
+    /// What the tcUrl must carry as `key=...` (`key`). Default SRS's
+    /// `35c9b402c12a7246868752e2878f7e0e`.
+    pub key: String,
+    /// Least time between two checks of one client (`interval`, seconds). Default 30 s.
+    pub interval: Duration,
+    /// The rate the server plays and reads at most (`limit_kbps`). Default 1000.
+    pub limit_kbps: u32,
+}
+
+impl Default for Bandcheck {
+    fn default() -> Self {
+        Bandcheck {
+            enabled: false,
+            key: "35c9b402c12a7246868752e2878f7e0e".into(),
+            interval: Duration::from_secs(30),
+            limit_kbps: 1000,
+        }
+    }
 }
 
 /// SRS's `dvr { enabled; dvr_apply; dvr_plan; dvr_path; dvr_duration; dvr_wait_keyframe; }`.
@@ -682,6 +710,7 @@ impl Vhost {
             ingests: Vec::new(),
             exec: Exec::default(),
             dvr: Dvr::default(),
+            bandcheck: Bandcheck::default(),
         }
     }
 }
@@ -1228,6 +1257,7 @@ struct VhostBuilder<'a> {
     ingests: Vec<Ingest>,
     exec: Exec,
     dvr: Dvr,
+    bandcheck: Bandcheck,
 }
 
 impl<'a> Builder<'a> {
@@ -1634,6 +1664,21 @@ impl<'a> Builder<'a> {
                     }
                     v.ingests.push(i);
                 }
+                "bandcheck" => {
+                    expect_block(c, 0)?;
+                    for e in &c.children {
+                        let b = &mut v.bandcheck;
+                        match e.name.as_str() {
+                            "enabled" => b.enabled = on_off(e)?,
+                            "key" => b.key = one_arg(e)?.to_string(),
+                            "interval" => b.interval = positive_seconds(e)?,
+                            "limit_kbps" => {
+                                b.limit_kbps = whole(e, 1, 100_000_000)? as u32;
+                            }
+                            _ => return Err(unknown(e, " in vhost.bandcheck")),
+                        }
+                    }
+                }
                 "dvr" => {
                     expect_block(c, 0)?;
                     for e in &c.children {
@@ -1990,6 +2035,7 @@ impl VhostBuilder<'_> {
             ingests: self.ingests,
             exec: self.exec,
             dvr: self.dvr,
+            bandcheck: self.bandcheck,
             name: defaults.name,
         })
     }

@@ -249,6 +249,10 @@ pub const OTHER_CONTEXTS: &[(&str, &[&str])] = &[
         &["enabled", "listen", "timeout", "reinvite", "candidate"],
     ),
     (
+        "vhost.bandcheck",
+        &["enabled", "key", "interval", "limit_kbps"],
+    ),
+    (
         "vhost.dvr",
         &[
             "enabled",

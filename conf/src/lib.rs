@@ -34,7 +34,7 @@ mod parser;
 mod printer;
 
 pub use config::{
-    upstream, ApiAuth, Cluster, Config, Dvr, Exec, FfEngine, Forward, Hls, HlsAcodec, HlsOnError,
+    upstream, ApiAuth, Bandcheck, Cluster, Config, Dvr, Exec, FfEngine, Forward, Hls, HlsAcodec, HlsOnError,
     HlsVcodec, TimeJitter, HttpApi, HttpHooks, HttpRemux, HttpServer, Ingest, LogLevel, LogTank, Play, Publish,
     Ratio, RawApi, Refer, Security, SecurityRule, Transcode, Vhost, WorkerProcesses, BUILTIN_CONF,
     DEFAULT_CHUNK_SIZE, DEFAULT_FIRSTPKT_TIMEOUT, DEFAULT_HANDSHAKE_TIMEOUT, DEFAULT_HLS_DISPOSE,

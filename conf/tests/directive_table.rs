@@ -31,6 +31,8 @@ fn other_value(context: &str, name: &str) -> Option<&'static str> {
         ("vhost", "enabled") => "off",
         ("vhost.dvr", "dvr_apply") => "live/one",
         ("vhost" | "vhost.play", "time_jitter") => "off",
+        ("vhost.bandcheck", "interval") => "10",
+        ("vhost.bandcheck", "key") => "another-key",
         ("vhost.dvr", "dvr_wait_keyframe") => "off",
         ("vhost.ingest" | "vhost.transcode.engine", "enabled") => "on",
         ("vhost.http_remux", "mount") => "[app]/[stream].flv",

@@ -32,6 +32,7 @@ const VALIDATED: &[&str] = &[
     "vhost.ingest",
     "vhost.exec",
     "vhost.dvr",
+    "vhost.bandcheck",
 ];
 
 /// The names of the ignored directives (other warnings, such as an edge without an

@@ -537,9 +537,11 @@ pub extern "C" fn srs_rtmp_publish_stream(rtmp: srs_rtmp_t) -> c_int {
     start(rtmp, true)
 }
 
-/// SRS's bandwidth check (a `bandcheck` vhost). srs-rs serves no bandcheck vhost yet: the
-/// check is refused with `ERROR_SRS_LIBRTMP_INVALID` and every output is zero.
+/// SRS's bandwidth check, on a connection to a `bandcheck` vhost (made with
+/// `srs_rtmp_create2` and a tcUrl carrying `key=...`), right after `srs_rtmp_connect_app`.
+/// Every output is zeroed first, then filled with the server's figures.
 #[no_mangle]
+#[allow(clippy::too_many_arguments)]
 pub unsafe extern "C" fn srs_rtmp_bandwidth_check(
     rtmp: srs_rtmp_t,
     start_time: *mut i64,
@@ -551,6 +553,7 @@ pub unsafe extern "C" fn srs_rtmp_bandwidth_check(
     play_duration: *mut c_int,
     publish_duration: *mut c_int,
 ) -> c_int {
+    let ints = [play_kbps, publish_kbps, play_bytes, publish_bytes, play_duration, publish_duration];
     // SAFETY: output pointers from the caller, each checked for NULL.
     unsafe {
         for p in [start_time, end_time] {
@@ -558,13 +561,44 @@ pub unsafe extern "C" fn srs_rtmp_bandwidth_check(
                 *p = 0;
             }
         }
-        for p in [play_kbps, publish_kbps, play_bytes, publish_bytes, play_duration, publish_duration] {
+        for p in ints {
             if !p.is_null() {
                 *p = 0;
             }
         }
     }
-    with_rtmp(rtmp, |_| error::INVALID)
+    let mut report = None;
+    let ret = with_rtmp(rtmp, |r| {
+        let Some(c) = r.client.as_mut() else {
+            return error::INVALID;
+        };
+        match r.rt.block_on(c.bandwidth_check()) {
+            Ok(rep) => {
+                report = Some(rep);
+                0
+            }
+            Err(e) => code_of(&e),
+        }
+    });
+    if let Some(rep) = report {
+        let clamp = |v: i64| c_int::try_from(v).unwrap_or(c_int::MAX);
+        let vals = [rep.play_kbps, rep.publish_kbps, rep.play_bytes, rep.publish_bytes, rep.play_time, rep.publish_time];
+        // SAFETY: as above.
+        unsafe {
+            if !start_time.is_null() {
+                *start_time = rep.start_time;
+            }
+            if !end_time.is_null() {
+                *end_time = rep.end_time;
+            }
+            for (p, v) in ints.into_iter().zip(vals) {
+                if !p.is_null() {
+                    *p = clamp(v);
+                }
+            }
+        }
+    }
+    ret
 }
 
 #[no_mangle]

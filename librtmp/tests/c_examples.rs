@@ -113,3 +113,23 @@ fn c_bad_calls_are_error_codes() {
         String::from_utf8_lossy(&o.stderr)
     );
 }
+
+#[test]
+fn c_bandwidth_check() {
+    let dir = tempfile::tempdir().unwrap();
+    let exe = build("bandwidth_check", dir.path(), false);
+    let s = Server::start(
+        "worker_processes 1;\n\
+         vhost bandcheck.srs.com { bandcheck { enabled on; key \"k1\"; interval 30; limit_kbps 2000; } }\n",
+    );
+    let url = format!("rtmp://{}/app?key=k1&vhost=bandcheck.srs.com", s.rtmp[0]);
+    let o = run(&exe, &[&url]);
+    let text = String::from_utf8_lossy(&o.stdout).to_string();
+    assert!(o.status.success(), "{text}{}", String::from_utf8_lossy(&o.stderr));
+    let kbps: i64 = text
+        .split_whitespace()
+        .find_map(|w| w.strip_prefix("play_kbps="))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0);
+    assert!((1400..=2200).contains(&kbps), "{text}");
+}

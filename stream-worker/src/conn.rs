@@ -122,11 +122,22 @@ impl Traverse {
 /// Admit a `connect`: its request and page URL, and whether an origin must approve it
 /// first (token traverse); or why it was refused (the session then holds the refusal to
 /// send).
+/// What an admitted `connect` goes on to.
+enum Admitted {
+    /// Publish or play.
+    Stream,
+    /// An origin must approve it first.
+    Traverse(Traverse),
+    /// SRS's bandwidth check, on this connection.
+    Bandcheck(srs_conf::Bandcheck),
+}
+
 fn admit_connect(
     config: &Config,
     session: &mut ServerSession,
     c: ConnectRequest,
-) -> Result<(StreamRequest, String, Option<Traverse>), String> {
+    peer: &str,
+) -> Result<(StreamRequest, String, Admitted), String> {
     if !c.relay_id.is_empty() && c.relay_id == srs_live::conn::server_id() {
         let e = "a relay of this very server came back to it (forward or edge loop)".to_string();
         session.reject_connect(&e);
@@ -153,6 +164,15 @@ fn admit_connect(
     }
     info!(tc_url = %c.tc_url, vhost = %v.name, app = %req.app, flash_ver = %c.flash_ver,
         page_url = %c.page_url, handshake = ?session.handshake_kind(), "connect");
+    if v.bandcheck.enabled {
+        if let Err(e) = crate::bandcheck::admit(&v.bandcheck, &c.tc_url, peer) {
+            session.reject_connect(&e);
+            return Err(e);
+        }
+        session.use_chunk_size(v.chunk_size);
+        session.accept_connect();
+        return Ok((req, c.page_url, Admitted::Bandcheck(v.bandcheck.clone())));
+    }
     // The vhost's chunk size (its own `chunk_size`, else the global one), as SRS sets it.
     session.use_chunk_size(v.chunk_size);
     if v.cluster.edge && v.cluster.token_traverse {
@@ -162,10 +182,10 @@ fn admit_connect(
             app: c.app.clone(),
             page_url: c.page_url.clone(),
         };
-        return Ok((req, c.page_url, Some(t)));
+        return Ok((req, c.page_url, Admitted::Traverse(t)));
     }
     session.accept_connect();
-    Ok((req, c.page_url, None))
+    Ok((req, c.page_url, Admitted::Stream))
 }
 
 /// A `publish` request with what the connection knew when it came.
@@ -257,6 +277,8 @@ enum Next {
     Traverse(Box<Traverse>),
     /// The hooks must approve a `play` first.
     Play(Box<PendingPlay>),
+    /// SRS's bandwidth check runs on the connection, then it closes.
+    Bandcheck(Box<srs_conf::Bandcheck>),
 }
 
 /// One connection's state between events: the session, what its `connect` asked for, and
@@ -311,11 +333,15 @@ impl Conn {
     }
 
     fn on_connect(&mut self, c: ConnectRequest) -> Result<Next, ConnError> {
-        match admit_connect(&self.config, &mut self.session, c) {
-            Ok((req, page, traverse)) => {
+        match admit_connect(&self.config, &mut self.session, c, &self.peer) {
+            Ok((req, page, then)) => {
                 self.request = Some(req);
                 self.page_url = page;
-                Ok(traverse.map_or(Next::Go, |t| Next::Traverse(Box::new(t))))
+                Ok(match then {
+                    Admitted::Stream => Next::Go,
+                    Admitted::Traverse(t) => Next::Traverse(Box::new(t)),
+                    Admitted::Bandcheck(b) => Next::Bandcheck(Box::new(b)),
+                })
             }
             Err(e) => Ok(Next::Reject(e)),
         }
@@ -700,6 +726,10 @@ async fn serve_conn(
                     {
                         return done;
                     }
+                }
+                Next::Bandcheck(b) => {
+                    return Box::pin(crate::bandcheck::run(&mut socket, &mut c.session, &b, &stats))
+                        .await;
                 }
                 Next::Traverse(t) => match Box::pin(t.ask()).await {
                     Ok(()) => c.session.accept_connect(),

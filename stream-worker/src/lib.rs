@@ -3,6 +3,7 @@
 //! that backsource writes (`srs-live`); a connection that publishes is handed to backsource
 //! with its socket and protocol state.
 
+pub mod bandcheck;
 pub mod conn;
 pub mod handover;
 pub mod process;

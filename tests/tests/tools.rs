@@ -126,3 +126,45 @@ fn flv_parse_reads_a_file_tag_by_tag() {
     assert!(!o.status.success());
     assert!(String::from_utf8_lossy(&o.stderr).contains("flv"), "{o:?}");
 }
+
+/// SRS's bandwidth check: the whole exchange on a `bandcheck` vhost, figures near the
+/// limit, a wrong key refused, a second check within the interval refused.
+#[test]
+fn bandwidth_check_end_to_end() {
+    // One worker: the interval is remembered per worker process.
+    let s = Server::start(
+        "worker_processes 1;\n\
+         vhost bandcheck.srs.com { enabled on; chunk_size 65000; \
+           bandcheck { enabled on; key \"35c9b402c12a7246868752e2878f7e0e\"; interval 30; limit_kbps 4000; } }\n",
+    );
+    let tc = |key: &str| format!("rtmp://{}/app?key={key}&vhost=bandcheck.srs.com", s.rtmp[0]);
+    // A wrong key: refused at connect.
+    let o = Command::new(bin("srs-tools"))
+        .args(["bandwidth-check", "-i", &tc("wrong")])
+        .output()
+        .unwrap();
+    assert!(!o.status.success());
+    assert!(String::from_utf8_lossy(&o.stderr).contains("refused"), "{o:?}");
+    let report: serde_json::Value = serde_json::from_str(
+        tools(&["bandwidth-check", "-i", &tc("35c9b402c12a7246868752e2878f7e0e")]).trim(),
+    )
+    .unwrap();
+    eprintln!("{report}");
+    let n = |k: &str| report[k].as_i64().unwrap_or(-1);
+    // Measured, and near the limit: 4000 kbps for about 3 s each way.
+    assert!((2800..=4400).contains(&n("play_kbps")), "{report}");
+    assert!((2000..=4800).contains(&n("publish_kbps")), "{report}");
+    assert!((2900..=4000).contains(&n("play_time")), "{report}");
+    assert!((2900..=4500).contains(&n("publish_time")), "{report}");
+    assert_eq!(n("play_kbps"), n("play_bytes") * 8 / n("play_time"), "{report}");
+    assert!(n("end_time") - n("start_time") >= 6000, "{report}");
+    // Again within the interval: NetConnection.Connect.Rejected.
+    let o = Command::new(bin("srs-tools"))
+        .args(["bandwidth-check", "-i", &tc("35c9b402c12a7246868752e2878f7e0e")])
+        .output()
+        .unwrap();
+    assert!(!o.status.success());
+    let err = String::from_utf8_lossy(&o.stderr).to_string();
+    assert!(err.contains("NetConnection.Connect.Rejected"), "{err}");
+    assert!(s.log().contains("bandcheck done"), "{}", s.log());
+}

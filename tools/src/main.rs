@@ -67,6 +67,13 @@ enum Cmd {
         #[arg(short, long, default_value_t = 3.0)]
         duration: f64,
     },
+    /// SRS's bandwidth check against a `bandcheck` vhost: the tcUrl with its key, e.g.
+    /// rtmp://host/app?key=KEY&vhost=bandcheck.srs.com
+    BandwidthCheck {
+        /// The tcUrl (no stream name).
+        #[arg(short, long)]
+        input: String,
+    },
     /// Print an FLV file tag by tag.
     FlvParse {
         /// The FLV file.
@@ -90,6 +97,7 @@ fn main() -> ExitCode {
         Cmd::IngestRtmp { input, output } => rt.block_on(ingest_rtmp(&input, &output)),
         Cmd::Dump { input, output, duration, packets } => rt.block_on(dump(&input, &output, duration, packets)),
         Cmd::Detect { input, duration } => rt.block_on(detect(&input, duration)),
+        Cmd::BandwidthCheck { input } => rt.block_on(bandwidth_check(&input)),
         Cmd::FlvParse { file } => flv_parse(&file),
     };
     match done {
@@ -272,6 +280,23 @@ async fn detect(input: &str, duration: f64) -> Result<()> {
                 "srs_server": server.server, "srs_version": server.version,
                 "srs_pid": server.pid, "srs_id": server.id, "srs_server_ip": server.ip,
             },
+        })
+    );
+    Ok(())
+}
+
+async fn bandwidth_check(tc_url: &str) -> Result<()> {
+    // A stream name, as SRS's srs_rtmp_create2 adds it: the check needs none.
+    let (mut c, _) = connect(&format!("{}/livestream", tc_url.trim_end_matches('/'))).await?;
+    let r = c.bandwidth_check().await.map_err(|e| format!("{tc_url}: {e}"))?;
+    println!(
+        "{}",
+        serde_json::json!({
+            "url": tc_url,
+            "start_time": r.start_time, "end_time": r.end_time,
+            "play_kbps": r.play_kbps, "publish_kbps": r.publish_kbps,
+            "play_bytes": r.play_bytes, "publish_bytes": r.publish_bytes,
+            "play_time": r.play_time, "publish_time": r.publish_time,
         })
     );
     Ok(())

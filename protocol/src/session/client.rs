@@ -120,6 +120,16 @@ impl ClientSession {
         self.server_digest_verified
     }
 
+    /// Send a call over the connection (SRS's bandwidth check packets): `name`, transaction
+    /// 0, null, then `data`.
+    pub fn send_call(&mut self, name: &str, data: Amf0Value) {
+        self.t.send_command(
+            csid::OVER_CONNECTION,
+            0,
+            Command::new(name, 0.0, Amf0Value::Null, vec![data]),
+        );
+    }
+
     /// The information object the server's `connect` `_result` carried (`code`,
     /// `description`, and for SRS `data { srs_server, srs_version, srs_pid, srs_id, ... }`).
     pub fn connect_info(&self) -> Option<&Amf0Value> {

@@ -109,6 +109,9 @@ pub enum ServerEvent {
     Unpublish { stream_id: u32 },
     /// A player stopped (closeStream or deleteStream).
     StopPlay { stream_id: u32 },
+    /// A call of SRS's bandwidth check (`onSrsBandCheck...`, `finalClientPacket`), by
+    /// name, for the caller running the check.
+    Call { stream_id: u32, name: String },
 }
 
 /// What a message stream is doing.
@@ -391,6 +394,16 @@ impl ServerSession {
                 Phase::Connected,
                 "receiveAudio" | "receiveVideo" | "onStatus" | "_result" | "_error",
             ) => Ok(()),
+            // The bandwidth check's client side: the caller runs the check.
+            (Phase::Connected, name)
+                if name.starts_with("onSrsBandCheck") || name == "finalClientPacket" =>
+            {
+                self.events.push_back(ServerEvent::Call {
+                    stream_id: msg_stream,
+                    name: cmd.name,
+                });
+                Ok(())
+            }
             // releaseStream, _checkbw, and calls we do not know: SRS answers those that
             // expect a reply, so clients do not wait.
             (Phase::Connected, _) => {
@@ -670,6 +683,12 @@ impl ServerSession {
         };
         let info = status_object("error", "NetConnection.Connect.Rejected", description);
         self.reply(tid, "_error", Amf0Value::Null, vec![info]);
+    }
+
+    /// Send a call over the connection (SRS's bandwidth check packets): `name`, transaction
+    /// 0, null, then `data`.
+    pub fn send_call(&mut self, name: &str, data: Amf0Value) {
+        self.reply(0.0, name, Amf0Value::Null, vec![data]);
     }
 
     /// Send `onStatus` on a message stream.
