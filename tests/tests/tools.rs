@@ -168,3 +168,28 @@ fn bandwidth_check_end_to_end() {
     assert!(err.contains("NetConnection.Connect.Rejected"), "{err}");
     assert!(s.log().contains("bandcheck done"), "{}", s.log());
 }
+
+/// The client crate's examples (built by `cargo test`): record_flv records what
+/// publish_flv publishes, frame for frame.
+#[test]
+fn client_examples_publish_and_record() {
+    let examples = srs_tests::bin_dir().join("examples");
+    let (publish, record) = (examples.join("publish_flv"), examples.join("record_flv"));
+    assert!(
+        publish.is_file() && record.is_file(),
+        "the srs-client examples are not built in {} (cargo test builds them)",
+        examples.display()
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("in.flv");
+    write_flv(&input, 3);
+    let s = Server::start("vhost __defaultVhost__ { }\n");
+    let url = s.url("live/ex");
+    let out = dir.path().join("out.flv");
+    let mut rec = Proc::spawn(record.to_str().unwrap(), &[&url, out.to_str().unwrap()]);
+    std::thread::sleep(Duration::from_millis(800));
+    let o = Command::new(&publish).args([input.to_str().unwrap(), &url]).output().unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(rec.wait(Duration::from_secs(30)).unwrap().success(), "{}", rec.stderr());
+    assert_eq!(frames(&out), frames(&input));
+}
