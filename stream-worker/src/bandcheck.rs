@@ -130,6 +130,16 @@ impl Sample {
     fn kbps(&self) -> u64 {
         self.bytes * 8 / self.ms.max(1)
     }
+
+    /// The data of a `...StopPlayBytes` / `...StopPublishBytes` call.
+    fn stopped(&self, duration_ms: f64) -> Amf0Value {
+        obj(&[
+            ("duration_ms", duration_ms),
+            ("interval_ms", 0.0),
+            ("duration_delta", self.ms as f64),
+            ("bytes_delta", self.bytes as f64),
+        ])
+    }
 }
 
 /// Run the check on an accepted connection, then let it close.
@@ -166,15 +176,7 @@ pub async fn run(
         bytes: stats.bytes_out() - sent0,
         ms: t0.elapsed().as_millis() as u64,
     };
-    session.send_call(
-        "onSrsBandCheckStopPlayBytes",
-        obj(&[
-            ("duration_ms", duration_ms),
-            ("interval_ms", 0.0),
-            ("duration_delta", play.ms as f64),
-            ("bytes_delta", play.bytes as f64),
-        ]),
-    );
+    session.send_call("onSrsBandCheckStopPlayBytes", play.stopped(duration_ms));
     expect(socket, session, stats, "onSrsBandCheckStoppedPlayBytes").await?;
 
     // Publish: the client sends; read at most at the limit.
@@ -207,15 +209,7 @@ pub async fn run(
         bytes: stats.bytes_in() - recv0,
         ms: t1.elapsed().as_millis() as u64,
     };
-    session.send_call(
-        "onSrsBandCheckStopPublishBytes",
-        obj(&[
-            ("duration_ms", duration_ms),
-            ("interval_ms", 0.0),
-            ("duration_delta", publish.ms as f64),
-            ("bytes_delta", publish.bytes as f64),
-        ]),
-    );
+    session.send_call("onSrsBandCheckStopPublishBytes", publish.stopped(duration_ms));
     expect(socket, session, stats, "onSrsBandCheckStoppedPublishBytes").await?;
 
     let end_time = ms_since_epoch();
