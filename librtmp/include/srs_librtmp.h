@@ -14,8 +14,8 @@
  * - the raw writers (srs_h264_write_raw_frames, srs_audio_write_raw_frame) and
  *   srs_flv_write_tag copy what they are given: the caller keeps its buffer.
  * Differences from SRS: every pointer is checked, and a NULL or destroyed handle gives an
- * error code (never a crash); AMF0 values (srs_amf0_t) are accepted by
- * srs_rtmp_set_connect_args but not read.
+ * error code (never a crash); AMF0 values (srs_amf0_t) given to
+ * srs_rtmp_set_connect_args are freed but not sent.
  */
 #ifndef SRS_LIB_RTMP_HPP
 #define SRS_LIB_RTMP_HPP
@@ -111,6 +111,47 @@ extern int srs_rtmp_write_packet(srs_rtmp_t rtmp,
     char type, u_int32_t timestamp, char* data, int size);
 extern void srs_rtmp_free_packet(char* data);
 extern srs_bool srs_rtmp_is_onMetaData(char type, char* data, int size);
+
+/* AMF0 values: parse and create_* give values the caller frees with srs_amf0_free;
+ * properties and elements are borrowed; *_property_set and strict_array_append take the
+ * value they are given. */
+extern srs_amf0_t srs_amf0_parse(char* data, int size, int* nparsed);
+extern srs_amf0_t srs_amf0_create_string(const char* value);
+extern srs_amf0_t srs_amf0_create_number(srs_amf0_number value);
+extern srs_amf0_t srs_amf0_create_ecma_array();
+extern srs_amf0_t srs_amf0_create_strict_array();
+extern srs_amf0_t srs_amf0_create_object();
+extern srs_amf0_t srs_amf0_ecma_array_to_object(srs_amf0_t ecma_arr);
+extern void srs_amf0_free(srs_amf0_t amf0);
+extern void srs_amf0_free_bytes(char* data);
+extern int srs_amf0_size(srs_amf0_t amf0);
+extern int srs_amf0_serialize(srs_amf0_t amf0, char* data, int size);
+extern srs_bool srs_amf0_is_string(srs_amf0_t amf0);
+extern srs_bool srs_amf0_is_boolean(srs_amf0_t amf0);
+extern srs_bool srs_amf0_is_number(srs_amf0_t amf0);
+extern srs_bool srs_amf0_is_null(srs_amf0_t amf0);
+extern srs_bool srs_amf0_is_object(srs_amf0_t amf0);
+extern srs_bool srs_amf0_is_ecma_array(srs_amf0_t amf0);
+extern srs_bool srs_amf0_is_strict_array(srs_amf0_t amf0);
+extern const char* srs_amf0_to_string(srs_amf0_t amf0);
+extern srs_bool srs_amf0_to_boolean(srs_amf0_t amf0);
+extern srs_amf0_number srs_amf0_to_number(srs_amf0_t amf0);
+extern void srs_amf0_set_number(srs_amf0_t amf0, srs_amf0_number value);
+extern int srs_amf0_object_property_count(srs_amf0_t amf0);
+extern const char* srs_amf0_object_property_name_at(srs_amf0_t amf0, int index);
+extern srs_amf0_t srs_amf0_object_property_value_at(srs_amf0_t amf0, int index);
+extern srs_amf0_t srs_amf0_object_property(srs_amf0_t amf0, const char* name);
+extern void srs_amf0_object_property_set(srs_amf0_t amf0, const char* name, srs_amf0_t value);
+extern void srs_amf0_object_clear(srs_amf0_t amf0);
+extern int srs_amf0_ecma_array_property_count(srs_amf0_t amf0);
+extern const char* srs_amf0_ecma_array_property_name_at(srs_amf0_t amf0, int index);
+extern srs_amf0_t srs_amf0_ecma_array_property_value_at(srs_amf0_t amf0, int index);
+extern srs_amf0_t srs_amf0_ecma_array_property(srs_amf0_t amf0, const char* name);
+extern void srs_amf0_ecma_array_property_set(srs_amf0_t amf0, const char* name, srs_amf0_t value);
+extern int srs_amf0_strict_array_property_count(srs_amf0_t amf0);
+extern srs_amf0_t srs_amf0_strict_array_property_at(srs_amf0_t amf0, int index);
+extern void srs_amf0_strict_array_append(srs_amf0_t amf0, srs_amf0_t value);
+extern char* srs_human_amf0_print(srs_amf0_t amf0, char** pdata, int* psize);
 
 /* Raw audio: one or more frames; AAC must be ADTS (the sequence header is sent for you). */
 extern int srs_audio_write_raw_frame(srs_rtmp_t rtmp,

@@ -25,6 +25,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
+pub mod amf0;
 pub mod human;
 pub mod utils;
 
@@ -338,8 +339,10 @@ pub unsafe extern "C" fn srs_rtmp_set_connect_args(
     tc_url: *const c_char,
     _swf_url: *const c_char,
     page_url: *const c_char,
-    _args: srs_amf0_t,
+    args: srs_amf0_t,
 ) -> c_int {
+    // The arguments are the library's, as in SRS: freed here (not sent).
+    unsafe { amf0::srs_amf0_free(args) };
     // SAFETY: C strings the caller passes, each checked for NULL.
     let (tc, page) = unsafe { (c_str(tc_url).map(str::to_string), c_str(page_url).map(str::to_string)) };
     with_rtmp(rtmp, |r| {

@@ -102,6 +102,19 @@ fn c_programs_publish_dump_and_raw_h264() {
 }
 
 #[test]
+fn c_amf0_round_trip() {
+    let dir = tempfile::tempdir().unwrap();
+    let exe = build("amf0", dir.path(), true);
+    let o = run(&exe, &[]);
+    assert!(
+        o.status.success(),
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    );
+}
+
+#[test]
 fn c_bad_calls_are_error_codes() {
     let dir = tempfile::tempdir().unwrap();
     let bad = build("bad_input", dir.path(), false);
