@@ -202,7 +202,10 @@ impl Recorder {
                     self.retry = Some((Instant::now() + wait, (wait * 2).min(MAX_RETRY)));
                     return Err(std::io::Error::new(
                         e.kind(),
-                        format!("cannot start a file (next try in {} s): {e}", wait.as_secs()),
+                        format!(
+                            "cannot start a file (next try in {} s): {e}",
+                            wait.as_secs()
+                        ),
                     ));
                 }
             }
@@ -310,7 +313,11 @@ impl Recorder {
             // Left as NAME.tmp: a half file never takes the final name.
             return Err(std::io::Error::new(
                 e.kind(),
-                format!("{} not finished, left as {}: {e}", seg.path.display(), seg.tmp.display()),
+                format!(
+                    "{} not finished, left as {}: {e}",
+                    seg.path.display(),
+                    seg.tmp.display()
+                ),
             ));
         }
         std::fs::rename(&seg.tmp, &seg.path)?;
@@ -816,7 +823,12 @@ mod tests {
         let mut body = vec![if key { 0x17 } else { 0x27 }, 1, 0, 0, 0];
         body.extend_from_slice(&((len - 9) as u32).to_be_bytes());
         body.resize(len, 0x41);
-        Media::new(type_id::VIDEO, ts, Bytes::from(body), if key { flags::KEYFRAME } else { 0 })
+        Media::new(
+            type_id::VIDEO,
+            ts,
+            Bytes::from(body),
+            if key { flags::KEYFRAME } else { 0 },
+        )
     }
 
     const FULL_DISK_CHILD: &str = "SRS_RS_DVR_FULL_DISK_CHILD";
@@ -868,7 +880,10 @@ mod tests {
             let dir = tempfile::tempdir().unwrap();
             let path = dir.path().join(format!("full.{ext}"));
             let out = std::process::Command::new(std::env::current_exe().unwrap())
-                .args(["--exact", "dvr::tests::a_full_disk_finishes_the_file_with_what_it_has"])
+                .args([
+                    "--exact",
+                    "dvr::tests::a_full_disk_finishes_the_file_with_what_it_has",
+                ])
                 .args(["--test-threads", "1", "--nocapture"])
                 .env(FULL_DISK_CHILD, &path)
                 .output()
@@ -879,7 +894,11 @@ mod tests {
                 String::from_utf8_lossy(&out.stdout),
                 String::from_utf8_lossy(&out.stderr)
             );
-            assert_eq!(walk(dir.path()), vec![path.clone()], "{ext}: no temporary file");
+            assert_eq!(
+                walk(dir.path()),
+                vec![path.clone()],
+                "{ext}: no temporary file"
+            );
             let bytes = std::fs::read(&path).unwrap();
             let len = bytes.len() as u64;
             assert!(len <= DISK && len > DISK / 2, "{ext}: {len} bytes");
@@ -897,7 +916,8 @@ mod tests {
                 assert_eq!(meta[1].get_f64("filesize"), Some(len as f64));
                 assert!(meta[1].get_f64("duration").unwrap() > 4.0);
             } else {
-                let size = |at: usize| u32::from_be_bytes(bytes[at..at + 4].try_into().unwrap()) as u64;
+                let size =
+                    |at: usize| u32::from_be_bytes(bytes[at..at + 4].try_into().unwrap()) as u64;
                 assert_eq!(&bytes[36..40], b"mdat");
                 let mdat = u64::from_be_bytes(bytes[40..48].try_into().unwrap());
                 let moov_at = (32 + mdat) as usize;

@@ -142,7 +142,8 @@ async fn supervise(job: Job, mut stop: watch::Receiver<bool>) {
         }
         // As SRS checks its ingesters: a job that ran well comes back in 3 s; one that
         // keeps failing waits longer each time (6, 12, 24 s), up to 30 s.
-        let delay = (Duration::from_secs(3) * (1u32 << failures.min(4))).min(Duration::from_secs(30));
+        let delay =
+            (Duration::from_secs(3) * (1u32 << failures.min(4))).min(Duration::from_secs(30));
         failures = failures.saturating_add(1);
         let stopped = tokio::select! {
             _ = tokio::time::sleep(delay) => false,

@@ -157,7 +157,12 @@ impl Backsource {
         hook: srs_hooks::HookClient,
         player: srs_live::Player,
     ) {
-        let handle = dvr::spawn(key.clone(), vhost.dvr.clone(), player, self.on_dvr(vhost, hook));
+        let handle = dvr::spawn(
+            key.clone(),
+            vhost.dvr.clone(),
+            player,
+            self.on_dvr(vhost, hook),
+        );
         let mut recs = self.recorders();
         recs.retain(|_, (_, r)| r.is_running());
         if let Some(h) = handle {
@@ -171,11 +176,14 @@ impl Backsource {
         let mut clients = self.clients();
         for (cid, c) in clients.iter_mut() {
             let vhost = config.vhost(&c.key.vhost);
-            let wants = vhost.is_some_and(|v| v.dvr.applies(&c.key.vhost, &c.key.app, &c.key.stream));
+            let wants =
+                vhost.is_some_and(|v| v.dvr.applies(&c.key.vhost, &c.key.app, &c.key.stream));
             let running = {
                 let mut recs = self.recorders();
                 match recs.get(cid) {
-                    Some((dvr, h)) if h.is_running() && (!wants || vhost.is_some_and(|v| *dvr != v.dvr)) => {
+                    Some((dvr, h))
+                        if h.is_running() && (!wants || vhost.is_some_and(|v| *dvr != v.dvr)) =>
+                    {
                         recs.remove(cid).map(|(_, h)| h)
                     }
                     Some((_, h)) if h.is_running() => {

@@ -190,7 +190,9 @@ pub async fn serve(
                 } => (type_id::DATA_AMF0, timestamp, payload),
                 ServerEvent::Unpublish { stream_id } if stream_id == req.stream_id => {
                     info!(stream = %req.key, "unpublish");
-                    for (ty, timestamp, payload) in mix.as_mut().map(|q| q.drain()).unwrap_or_default() {
+                    for (ty, timestamp, payload) in
+                        mix.as_mut().map(|q| q.drain()).unwrap_or_default()
+                    {
                         publisher.push(ty, timestamp, payload);
                     }
                     drop(publisher);

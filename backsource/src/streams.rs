@@ -318,7 +318,9 @@ impl TapSlot {
     fn take(&self) -> Option<srs_live::Feed> {
         // One plain load per message; the swap only when a feed is there.
         if !self.pending.load(std::sync::atomic::Ordering::Acquire)
-            || !self.pending.swap(false, std::sync::atomic::Ordering::Acquire)
+            || !self
+                .pending
+                .swap(false, std::sync::atomic::Ordering::Acquire)
         {
             return None;
         }
@@ -349,7 +351,10 @@ impl Publisher {
             return;
         }
         let (payload, f) = classify(ty, payload);
-        if self.atc_auto && f & flags::METADATA != 0 && self.jitter.mode() != crate::jitter::Mode::Off {
+        if self.atc_auto
+            && f & flags::METADATA != 0
+            && self.jitter.mode() != crate::jitter::Mode::Off
+        {
             let atc = srs_protocol::amf0::decode_all(&payload)
                 .ok()
                 .and_then(|v| v.into_iter().nth(1))

@@ -18,7 +18,8 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let start = Instant::now();
     while let Some(tag) = reader.next_tag()? {
         // Real time: each tag at its timestamp.
-        tokio::time::sleep_until((start + Duration::from_millis(u64::from(tag.timestamp))).into()).await;
+        tokio::time::sleep_until((start + Duration::from_millis(u64::from(tag.timestamp))).into())
+            .await;
         client.drain_input()?;
         client.write(tag.tag_type, tag.timestamp, &tag.body).await?;
     }

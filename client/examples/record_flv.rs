@@ -13,10 +13,18 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let url = RtmpUrl::parse(url)?;
     let mut client = Client::connect_url(&url, &Options::default()).await?;
     client.play(&url.stream).await?;
-    let mut writer = FlvWriter::new(std::io::BufWriter::new(std::fs::File::create(file)?), true, true)?;
+    let mut writer = FlvWriter::new(
+        std::io::BufWriter::new(std::fs::File::create(file)?),
+        true,
+        true,
+    )?;
     loop {
         match client.read().await? {
-            Packet::Media { type_id, timestamp, payload } => writer.write_tag(type_id, timestamp, &payload)?,
+            Packet::Media {
+                type_id,
+                timestamp,
+                payload,
+            } => writer.write_tag(type_id, timestamp, &payload)?,
             Packet::Status { code, .. } if code == "NetStream.Play.UnpublishNotify" => break,
             Packet::Status { .. } => {}
         }

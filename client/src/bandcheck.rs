@@ -72,7 +72,9 @@ impl Client {
             .and_then(|d| d.get_f64("duration_ms"))
             .unwrap_or(3000.0);
         // Publish for the duration (and until the server says stop), reading what it says.
-        let text: String = (0..4096).map(|i| char::from(b'A' + (i * 11 % 26) as u8)).collect();
+        let text: String = (0..4096)
+            .map(|i| char::from(b'A' + (i * 11 % 26) as u8))
+            .collect();
         let until = Instant::now() + Duration::from_millis(duration_ms as u64);
         let deadline = until + STEP;
         loop {

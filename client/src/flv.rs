@@ -123,12 +123,22 @@ impl<W: Write> FlvWriter<W> {
 }
 
 fn name(v: u8, names: &[&'static str]) -> &'static str {
-    names.get(usize::from(v)).copied().filter(|n| !n.is_empty()).unwrap_or("Unknown")
+    names
+        .get(usize::from(v))
+        .copied()
+        .filter(|n| !n.is_empty())
+        .unwrap_or("Unknown")
 }
 
 /// Name of an FLV video codec id (7 `H.264`, 12 `H.265`, ...), as SRS names it.
 pub fn video_codec_name(id: u8) -> &'static str {
-    name(id, &["", "", "H.263", "Screen", "VP6", "VP6Alpha", "Screen2", "H.264", "", "", "", "", "H.265"])
+    name(
+        id,
+        &[
+            "", "", "H.263", "Screen", "VP6", "VP6Alpha", "Screen2", "H.264", "", "", "", "",
+            "H.265",
+        ],
+    )
 }
 
 /// Name of an AVC packet type (0 `SH`, 1 `Nalu`, 2 `SpsPpsEnd`).
@@ -146,9 +156,22 @@ pub fn sound_format_name(f: u8) -> &'static str {
     name(
         f,
         &[
-            "LinearPCM", "ADPCM", "MP3", "LinearPCMLe", "NellymoserKHz16", "NellymoserKHz8",
-            "Nellymoser", "G711APCM", "G711MuPCM", "Reserved", "AAC", "Speex", "", "Opus",
-            "MP3KHz8", "DeviceSpecific",
+            "LinearPCM",
+            "ADPCM",
+            "MP3",
+            "LinearPCMLe",
+            "NellymoserKHz16",
+            "NellymoserKHz8",
+            "Nellymoser",
+            "G711APCM",
+            "G711MuPCM",
+            "Reserved",
+            "AAC",
+            "Speex",
+            "",
+            "Opus",
+            "MP3KHz8",
+            "DeviceSpecific",
         ],
     )
 }
@@ -227,8 +250,10 @@ mod tests {
     fn write_then_read_back() {
         let mut w = FlvWriter::new(Vec::new(), true, true).unwrap();
         w.write_tag(tag_type::SCRIPT, 0, b"meta").unwrap();
-        w.write_tag(tag_type::VIDEO, 40, &[0x17, 1, 0, 0, 0]).unwrap();
-        w.write_tag(tag_type::AUDIO, 0x0100_0000, &[0xaf, 1, 2]).unwrap();
+        w.write_tag(tag_type::VIDEO, 40, &[0x17, 1, 0, 0, 0])
+            .unwrap();
+        w.write_tag(tag_type::AUDIO, 0x0100_0000, &[0xaf, 1, 2])
+            .unwrap();
         let bytes = w.into_inner().unwrap();
         let mut r = FlvReader::new(&bytes[..]);
         assert_eq!(r.read_header().unwrap(), (true, true));
@@ -257,6 +282,9 @@ mod tests {
             describe_tag(8, 7, &[0xaf, 0, 0x12, 0x10]),
             "Audio packet type=Audio, dts=7, pts=7, size=4, AAC(44KHz,16bit,Stereo,SH)"
         );
-        assert_eq!(describe_tag(9, 0, &[]), "Video packet type=Video, dts=0, pts=0, size=0, Unknown(Unknown,Unknown)");
+        assert_eq!(
+            describe_tag(9, 0, &[]),
+            "Video packet type=Video, dts=0, pts=0, size=0, Unknown(Unknown,Unknown)"
+        );
     }
 }

@@ -212,7 +212,11 @@ mod tests {
             Err(RawError::BeforeParameterSets)
         );
         let out = p
-            .pack(&annexb(&[&[0x09, 0xf0], SPS, PPS, &[0x65, 0xaa, 0, 0, 0]]), 40, 80)
+            .pack(
+                &annexb(&[&[0x09, 0xf0], SPS, PPS, &[0x65, 0xaa, 0, 0, 0]]),
+                40,
+                80,
+            )
             .unwrap();
         assert_eq!(out.len(), 2);
         assert_eq!(&out[0].1[..5], &[0x17, 0, 0, 0, 0]);

@@ -34,15 +34,15 @@ mod parser;
 mod printer;
 
 pub use config::{
-    upstream, ApiAuth, Bandcheck, Cluster, Config, Dvr, Exec, FfEngine, Forward, Hls, HlsAcodec, HlsOnError,
-    HlsVcodec, TimeJitter, HttpApi, HttpHooks, HttpRemux, HttpServer, Ingest, LogLevel, LogTank, Play, Publish,
-    Ratio, RawApi, Refer, Security, SecurityRule, Transcode, Vhost, WorkerProcesses, BUILTIN_CONF,
-    DEFAULT_CHUNK_SIZE, DEFAULT_FIRSTPKT_TIMEOUT, DEFAULT_HANDSHAKE_TIMEOUT, DEFAULT_HLS_DISPOSE,
-    DEFAULT_HLS_FRAGMENT, DEFAULT_HLS_M3U8_FILE, DEFAULT_HLS_TS_FILE, DEFAULT_HLS_WINDOW,
-    DEFAULT_HTTP_API_PORT, DEFAULT_HTTP_DIR, DEFAULT_HTTP_REMUX_MOUNT, DEFAULT_HTTP_SERVER_PORT,
-    DEFAULT_MAX_CONNECTIONS, DEFAULT_MW_LATENCY, DEFAULT_NORMAL_TIMEOUT, DEFAULT_QUEUE_LENGTH,
-    DEFAULT_RING_SIZE, DEFAULT_RTMP_PORT, DEFAULT_UPSTREAM_PORT, DEFAULT_VHOST, MAX_CHUNK_SIZE,
-    MIN_CHUNK_SIZE,
+    upstream, ApiAuth, Bandcheck, Cluster, Config, Dvr, Exec, FfEngine, Forward, Hls, HlsAcodec,
+    HlsOnError, HlsVcodec, HttpApi, HttpHooks, HttpRemux, HttpServer, Ingest, LogLevel, LogTank,
+    Play, Publish, Ratio, RawApi, Refer, Security, SecurityRule, TimeJitter, Transcode, Vhost,
+    WorkerProcesses, BUILTIN_CONF, DEFAULT_CHUNK_SIZE, DEFAULT_FIRSTPKT_TIMEOUT,
+    DEFAULT_HANDSHAKE_TIMEOUT, DEFAULT_HLS_DISPOSE, DEFAULT_HLS_FRAGMENT, DEFAULT_HLS_M3U8_FILE,
+    DEFAULT_HLS_TS_FILE, DEFAULT_HLS_WINDOW, DEFAULT_HTTP_API_PORT, DEFAULT_HTTP_DIR,
+    DEFAULT_HTTP_REMUX_MOUNT, DEFAULT_HTTP_SERVER_PORT, DEFAULT_MAX_CONNECTIONS,
+    DEFAULT_MW_LATENCY, DEFAULT_NORMAL_TIMEOUT, DEFAULT_QUEUE_LENGTH, DEFAULT_RING_SIZE,
+    DEFAULT_RTMP_PORT, DEFAULT_UPSTREAM_PORT, DEFAULT_VHOST, MAX_CHUNK_SIZE, MIN_CHUNK_SIZE,
 };
 pub use error::{ConfError, Warning};
 pub use include::{load_tree, load_tree_with, resolve_includes, IncludeFs, MemFs, RealFs};

@@ -36,7 +36,9 @@ fn other_value(context: &str, name: &str) -> Option<&'static str> {
         ("vhost.dvr", "dvr_wait_keyframe") => "off",
         ("vhost.ingest" | "vhost.transcode.engine", "enabled") => "on",
         ("vhost.http_remux", "mount") => "[app]/[stream].flv",
-        ("vhost.http_remux", "drop_if_not_match" | "has_audio" | "has_video" | "guess_has_av") => "off",
+        ("vhost.http_remux", "drop_if_not_match" | "has_audio" | "has_video" | "guess_has_av") => {
+            "off"
+        }
         ("vhost.http_remux", "fast_cache") => "30",
         ("vhost.hls", "hls_acodec") => "an",
         ("vhost.hls", "hls_vcodec") => "vn",
@@ -50,8 +52,16 @@ fn other_value(context: &str, name: &str) -> Option<&'static str> {
 
 /// Directives with one value only, which is the default: accepted, nothing to change.
 const ONLY_THE_DEFAULT: &[(&str, &str, &str)] = &[
-    ("vhost.dvr", "time_jitter", "full is what every stream gets; zero and off warn"),
-    ("vhost.cluster", "protocol", "rtmp is the only upstream protocol; others warn"),
+    (
+        "vhost.dvr",
+        "time_jitter",
+        "full is what every stream gets; zero and off warn",
+    ),
+    (
+        "vhost.cluster",
+        "protocol",
+        "rtmp is the only upstream protocol; others warn",
+    ),
 ];
 
 #[derive(Debug, PartialEq, Eq)]
@@ -68,10 +78,16 @@ fn siblings(context: &str, name: &str) -> String {
         "vhost.ingest" => vec![
             ("input", "input { type file; url ./in.flv; }\n"),
             ("ffmpeg", "ffmpeg /usr/bin/ffmpeg;\n"),
-            ("engine", "engine { enabled off; output rtmp://127.0.0.1/live/in; }\n"),
+            (
+                "engine",
+                "engine { enabled off; output rtmp://127.0.0.1/live/in; }\n",
+            ),
         ],
         "vhost.transcode.engine" => {
-            vec![("output", "output rtmp://127.0.0.1:[port]/[app]/[stream]_[engine];\n")]
+            vec![(
+                "output",
+                "output rtmp://127.0.0.1:[port]/[app]/[stream]_[engine];\n",
+            )]
         }
         _ => vec![],
     }
@@ -88,7 +104,10 @@ fn status(context: &str, name: &str) -> (Status, bool) {
     let depth = context.split('.').filter(|s| !s.is_empty()).count();
     let line = depth + 1;
     let around = siblings(context, name);
-    let text = wrap(context, &format!("{}{around}", directive(context, name, natural)));
+    let text = wrap(
+        context,
+        &format!("{}{around}", directive(context, name, natural)),
+    );
     let config = match load(&text) {
         Ok(c) => c,
         Err(e) => return (Status::Rejected(e.to_string()), false),
@@ -137,8 +156,14 @@ fn table() -> (String, Vec<String>) {
     let (mut n_impl, mut n_warn, mut n_rej) = (0, 0, 0);
     let mut body = String::new();
     for (context, names) in contexts() {
-        let title = if context.is_empty() { "top level".to_string() } else { context.replace('.', " › ") };
-        body.push_str(&format!("\n## {title}\n\n| directive | as written | status | note |\n|---|---|---|---|\n"));
+        let title = if context.is_empty() {
+            "top level".to_string()
+        } else {
+            context.replace('.', " › ")
+        };
+        body.push_str(&format!(
+            "\n## {title}\n\n| directive | as written | status | note |\n|---|---|---|---|\n"
+        ));
         let mut names: Vec<&str> = names.to_vec();
         names.sort_unstable();
         for name in names {
@@ -146,17 +171,25 @@ fn table() -> (String, Vec<String>) {
             let written = if natural {
                 format!("`{} {{ }}`", block_head(name))
             } else {
-                format!("`{}`", directive(context, name, false).trim().trim_end_matches(';'))
+                format!(
+                    "`{}`",
+                    directive(context, name, false).trim().trim_end_matches(';')
+                )
             };
             let (st, changed) = status(context, name);
             let (word, note) = match &st {
                 Status::Implemented => {
                     n_impl += 1;
-                    let only = ONLY_THE_DEFAULT.iter().find(|(c, n, _)| *c == context && *n == name);
+                    let only = ONLY_THE_DEFAULT
+                        .iter()
+                        .find(|(c, n, _)| *c == context && *n == name);
                     if !changed && !natural && only.is_none() {
                         silent.push(format!("{context} {name}"));
                     }
-                    ("implemented", only.map_or(String::new(), |(_, _, why)| why.to_string()))
+                    (
+                        "implemented",
+                        only.map_or(String::new(), |(_, _, why)| why.to_string()),
+                    )
                 }
                 Status::Warned(m) => {
                     n_warn += 1;
@@ -168,7 +201,10 @@ fn table() -> (String, Vec<String>) {
                 }
             };
             let note = note.replace('|', "\\|").replace("generated.conf:", "line ");
-            body.push_str(&format!("| `{name}` | {} | {word} | {note} |\n", written.replace('|', "\\|")));
+            body.push_str(&format!(
+                "| `{name}` | {} | {word} | {note} |\n",
+                written.replace('|', "\\|")
+            ));
         }
     }
     out.push_str(&format!(

@@ -460,10 +460,7 @@ fn srs1_legacy() {
     assert!(c.http_server.enabled);
     assert_eq!(c.http_server.listen, addr("0.0.0.0:8080"));
     assert_eq!(c.http_server.dir, Path::new("./objs/nginx/html"));
-    assert_eq!(
-        warned(&c),
-        ["log_dir", "pithy_print", "http"]
-    );
+    assert_eq!(warned(&c), ["log_dir", "pithy_print", "http"]);
     // SRS 1's vhost-level time_jitter and atc are read.
     assert!(!v.play.atc);
     assert_eq!(v.play.time_jitter, srs_conf::TimeJitter::Full);

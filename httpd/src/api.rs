@@ -169,14 +169,20 @@ impl Rates {
         let mut all = self.samples.lock().unwrap_or_else(|e| e.into_inner());
         if all.len() > 4096 {
             // Streams and clients long gone.
-            all.retain(|_, q| q.back().is_some_and(|(t, ..)| now.duration_since(*t) < RATE_WINDOW * 2));
+            all.retain(|_, q| {
+                q.back()
+                    .is_some_and(|(t, ..)| now.duration_since(*t) < RATE_WINDOW * 2)
+            });
         }
         let q = all.entry(id.to_string()).or_default();
         // Counters that went back: a new publish of the stream; start over.
         if q.back().is_some_and(|&(_, r, s)| recv < r || send < s) {
             q.clear();
         }
-        while q.front().is_some_and(|(t, ..)| now.duration_since(*t) > RATE_WINDOW) {
+        while q
+            .front()
+            .is_some_and(|(t, ..)| now.duration_since(*t) > RATE_WINDOW)
+        {
             q.pop_front();
         }
         let rate = match q.front() {
@@ -189,7 +195,9 @@ impl Rates {
                 (recv * 8 / 1000 / s, send * 8 / 1000 / s)
             }
         };
-        if q.back().map_or(true, |(t, ..)| now.duration_since(*t) >= Duration::from_secs(1)) {
+        if q.back().map_or(true, |(t, ..)| {
+            now.duration_since(*t) >= Duration::from_secs(1)
+        }) {
             q.push_back((now, recv, send));
         }
         rate
@@ -263,9 +271,12 @@ fn client_json(role: Role, c: &ClientInfo, snap: &Snapshot) -> Value {
         .find(|d| d.vhost == vhost && d.app == app && d.stream == stream)
         .map(|d| d.tc_url.clone())
         .unwrap_or_default();
-    let kbps = snap
-        .rates
-        .kbps(&format!("client {}", c.cid), c.bytes_in, c.bytes_out, c.alive_s);
+    let kbps = snap.rates.kbps(
+        &format!("client {}", c.cid),
+        c.bytes_in,
+        c.bytes_out,
+        c.alive_s,
+    );
     json!({
         "id": c.cid,
         "vhost": vhost_id(&vhost),

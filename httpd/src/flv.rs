@@ -56,7 +56,10 @@ impl FlvOptions {
         if frames(type_id::AUDIO).next().is_some() && frames(type_id::VIDEO).next().is_some() {
             return true;
         }
-        let media = || msgs.iter().filter(|m| m.type_id != type_id::DATA_AMF0 && !m.is_sequence_header());
+        let media = || {
+            msgs.iter()
+                .filter(|m| m.type_id != type_id::DATA_AMF0 && !m.is_sequence_header())
+        };
         let first = media().map(|m| m.timestamp).min();
         let last = media().map(|m| m.timestamp).max();
         let span = match (first, last) {
@@ -193,7 +196,10 @@ pub fn ts_body(player: Player) -> impl Stream<Item = Result<Bytes, Infallible>> 
                                 let Some(kind) = MediaKind::from_type_id(m.type_id) else {
                                     continue;
                                 };
-                                if kind == MediaKind::Video && m.is_keyframe() && !m.is_sequence_header() {
+                                if kind == MediaKind::Video
+                                    && m.is_keyframe()
+                                    && !m.is_sequence_header()
+                                {
                                     mux.start_segment();
                                 }
                                 if let Err(e) = mux.push(kind, m.timestamp, &m.payload, &mut out) {
@@ -239,15 +245,31 @@ mod tests {
         let ash = m(type_id::AUDIO, flags::SEQUENCE_HEADER);
         let v = m(type_id::VIDEO, flags::KEYFRAME);
         let vsh = m(type_id::VIDEO, flags::SEQUENCE_HEADER);
-        assert_eq!(guess.flags(&[vsh.clone(), ash.clone(), v.clone(), a.clone()]), (true, true));
+        assert_eq!(
+            guess.flags(&[vsh.clone(), ash.clone(), v.clone(), a.clone()]),
+            (true, true)
+        );
         // Video frames and only an audio header: no audio.
-        assert_eq!(guess.flags(&[vsh.clone(), ash.clone(), v.clone()]), (false, true));
+        assert_eq!(
+            guess.flags(&[vsh.clone(), ash.clone(), v.clone()]),
+            (false, true)
+        );
         assert_eq!(guess.flags(&[ash, a]), (true, false));
         // Nothing to guess from: the settings.
-        let off = FlvOptions { has_video: false, ..guess };
-        assert_eq!(off.flags(&[m(type_id::DATA_AMF0, flags::METADATA)]), (true, false));
+        let off = FlvOptions {
+            has_video: false,
+            ..guess
+        };
+        assert_eq!(
+            off.flags(&[m(type_id::DATA_AMF0, flags::METADATA)]),
+            (true, false)
+        );
         // Not guessing: the settings, whatever comes.
-        let fixed = FlvOptions { guess_has_av: false, has_audio: false, ..guess };
+        let fixed = FlvOptions {
+            guess_has_av: false,
+            has_audio: false,
+            ..guess
+        };
         assert_eq!(fixed.flags(&[vsh, v]), (false, true));
     }
 }

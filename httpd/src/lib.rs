@@ -253,10 +253,16 @@ async fn serve_http(
             // The body ends when the client goes away (hyper drops it) or is kicked.
             let (media, content_type) = match remux {
                 Remux::Flv => (
-                    futures_util::StreamExt::boxed(flv::body(player, flv::FlvOptions::of(&v.http_remux))),
+                    futures_util::StreamExt::boxed(flv::body(
+                        player,
+                        flv::FlvOptions::of(&v.http_remux),
+                    )),
                     "video/x-flv",
                 ),
-                Remux::Ts => (futures_util::StreamExt::boxed(flv::ts_body(player)), "video/MP2T"),
+                Remux::Ts => (
+                    futures_util::StreamExt::boxed(flv::ts_body(player)),
+                    "video/MP2T",
+                ),
             };
             let body = futures_util::StreamExt::take_until(
                 futures_util::StreamExt::map(media, move |b| {

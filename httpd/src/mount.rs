@@ -131,7 +131,13 @@ pub fn match_stream(
         .vhosts
         .iter()
         .filter(|v| v.enabled && v.http_remux.enabled)
-        .filter_map(|v| Some((v, remux_of(&v.http_remux.mount)?, tokens(&v.http_remux.mount))))
+        .filter_map(|v| {
+            Some((
+                v,
+                remux_of(&v.http_remux.mount)?,
+                tokens(&v.http_remux.mount),
+            ))
+        })
         .collect();
     // First the paths that name their vhost, then those that do not (SRS mounts the
     // default vhost so, and a player may name the vhost by Host or `?vhost=` instead).
@@ -192,9 +198,7 @@ pub fn mounted_path(template: &str, key: &StreamKey) -> String {
         .replace("[app]", &key.app)
         .replace("[stream]", &key.stream);
     let p = p.trim_start_matches('/');
-    let p = p
-        .strip_prefix(&format!("{DEFAULT_VHOST}/"))
-        .unwrap_or(p);
+    let p = p.strip_prefix(&format!("{DEFAULT_VHOST}/")).unwrap_or(p);
     format!("/{p}")
 }
 
@@ -218,12 +222,24 @@ mod tests {
         );
         let m = |host: &str, path: &str, q: &str| key(match_stream(&c, host, path, q));
         let flv = Remux::Flv;
-        assert_eq!(m("", "/live/s.flv", ""), Some(("__defaultVhost__/live/s".into(), flv)));
+        assert_eq!(
+            m("", "/live/s.flv", ""),
+            Some(("__defaultVhost__/live/s".into(), flv))
+        );
         assert_eq!(m("", "/v1/live/s.flv", ""), Some(("v1/live/s".into(), flv)));
-        assert_eq!(m("v1:8080", "/live/s.flv", ""), Some(("v1/live/s".into(), flv)));
-        assert_eq!(m("", "/live/s.flv", "vhost=v1"), Some(("v1/live/s".into(), flv)));
+        assert_eq!(
+            m("v1:8080", "/live/s.flv", ""),
+            Some(("v1/live/s".into(), flv))
+        );
+        assert_eq!(
+            m("", "/live/s.flv", "vhost=v1"),
+            Some(("v1/live/s".into(), flv))
+        );
         // An app of two segments.
-        assert_eq!(m("", "/a/b/s.flv", ""), Some(("__defaultVhost__/a/b/s".into(), flv)));
+        assert_eq!(
+            m("", "/a/b/s.flv", ""),
+            Some(("__defaultVhost__/a/b/s".into(), flv))
+        );
         assert_eq!(m("", "/live/s.ts", ""), None);
         assert_eq!(m("", "/s.flv", ""), None);
         assert_eq!(m("", "/../x/s.flv", ""), None);
@@ -236,18 +252,27 @@ mod tests {
              vhost v2 { http_remux { enabled on; mount [vhost]/[app]/[stream]-hd.flv; } }\n",
         );
         let m = |path: &str| key(match_stream(&c, "", path, ""));
-        assert_eq!(m("/tv/live/s/live.ts"), Some(("__defaultVhost__/live/s".into(), Remux::Ts)));
+        assert_eq!(
+            m("/tv/live/s/live.ts"),
+            Some(("__defaultVhost__/live/s".into(), Remux::Ts))
+        );
         // The template's text must be there.
         assert_eq!(m("/live/s.ts"), None);
         assert_eq!(m("/live/s.flv"), None);
-        assert_eq!(m("/v2/live/s-hd.flv"), Some(("v2/live/s".into(), Remux::Flv)));
+        assert_eq!(
+            m("/v2/live/s-hd.flv"),
+            Some(("v2/live/s".into(), Remux::Flv))
+        );
         assert_eq!(m("/v2/live/s.flv"), None);
         assert_eq!(
-            mounted_path("[vhost]/[app]/[stream].flv", &StreamKey {
-                vhost: DEFAULT_VHOST.into(),
-                app: "live".into(),
-                stream: "s".into()
-            }),
+            mounted_path(
+                "[vhost]/[app]/[stream].flv",
+                &StreamKey {
+                    vhost: DEFAULT_VHOST.into(),
+                    app: "live".into(),
+                    stream: "s".into()
+                }
+            ),
             "/live/s.flv"
         );
     }

@@ -36,9 +36,13 @@ fn from_value(v: &Amf0Value) -> Node {
         Amf0Value::String(s) | Amf0Value::LongString(s) | Amf0Value::XmlDocument(s) => {
             Node::String(cstring(s))
         }
-        Amf0Value::Object(p) | Amf0Value::TypedObject { properties: p, .. } => Node::Object(props(p)),
+        Amf0Value::Object(p) | Amf0Value::TypedObject { properties: p, .. } => {
+            Node::Object(props(p))
+        }
         Amf0Value::EcmaArray(p) => Node::Ecma(props(p)),
-        Amf0Value::StrictArray(a) => Node::Strict(a.iter().map(|v| Box::new(from_value(v))).collect()),
+        Amf0Value::StrictArray(a) => {
+            Node::Strict(a.iter().map(|v| Box::new(from_value(v))).collect())
+        }
         Amf0Value::Date { millis, .. } => Node::Number(*millis),
         Amf0Value::Null => Node::Null,
         _ => Node::Undefined,
@@ -80,7 +84,11 @@ unsafe fn take(p: srs_amf0_t) -> Option<Box<Node>> {
 }
 
 #[no_mangle]
-pub unsafe extern "C" fn srs_amf0_parse(data: *mut c_char, size: c_int, nparsed: *mut c_int) -> srs_amf0_t {
+pub unsafe extern "C" fn srs_amf0_parse(
+    data: *mut c_char,
+    size: c_int,
+    nparsed: *mut c_int,
+) -> srs_amf0_t {
     guard(std::ptr::null_mut(), || {
         // SAFETY: the caller's buffer of `size` bytes, checked.
         let Some(b) = (unsafe { c_bytes(data, size) }) else {
@@ -151,7 +159,11 @@ pub unsafe extern "C" fn srs_amf0_size(amf0: srs_amf0_t) -> c_int {
 }
 
 #[no_mangle]
-pub unsafe extern "C" fn srs_amf0_serialize(amf0: srs_amf0_t, data: *mut c_char, size: c_int) -> c_int {
+pub unsafe extern "C" fn srs_amf0_serialize(
+    amf0: srs_amf0_t,
+    data: *mut c_char,
+    size: c_int,
+) -> c_int {
     let Some(n) = (unsafe { node(amf0) }) else {
         return crate::error::INVALID;
     };
@@ -232,7 +244,9 @@ unsafe fn name_at(amf0: srs_amf0_t, index: c_int, object: bool) -> *const c_char
 unsafe fn value_at(amf0: srs_amf0_t, index: c_int, object: bool) -> srs_amf0_t {
     unsafe { props(amf0, object) }
         .and_then(|p| p.get_mut(usize::try_from(index).ok()?))
-        .map_or(std::ptr::null_mut(), |(_, v)| v.as_mut() as *mut Node as srs_amf0_t)
+        .map_or(std::ptr::null_mut(), |(_, v)| {
+            v.as_mut() as *mut Node as srs_amf0_t
+        })
 }
 
 unsafe fn property(amf0: srs_amf0_t, name: *const c_char, object: bool) -> srs_amf0_t {
@@ -243,13 +257,16 @@ unsafe fn property(amf0: srs_amf0_t, name: *const c_char, object: bool) -> srs_a
     let name = unsafe { CStr::from_ptr(name) };
     unsafe { props(amf0, object) }
         .and_then(|p| p.iter_mut().find(|(k, _)| k.as_c_str() == name))
-        .map_or(std::ptr::null_mut(), |(_, v)| v.as_mut() as *mut Node as srs_amf0_t)
+        .map_or(std::ptr::null_mut(), |(_, v)| {
+            v.as_mut() as *mut Node as srs_amf0_t
+        })
 }
 
 unsafe fn property_set(amf0: srs_amf0_t, name: *const c_char, value: srs_amf0_t, object: bool) {
     // The value is ours now, set or not.
     let value = unsafe { take(value) };
-    let (Some(p), Some(value), false) = (unsafe { props(amf0, object) }, value, name.is_null()) else {
+    let (Some(p), Some(value), false) = (unsafe { props(amf0, object) }, value, name.is_null())
+    else {
         return;
     };
     // SAFETY: a C string, checked for NULL.
@@ -266,22 +283,35 @@ pub unsafe extern "C" fn srs_amf0_object_property_count(amf0: srs_amf0_t) -> c_i
 }
 
 #[no_mangle]
-pub unsafe extern "C" fn srs_amf0_object_property_name_at(amf0: srs_amf0_t, index: c_int) -> *const c_char {
+pub unsafe extern "C" fn srs_amf0_object_property_name_at(
+    amf0: srs_amf0_t,
+    index: c_int,
+) -> *const c_char {
     unsafe { name_at(amf0, index, true) }
 }
 
 #[no_mangle]
-pub unsafe extern "C" fn srs_amf0_object_property_value_at(amf0: srs_amf0_t, index: c_int) -> srs_amf0_t {
+pub unsafe extern "C" fn srs_amf0_object_property_value_at(
+    amf0: srs_amf0_t,
+    index: c_int,
+) -> srs_amf0_t {
     unsafe { value_at(amf0, index, true) }
 }
 
 #[no_mangle]
-pub unsafe extern "C" fn srs_amf0_object_property(amf0: srs_amf0_t, name: *const c_char) -> srs_amf0_t {
+pub unsafe extern "C" fn srs_amf0_object_property(
+    amf0: srs_amf0_t,
+    name: *const c_char,
+) -> srs_amf0_t {
     unsafe { property(amf0, name, true) }
 }
 
 #[no_mangle]
-pub unsafe extern "C" fn srs_amf0_object_property_set(amf0: srs_amf0_t, name: *const c_char, value: srs_amf0_t) {
+pub unsafe extern "C" fn srs_amf0_object_property_set(
+    amf0: srs_amf0_t,
+    name: *const c_char,
+    value: srs_amf0_t,
+) {
     unsafe { property_set(amf0, name, value, true) }
 }
 
@@ -298,22 +328,35 @@ pub unsafe extern "C" fn srs_amf0_ecma_array_property_count(amf0: srs_amf0_t) ->
 }
 
 #[no_mangle]
-pub unsafe extern "C" fn srs_amf0_ecma_array_property_name_at(amf0: srs_amf0_t, index: c_int) -> *const c_char {
+pub unsafe extern "C" fn srs_amf0_ecma_array_property_name_at(
+    amf0: srs_amf0_t,
+    index: c_int,
+) -> *const c_char {
     unsafe { name_at(amf0, index, false) }
 }
 
 #[no_mangle]
-pub unsafe extern "C" fn srs_amf0_ecma_array_property_value_at(amf0: srs_amf0_t, index: c_int) -> srs_amf0_t {
+pub unsafe extern "C" fn srs_amf0_ecma_array_property_value_at(
+    amf0: srs_amf0_t,
+    index: c_int,
+) -> srs_amf0_t {
     unsafe { value_at(amf0, index, false) }
 }
 
 #[no_mangle]
-pub unsafe extern "C" fn srs_amf0_ecma_array_property(amf0: srs_amf0_t, name: *const c_char) -> srs_amf0_t {
+pub unsafe extern "C" fn srs_amf0_ecma_array_property(
+    amf0: srs_amf0_t,
+    name: *const c_char,
+) -> srs_amf0_t {
     unsafe { property(amf0, name, false) }
 }
 
 #[no_mangle]
-pub unsafe extern "C" fn srs_amf0_ecma_array_property_set(amf0: srs_amf0_t, name: *const c_char, value: srs_amf0_t) {
+pub unsafe extern "C" fn srs_amf0_ecma_array_property_set(
+    amf0: srs_amf0_t,
+    name: *const c_char,
+    value: srs_amf0_t,
+) {
     unsafe { property_set(amf0, name, value, false) }
 }
 
@@ -326,12 +369,17 @@ pub unsafe extern "C" fn srs_amf0_strict_array_property_count(amf0: srs_amf0_t) 
 }
 
 #[no_mangle]
-pub unsafe extern "C" fn srs_amf0_strict_array_property_at(amf0: srs_amf0_t, index: c_int) -> srs_amf0_t {
+pub unsafe extern "C" fn srs_amf0_strict_array_property_at(
+    amf0: srs_amf0_t,
+    index: c_int,
+) -> srs_amf0_t {
     match unsafe { node(amf0) } {
         Some(Node::Strict(a)) => usize::try_from(index)
             .ok()
             .and_then(|i| a.get_mut(i))
-            .map_or(std::ptr::null_mut(), |v| v.as_mut() as *mut Node as srs_amf0_t),
+            .map_or(std::ptr::null_mut(), |v| {
+                v.as_mut() as *mut Node as srs_amf0_t
+            }),
         _ => std::ptr::null_mut(),
     }
 }
@@ -347,7 +395,11 @@ pub unsafe extern "C" fn srs_amf0_strict_array_append(amf0: srs_amf0_t, value: s
 /// A text dump of `amf0`, malloc'd into `*pdata` (free it with `srs_amf0_free_bytes` or
 /// `free`), its length in `*psize`; returns `*pdata` (NULL for a NULL value).
 #[no_mangle]
-pub unsafe extern "C" fn srs_human_amf0_print(amf0: srs_amf0_t, pdata: *mut *mut c_char, psize: *mut c_int) -> *mut c_char {
+pub unsafe extern "C" fn srs_human_amf0_print(
+    amf0: srs_amf0_t,
+    pdata: *mut *mut c_char,
+    psize: *mut c_int,
+) -> *mut c_char {
     guard(std::ptr::null_mut(), || {
         let Some(n) = (unsafe { node(amf0) }) else {
             return std::ptr::null_mut();

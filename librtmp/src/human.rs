@@ -32,7 +32,24 @@ pub extern "C" fn srs_human_flv_tag_type2string(t: c_char) -> *const c_char {
 #[no_mangle]
 pub extern "C" fn srs_human_flv_video_codec_id2string(c: c_char) -> *const c_char {
     let n = std::ptr::null();
-    name(c, &[n, n, cstr!("H.263"), cstr!("Screen"), cstr!("VP6"), cstr!("VP6Alpha"), cstr!("Screen2"), cstr!("H.264"), n, n, n, n, cstr!("H.265")])
+    name(
+        c,
+        &[
+            n,
+            n,
+            cstr!("H.263"),
+            cstr!("Screen"),
+            cstr!("VP6"),
+            cstr!("VP6Alpha"),
+            cstr!("Screen2"),
+            cstr!("H.264"),
+            n,
+            n,
+            n,
+            n,
+            cstr!("H.265"),
+        ],
+    )
 }
 
 #[no_mangle]
@@ -43,7 +60,17 @@ pub extern "C" fn srs_human_flv_video_avc_packet_type2string(t: c_char) -> *cons
 #[no_mangle]
 pub extern "C" fn srs_human_flv_video_frame_type2string(t: c_char) -> *const c_char {
     let n = std::ptr::null();
-    name(t, &[n, cstr!("I"), cstr!("P/B"), cstr!("DI"), cstr!("GI"), cstr!("VI")])
+    name(
+        t,
+        &[
+            n,
+            cstr!("I"),
+            cstr!("P/B"),
+            cstr!("DI"),
+            cstr!("GI"),
+            cstr!("VI"),
+        ],
+    )
 }
 
 #[no_mangle]
@@ -52,17 +79,37 @@ pub extern "C" fn srs_human_flv_audio_sound_format2string(f: c_char) -> *const c
     name(
         f,
         &[
-            cstr!("LinearPCM"), cstr!("ADPCM"), cstr!("MP3"), cstr!("LinearPCMLe"),
-            cstr!("NellymoserKHz16"), cstr!("NellymoserKHz8"), cstr!("Nellymoser"),
-            cstr!("G711APCM"), cstr!("G711MuPCM"), cstr!("Reserved"), cstr!("AAC"),
-            cstr!("Speex"), n, cstr!("Opus"), cstr!("MP3KHz8"), cstr!("DeviceSpecific"),
+            cstr!("LinearPCM"),
+            cstr!("ADPCM"),
+            cstr!("MP3"),
+            cstr!("LinearPCMLe"),
+            cstr!("NellymoserKHz16"),
+            cstr!("NellymoserKHz8"),
+            cstr!("Nellymoser"),
+            cstr!("G711APCM"),
+            cstr!("G711MuPCM"),
+            cstr!("Reserved"),
+            cstr!("AAC"),
+            cstr!("Speex"),
+            n,
+            cstr!("Opus"),
+            cstr!("MP3KHz8"),
+            cstr!("DeviceSpecific"),
         ],
     )
 }
 
 #[no_mangle]
 pub extern "C" fn srs_human_flv_audio_sound_rate2string(r: c_char) -> *const c_char {
-    name(r, &[cstr!("5.5KHz"), cstr!("11KHz"), cstr!("22KHz"), cstr!("44KHz")])
+    name(
+        r,
+        &[
+            cstr!("5.5KHz"),
+            cstr!("11KHz"),
+            cstr!("22KHz"),
+            cstr!("44KHz"),
+        ],
+    )
 }
 
 #[no_mangle]
@@ -119,7 +166,12 @@ fn print_line(line: &str) {
 }
 
 #[no_mangle]
-pub unsafe extern "C" fn srs_human_print_rtmp_packet(type_: c_char, timestamp: u32, data: *mut c_char, size: c_int) -> c_int {
+pub unsafe extern "C" fn srs_human_print_rtmp_packet(
+    type_: c_char,
+    timestamp: u32,
+    data: *mut c_char,
+    size: c_int,
+) -> c_int {
     srs_human_print_rtmp_packet4(type_, timestamp, data, size, 0, 0, 0, 0)
 }
 
@@ -165,12 +217,18 @@ pub unsafe extern "C" fn srs_human_print_rtmp_packet4(
         };
         let mut line = describe(type_ as u8, timestamp, b);
         let now = crate::utils::srs_utils_time_ms();
-        line.push_str(&format!(", diff={}", timestamp.wrapping_sub(pre_timestamp) as i32));
+        line.push_str(&format!(
+            ", diff={}",
+            timestamp.wrapping_sub(pre_timestamp) as i32
+        ));
         if pre_now > 0 {
             line.push_str(&format!(", ndiff={}", now - pre_now));
         }
         if starttime > 0 && nb_packets > 0 && now > starttime {
-            line.push_str(&format!(", pps={:.1}", nb_packets as f64 * 1000.0 / (now - starttime) as f64));
+            line.push_str(&format!(
+                ", pps={:.1}",
+                nb_packets as f64 * 1000.0 / (now - starttime) as f64
+            ));
         }
         print_line(&line);
         0

@@ -325,7 +325,13 @@ pub extern "C" fn srs_rtmp_connect_server(rtmp: srs_rtmp_t) -> c_int {
 /// answers C2 before its `connect`): here only the order of calls is checked.
 #[no_mangle]
 pub extern "C" fn srs_rtmp_do_simple_handshake(rtmp: srs_rtmp_t) -> c_int {
-    with_rtmp(rtmp, |r| if r.socket.is_some() { 0 } else { error::INVALID })
+    with_rtmp(rtmp, |r| {
+        if r.socket.is_some() {
+            0
+        } else {
+            error::INVALID
+        }
+    })
 }
 
 #[no_mangle]
@@ -344,7 +350,12 @@ pub unsafe extern "C" fn srs_rtmp_set_connect_args(
     // The arguments are the library's, as in SRS: freed here (not sent).
     unsafe { amf0::srs_amf0_free(args) };
     // SAFETY: C strings the caller passes, each checked for NULL.
-    let (tc, page) = unsafe { (c_str(tc_url).map(str::to_string), c_str(page_url).map(str::to_string)) };
+    let (tc, page) = unsafe {
+        (
+            c_str(tc_url).map(str::to_string),
+            c_str(page_url).map(str::to_string),
+        )
+    };
     with_rtmp(rtmp, |r| {
         if let Some(tc) = tc {
             r.tc_url = Some(tc);
@@ -464,7 +475,11 @@ pub unsafe extern "C" fn srs_rtmp_get_server_id(
                 *ip = r.ip.as_ptr() as *mut c_char;
             }
             if !pid.is_null() {
-                *pid = if r.info.pid == 0 { -1 } else { r.info.pid as c_int };
+                *pid = if r.info.pid == 0 {
+                    -1
+                } else {
+                    r.info.pid as c_int
+                };
             }
             if !cid.is_null() {
                 *cid = r.info.id.parse().unwrap_or(-1);
@@ -498,7 +513,11 @@ pub unsafe extern "C" fn srs_rtmp_get_server_version(
         if r.client.is_none() {
             return error::INVALID;
         }
-        let mut parts = r.info.version.split('.').map(|p| p.parse::<c_int>().unwrap_or(0));
+        let mut parts = r
+            .info
+            .version
+            .split('.')
+            .map(|p| p.parse::<c_int>().unwrap_or(0));
         // SAFETY: output pointers from the caller, each checked for NULL.
         unsafe {
             for out in [major, minor, revision, build] {
@@ -556,7 +575,14 @@ pub unsafe extern "C" fn srs_rtmp_bandwidth_check(
     play_duration: *mut c_int,
     publish_duration: *mut c_int,
 ) -> c_int {
-    let ints = [play_kbps, publish_kbps, play_bytes, publish_bytes, play_duration, publish_duration];
+    let ints = [
+        play_kbps,
+        publish_kbps,
+        play_bytes,
+        publish_bytes,
+        play_duration,
+        publish_duration,
+    ];
     // SAFETY: output pointers from the caller, each checked for NULL.
     unsafe {
         for p in [start_time, end_time] {
@@ -585,7 +611,14 @@ pub unsafe extern "C" fn srs_rtmp_bandwidth_check(
     });
     if let Some(rep) = report {
         let clamp = |v: i64| c_int::try_from(v).unwrap_or(c_int::MAX);
-        let vals = [rep.play_kbps, rep.publish_kbps, rep.play_bytes, rep.publish_bytes, rep.play_time, rep.publish_time];
+        let vals = [
+            rep.play_kbps,
+            rep.publish_kbps,
+            rep.play_bytes,
+            rep.publish_bytes,
+            rep.play_time,
+            rep.publish_time,
+        ];
         // SAFETY: as above.
         unsafe {
             if !start_time.is_null() {
@@ -629,7 +662,10 @@ pub unsafe extern "C" fn srs_rtmp_read_packet(
             return error::INVALID;
         };
         loop {
-            match r.rt.block_on(async { tokio::time::timeout(wait, c.read()).await }) {
+            match r
+                .rt
+                .block_on(async { tokio::time::timeout(wait, c.read()).await })
+            {
                 Err(_) => return error::SOCKET_TIMEOUT,
                 Ok(Err(e)) => return code_of(&e),
                 Ok(Ok(Packet::Media {
@@ -713,7 +749,11 @@ pub unsafe extern "C" fn srs_rtmp_write_packet(
 }
 
 #[no_mangle]
-pub unsafe extern "C" fn srs_rtmp_is_onMetaData(type_: c_char, data: *mut c_char, size: c_int) -> srs_bool {
+pub unsafe extern "C" fn srs_rtmp_is_onMetaData(
+    type_: c_char,
+    data: *mut c_char,
+    size: c_int,
+) -> srs_bool {
     guard(0, || {
         if type_ as u8 != 18 {
             return 0;
@@ -725,7 +765,10 @@ pub unsafe extern "C" fn srs_rtmp_is_onMetaData(type_: c_char, data: *mut c_char
         let name = srs_protocol::amf0::decode_all(b)
             .ok()
             .and_then(|v| v.first().and_then(|n| n.as_str().map(str::to_string)));
-        c_int::from(matches!(name.as_deref(), Some("onMetaData" | "@setDataFrame")))
+        c_int::from(matches!(
+            name.as_deref(),
+            Some("onMetaData" | "@setDataFrame")
+        ))
     })
 }
 
@@ -775,7 +818,9 @@ pub unsafe extern "C" fn srs_audio_write_raw_frame(
 #[no_mangle]
 pub unsafe extern "C" fn srs_aac_is_adts(data: *mut c_char, size: c_int) -> srs_bool {
     // SAFETY: the caller's buffer of `size` bytes, checked.
-    guard(0, || c_int::from(unsafe { c_bytes(data, size) }.is_some_and(utils::is_adts)))
+    guard(0, || {
+        c_int::from(unsafe { c_bytes(data, size) }.is_some_and(utils::is_adts))
+    })
 }
 
 #[no_mangle]
@@ -972,7 +1017,8 @@ pub unsafe extern "C" fn srs_flv_read_tag_header(
             return ret;
         }
         let size = i32::from(h[1]) << 16 | i32::from(h[2]) << 8 | i32::from(h[3]);
-        let time = u32::from(h[7]) << 24 | u32::from(h[4]) << 16 | u32::from(h[5]) << 8 | u32::from(h[6]);
+        let time =
+            u32::from(h[7]) << 24 | u32::from(h[4]) << 16 | u32::from(h[5]) << 8 | u32::from(h[6]);
         // SAFETY: output pointers, checked for NULL above.
         unsafe {
             *ptype = (h[0] & 0x1f) as c_char;
@@ -984,7 +1030,11 @@ pub unsafe extern "C" fn srs_flv_read_tag_header(
 }
 
 #[no_mangle]
-pub unsafe extern "C" fn srs_flv_read_tag_data(flv: srs_flv_t, data: *mut c_char, size: i32) -> c_int {
+pub unsafe extern "C" fn srs_flv_read_tag_data(
+    flv: srs_flv_t,
+    data: *mut c_char,
+    size: i32,
+) -> c_int {
     if size < 0 || (data.is_null() && size > 0) {
         return error::INVALID;
     }
@@ -1097,14 +1147,19 @@ pub extern "C" fn srs_flv_is_eof(error_code: c_int) -> srs_bool {
 pub unsafe extern "C" fn srs_flv_is_sequence_header(data: *mut c_char, size: i32) -> srs_bool {
     // SAFETY: the caller's buffer of `size` bytes, checked.
     guard(0, || {
-        c_int::from(unsafe { c_bytes(data, size) }.is_some_and(|b| b.len() >= 2 && b[0] & 0x0f == 7 && b[1] == 0))
+        c_int::from(
+            unsafe { c_bytes(data, size) }
+                .is_some_and(|b| b.len() >= 2 && b[0] & 0x0f == 7 && b[1] == 0),
+        )
     })
 }
 
 #[no_mangle]
 pub unsafe extern "C" fn srs_flv_is_keyframe(data: *mut c_char, size: i32) -> srs_bool {
     // SAFETY: the caller's buffer of `size` bytes, checked.
-    guard(0, || c_int::from(unsafe { c_bytes(data, size) }.is_some_and(|b| !b.is_empty() && b[0] >> 4 == 1)))
+    guard(0, || {
+        c_int::from(unsafe { c_bytes(data, size) }.is_some_and(|b| !b.is_empty() && b[0] >> 4 == 1))
+    })
 }
 
 /// The byte counters of a connection (0 before it connected).

@@ -9,7 +9,12 @@ pub fn is_adts(b: &[u8]) -> bool {
 }
 
 /// A byte of a body at `i`, through `f`; -1 when the body is too short.
-unsafe fn field(data: *mut c_char, size: c_int, need: usize, f: impl FnOnce(&[u8]) -> i8) -> c_char {
+unsafe fn field(
+    data: *mut c_char,
+    size: c_int,
+    need: usize,
+    f: impl FnOnce(&[u8]) -> i8,
+) -> c_char {
     guard(-1, || {
         // SAFETY: the caller's buffer of `size` bytes, checked.
         match unsafe { c_bytes(data, size) } {
@@ -51,7 +56,8 @@ pub unsafe extern "C" fn srs_utils_parse_timestamp(
             if b[1] == 0 {
                 time
             } else {
-                let cts = (i32::from(b[2]) << 16 | i32::from(b[3]) << 8 | i32::from(b[4])) << 8 >> 8;
+                let cts =
+                    (i32::from(b[2]) << 16 | i32::from(b[3]) << 8 | i32::from(b[4])) << 8 >> 8;
                 time.wrapping_add(cts as u32)
             }
         };
@@ -91,17 +97,35 @@ pub unsafe extern "C" fn srs_utils_flv_video_codec_id(data: *mut c_char, size: c
 }
 
 #[no_mangle]
-pub unsafe extern "C" fn srs_utils_flv_video_avc_packet_type(data: *mut c_char, size: c_int) -> c_char {
-    field(data, size, 2, |b| if b[0] & 0x0f == 7 { b[1] as i8 } else { -1 })
+pub unsafe extern "C" fn srs_utils_flv_video_avc_packet_type(
+    data: *mut c_char,
+    size: c_int,
+) -> c_char {
+    field(data, size, 2, |b| {
+        if b[0] & 0x0f == 7 {
+            b[1] as i8
+        } else {
+            -1
+        }
+    })
 }
 
 #[no_mangle]
 pub unsafe extern "C" fn srs_utils_flv_video_frame_type(data: *mut c_char, size: c_int) -> c_char {
-    field(data, size, 1, |b| if b[0] & 0x0f == 7 { (b[0] >> 4) as i8 } else { -1 })
+    field(data, size, 1, |b| {
+        if b[0] & 0x0f == 7 {
+            (b[0] >> 4) as i8
+        } else {
+            -1
+        }
+    })
 }
 
 #[no_mangle]
-pub unsafe extern "C" fn srs_utils_flv_audio_sound_format(data: *mut c_char, size: c_int) -> c_char {
+pub unsafe extern "C" fn srs_utils_flv_audio_sound_format(
+    data: *mut c_char,
+    size: c_int,
+) -> c_char {
     field(data, size, 1, |b| (b[0] >> 4) as i8)
 }
 
@@ -121,6 +145,14 @@ pub unsafe extern "C" fn srs_utils_flv_audio_sound_type(data: *mut c_char, size:
 }
 
 #[no_mangle]
-pub unsafe extern "C" fn srs_utils_flv_audio_aac_packet_type(data: *mut c_char, size: c_int) -> c_char {
-    field(data, size, 2, |b| if b[0] >> 4 == 10 { b[1] as i8 } else { -1 })
+pub unsafe extern "C" fn srs_utils_flv_audio_aac_packet_type(
+    data: *mut c_char,
+    size: c_int,
+) -> c_char {
+    field(
+        data,
+        size,
+        2,
+        |b| if b[0] >> 4 == 10 { b[1] as i8 } else { -1 },
+    )
 }

@@ -67,24 +67,60 @@ fn c_programs_publish_dump_and_raw_h264() {
     };
     std::thread::sleep(Duration::from_millis(800));
     let o = run(&publish, &[input.to_str().unwrap(), &url]);
-    assert!(o.status.success(), "publish_flv: {}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr));
+    assert!(
+        o.status.success(),
+        "publish_flv: {}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    );
     let text = String::from_utf8_lossy(&o.stdout).to_string();
     assert!(text.contains("published"), "{text}");
     let o = dumper.join().unwrap();
     let text = String::from_utf8_lossy(&o.stdout).to_string();
-    assert!(o.status.success(), "dump_flv: {text}{}", String::from_utf8_lossy(&o.stderr));
+    assert!(
+        o.status.success(),
+        "dump_flv: {text}{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
     // The server said who it is; packets were described as SRS describes them.
-    assert!(text.contains("server sig=SRS pid=") && text.contains("version=0.1.0"), "{text}");
-    assert!(text.contains("Video packet type=Video") || text.contains("Data packet"), "{text}");
+    assert!(
+        text.contains("server sig=SRS pid=") && text.contains("version=0.1.0"),
+        "{text}"
+    );
+    assert!(
+        text.contains("Video packet type=Video") || text.contains("Data packet"),
+        "{text}"
+    );
     let p = srs_tests::ffprobe(out.to_str().unwrap(), 5.0, Duration::from_secs(30)).unwrap();
     p.assert_h264_aac(20);
 
     // Raw H.264 (Annex B), with the sequence header built by the library.
     let raw = dir.path().join("in.h264");
     let o = Command::new("ffmpeg")
-        .args(["-hide_banner", "-loglevel", "error", "-y", "-f", "lavfi", "-i"])
+        .args([
+            "-hide_banner",
+            "-loglevel",
+            "error",
+            "-y",
+            "-f",
+            "lavfi",
+            "-i",
+        ])
         .arg("testsrc=size=176x144:rate=25")
-        .args(["-t", "4", "-c:v", "libx264", "-preset", "ultrafast", "-g", "25", "-bsf:v", "h264_mp4toannexb", "-f", "h264"])
+        .args([
+            "-t",
+            "4",
+            "-c:v",
+            "libx264",
+            "-preset",
+            "ultrafast",
+            "-g",
+            "25",
+            "-bsf:v",
+            "h264_mp4toannexb",
+            "-f",
+            "h264",
+        ])
         .arg(&raw)
         .output()
         .unwrap();
@@ -98,7 +134,11 @@ fn c_programs_publish_dump_and_raw_h264() {
     assert_eq!(p.codec("video"), Some("h264"), "{p:?}");
     assert_eq!(p.size, Some((176, 144)));
     assert!(p.of("video").len() >= 20, "{p:?}");
-    assert!(pub_raw.wait(Duration::from_secs(30)).unwrap().success(), "{}", pub_raw.stderr());
+    assert!(
+        pub_raw.wait(Duration::from_secs(30)).unwrap().success(),
+        "{}",
+        pub_raw.stderr()
+    );
 }
 
 #[test]
@@ -138,7 +178,11 @@ fn c_bandwidth_check() {
     let url = format!("rtmp://{}/app?key=k1&vhost=bandcheck.srs.com", s.rtmp[0]);
     let o = run(&exe, &[&url]);
     let text = String::from_utf8_lossy(&o.stdout).to_string();
-    assert!(o.status.success(), "{text}{}", String::from_utf8_lossy(&o.stderr));
+    assert!(
+        o.status.success(),
+        "{text}{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
     let kbps: i64 = text
         .split_whitespace()
         .find_map(|w| w.strip_prefix("play_kbps="))

@@ -11,8 +11,8 @@
 //! AudioSpecificConfig) and MP3 audio (`mp4a`, object type 0x6B).
 
 use crate::codec::{
-    aac::AudioSpecificConfig, avc::AvcDecoderConfig, AudioPacket, AudioTag, CodecError,
-    VideoCodec, VideoPacket, VideoTag,
+    aac::AudioSpecificConfig, avc::AvcDecoderConfig, AudioPacket, AudioTag, CodecError, VideoCodec,
+    VideoPacket, VideoTag,
 };
 use crate::flv::sound_format;
 
@@ -174,7 +174,11 @@ impl Mp4Muxer {
     /// A video message at `dts`: a sequence header configures the track (`Ok(None)`: the
     /// first configuration stays; a frame before any is skipped), a frame gives its
     /// sample and data, to be written and then [`add`](Self::add)ed.
-    pub fn video<'a>(&mut self, dts: u32, body: &'a [u8]) -> Result<Option<(Sample, &'a [u8])>, Mp4Error> {
+    pub fn video<'a>(
+        &mut self,
+        dts: u32,
+        body: &'a [u8],
+    ) -> Result<Option<(Sample, &'a [u8])>, Mp4Error> {
         let tag = VideoTag::parse(body)?;
         if tag.codec != VideoCodec::Avc {
             return Err(Mp4Error::Unsupported(tag.codec.name().to_string()));
@@ -210,7 +214,11 @@ impl Mp4Muxer {
     }
 
     /// An audio message at `dts`, as [`video`](Self::video) does it.
-    pub fn audio<'a>(&mut self, dts: u32, body: &'a [u8]) -> Result<Option<(Sample, &'a [u8])>, Mp4Error> {
+    pub fn audio<'a>(
+        &mut self,
+        dts: u32,
+        body: &'a [u8],
+    ) -> Result<Option<(Sample, &'a [u8])>, Mp4Error> {
         let tag = AudioTag::parse(body)?;
         match (tag.sound_format, tag.packet) {
             (sound_format::AAC, AudioPacket::SequenceHeader(asc)) => {
@@ -281,7 +289,10 @@ impl Mp4Muxer {
     /// what follows `at` is overwritten or cut off).
     pub fn cut(&mut self, at: u64) {
         let mut end = DATA_AT;
-        for t in [self.video.as_mut(), self.audio.as_mut()].into_iter().flatten() {
+        for t in [self.video.as_mut(), self.audio.as_mut()]
+            .into_iter()
+            .flatten()
+        {
             t.samples.retain(|s| s.offset + u64::from(s.size) <= at);
             if let Some(l) = t.samples.last() {
                 end = end.max(l.offset + u64::from(l.size));
@@ -501,7 +512,14 @@ fn mp4a(b: &mut Vec<u8>, object_type: u8, asc: Option<&Vec<u8>>, sample_rate: u3
         put16(b, 16);
         put32(b, 0);
         // 16.16 fixed point; rates past 65535 Hz do not fit and the decoder config rules.
-        put32(b, if sample_rate <= 0xffff { sample_rate << 16 } else { 0 });
+        put32(
+            b,
+            if sample_rate <= 0xffff {
+                sample_rate << 16
+            } else {
+                0
+            },
+        );
         full(b, b"esds", 0, 0, |b| {
             let mut dec = vec![object_type, 0x15, 0, 0, 0];
             dec.extend_from_slice(&0u32.to_be_bytes());
@@ -678,8 +696,14 @@ mod tests {
         assert!(find(&moov, b"elst").is_some());
         // The first video sample's offset is the data's start.
         let stco = find(&moov, b"stco").unwrap();
-        assert_eq!(u32::from_be_bytes(stco[16..20].try_into().unwrap()), DATA_AT as u32);
-        assert_eq!(&file[DATA_AT as usize + 4..DATA_AT as usize + 6], &[0x65, 0]);
+        assert_eq!(
+            u32::from_be_bytes(stco[16..20].try_into().unwrap()),
+            DATA_AT as u32
+        );
+        assert_eq!(
+            &file[DATA_AT as usize + 4..DATA_AT as usize + 6],
+            &[0x65, 0]
+        );
         assert_eq!(m.duration_ms(), 400);
         // Cut short: samples past the cut are gone from the tables.
         let mut cut = m.clone();
@@ -692,12 +716,18 @@ mod tests {
     #[test]
     fn frames_before_the_header_and_other_codecs() {
         let mut m = Mp4Muxer::new();
-        assert_eq!(m.video(0, &[0x17, 1, 0, 0, 0, 0, 0, 0, 1, 0x65]).unwrap(), None);
+        assert_eq!(
+            m.video(0, &[0x17, 1, 0, 0, 0, 0, 0, 0, 1, 0x65]).unwrap(),
+            None
+        );
         assert!(matches!(
             m.video(0, &[0x1c, 0, 0, 0, 0]),
             Err(Mp4Error::Unsupported(_))
         ));
-        assert!(matches!(m.audio(0, &[0xd0, 1]), Err(Mp4Error::Unsupported(_))));
+        assert!(matches!(
+            m.audio(0, &[0xd0, 1]),
+            Err(Mp4Error::Unsupported(_))
+        ));
         assert!(m.video(0, &[]).is_err());
         assert!(m.is_empty());
         // MP3: configured by its first frame.

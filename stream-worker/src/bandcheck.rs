@@ -113,7 +113,9 @@ async fn expect(
             Err(_) => return Err(ConnError::Rejected(format!("bandcheck: no {name} in time"))),
         };
         if n == 0 {
-            return Err(ConnError::Rejected(format!("bandcheck: closed before {name}")));
+            return Err(ConnError::Rejected(format!(
+                "bandcheck: closed before {name}"
+            )));
         }
         stats.add_in(n);
         session.feed(&buf[..n])?;
@@ -194,7 +196,9 @@ pub async fn run(
             Ok(r) => {
                 let n = r?;
                 if n == 0 {
-                    return Err(ConnError::Rejected("bandcheck: closed while publishing".into()));
+                    return Err(ConnError::Rejected(
+                        "bandcheck: closed while publishing".into(),
+                    ));
                 }
                 stats.add_in(n);
                 session.feed(&buf[..n])?;
@@ -209,7 +213,10 @@ pub async fn run(
         bytes: stats.bytes_in() - recv0,
         ms: t1.elapsed().as_millis() as u64,
     };
-    session.send_call("onSrsBandCheckStopPublishBytes", publish.stopped(duration_ms));
+    session.send_call(
+        "onSrsBandCheckStopPublishBytes",
+        publish.stopped(duration_ms),
+    );
     expect(socket, session, stats, "onSrsBandCheckStoppedPublishBytes").await?;
 
     let end_time = ms_since_epoch();

@@ -728,8 +728,13 @@ async fn serve_conn(
                     }
                 }
                 Next::Bandcheck(b) => {
-                    return Box::pin(crate::bandcheck::run(&mut socket, &mut c.session, &b, &stats))
-                        .await;
+                    return Box::pin(crate::bandcheck::run(
+                        &mut socket,
+                        &mut c.session,
+                        &b,
+                        &stats,
+                    ))
+                    .await;
                 }
                 Next::Traverse(t) => match Box::pin(t.ask()).await {
                     Ok(()) => c.session.accept_connect(),

@@ -715,7 +715,16 @@ pub fn write_test_flv(path: &Path, seconds: u32, size: &str, audio: bool) {
     require_tool("ffmpeg");
     let video = format!("testsrc=size={size}:rate=25");
     let mut cmd = Command::new("ffmpeg");
-    cmd.args(["-hide_banner", "-loglevel", "error", "-y", "-f", "lavfi", "-i", &video]);
+    cmd.args([
+        "-hide_banner",
+        "-loglevel",
+        "error",
+        "-y",
+        "-f",
+        "lavfi",
+        "-i",
+        &video,
+    ]);
     if audio {
         cmd.args(["-f", "lavfi", "-i", "sine=frequency=440:sample_rate=44100"]);
     }
@@ -724,7 +733,11 @@ pub fn write_test_flv(path: &Path, seconds: u32, size: &str, audio: bool) {
     if audio {
         cmd.args(["-c:a", "aac"]);
     }
-    let out = cmd.args(["-f", "flv"]).arg(path).output().expect("run ffmpeg");
+    let out = cmd
+        .args(["-f", "flv"])
+        .arg(path)
+        .output()
+        .expect("run ffmpeg");
     assert!(
         out.status.success(),
         "ffmpeg writing {}: {}",

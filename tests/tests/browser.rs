@@ -178,7 +178,10 @@ fn dvr_mp4_recording_plays_in_chromium() {
     let page = server.http_url(&format!("/players/?url={}", encode(&url)));
     let report = check(&page, None);
     eprintln!("mp4: {report}");
-    assert_eq!(report["ok"], true, "the recording did not play in Chromium: {report:#}");
+    assert_eq!(
+        report["ok"], true,
+        "the recording did not play in Chromium: {report:#}"
+    );
     assert_eq!(report["state"]["engine"], "native", "{report:#}");
     assert_eq!(report["state"]["videoWidth"], 320, "{report:#}");
 }

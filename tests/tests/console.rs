@@ -14,7 +14,6 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-
 /// The console as SRS 6 ships it.
 fn console_dir() -> PathBuf {
     let dir = srs_tests::srs6_binary()
@@ -64,13 +63,21 @@ fn srs_console_shows_everything_and_kicks() {
     let mut player = Proc::spawn(
         "ffmpeg",
         &[
-            "-hide_banner", "-nostats", "-loglevel", "error",
-            "-i", &server.url("live/console"), "-f", "null", "-",
+            "-hide_banner",
+            "-nostats",
+            "-loglevel",
+            "error",
+            "-i",
+            &server.url("live/console"),
+            "-f",
+            "null",
+            "-",
         ],
     );
     assert!(
-        wait_until(Duration::from_secs(20), || server.log().contains("play start")
-            ),
+        wait_until(Duration::from_secs(20), || server
+            .log()
+            .contains("play start")),
         "{}",
         server.log()
     );
@@ -112,7 +119,8 @@ fn srs_console_shows_everything_and_kicks() {
         .unwrap_or_else(|| panic!("console.js ({status}) printed no JSON\n{stdout}\n{stderr}"));
     eprintln!("{report:#}");
     assert_eq!(
-        report["ok"], true,
+        report["ok"],
+        true,
         "SRS's console did not work against us: {report:#}\nserver log:\n{}",
         server.log()
     );
@@ -124,7 +132,10 @@ fn srs_console_shows_everything_and_kicks() {
     // The stream row: its codecs, and clients counted.
     let rows = report["streams"].to_string();
     assert!(rows.contains("H264") && rows.contains("AAC"), "{rows}");
-    assert!(report["stream"].as_str().unwrap_or_default().contains("console"));
+    assert!(report["stream"]
+        .as_str()
+        .unwrap_or_default()
+        .contains("console"));
     // The kicks reached the clients: both ffmpegs end.
     assert!(
         player.wait(Duration::from_secs(20)).is_ok(),

@@ -125,7 +125,11 @@ fn segment_plan(ext: &str) {
     let _ = enc.wait(Duration::from_secs(20));
     let ours = |p: &PathBuf| p.extension().is_some_and(|e| e == ext);
     assert!(
-        srs_tests::wait_until(Duration::from_secs(20), || files(dir.path()).iter().filter(|p| ours(p)).count() >= 4),
+        srs_tests::wait_until(Duration::from_secs(20), || files(dir.path())
+            .iter()
+            .filter(|p| ours(p))
+            .count()
+            >= 4),
         "{:?}",
         files(dir.path())
     );
@@ -135,7 +139,10 @@ fn segment_plan(ext: &str) {
     assert_eq!(all.len(), 4, "{all:?}");
     for (i, f) in all.iter().enumerate() {
         let (duration, codecs, first_key) = probe(f);
-        assert!(codecs.contains("h264") && codecs.contains("aac"), "{codecs}");
+        assert!(
+            codecs.contains("h264") && codecs.contains("aac"),
+            "{codecs}"
+        );
         assert!(first_key, "{}: starts at a keyframe", f.display());
         if i + 1 < all.len() {
             assert!(
@@ -144,7 +151,11 @@ fn segment_plan(ext: &str) {
                 f.display()
             );
         } else {
-            assert!(duration > 0.5, "{}: no empty tail file ({duration} s)", f.display());
+            assert!(
+                duration > 0.5,
+                "{}: no empty tail file ({duration} s)",
+                f.display()
+            );
         }
     }
 }
@@ -187,14 +198,40 @@ fn publish_with_b_frames(url: &str, seconds: u32) -> srs_tests::Proc {
     srs_tests::Proc::spawn(
         "ffmpeg",
         &[
-            "-hide_banner", "-nostats", "-loglevel", "error", "-re",
-            "-f", "lavfi", "-i", "testsrc=size=320x240:rate=25",
-            "-f", "lavfi", "-i", "sine=frequency=440:sample_rate=44100",
-            "-t", &t,
-            "-c:v", "libx264", "-preset", "veryfast", "-bf", "2", "-g", "50", "-keyint_min", "50",
-            "-sc_threshold", "0",
-            "-c:a", "aac", "-b:a", "64k",
-            "-f", "flv", url,
+            "-hide_banner",
+            "-nostats",
+            "-loglevel",
+            "error",
+            "-re",
+            "-f",
+            "lavfi",
+            "-i",
+            "testsrc=size=320x240:rate=25",
+            "-f",
+            "lavfi",
+            "-i",
+            "sine=frequency=440:sample_rate=44100",
+            "-t",
+            &t,
+            "-c:v",
+            "libx264",
+            "-preset",
+            "veryfast",
+            "-bf",
+            "2",
+            "-g",
+            "50",
+            "-keyint_min",
+            "50",
+            "-sc_threshold",
+            "0",
+            "-c:a",
+            "aac",
+            "-b:a",
+            "64k",
+            "-f",
+            "flv",
+            url,
         ],
     )
 }
@@ -206,7 +243,12 @@ fn seeks(f: &Path, at: f64) {
     let out = Command::new("ffprobe")
         .args(["-v", "error", "-select_streams", "v", "-read_intervals"])
         .arg(format!("{at}%+#1"))
-        .args(["-show_entries", "frame=pts_time,key_frame", "-of", "csv=p=0"])
+        .args([
+            "-show_entries",
+            "frame=pts_time,key_frame",
+            "-of",
+            "csv=p=0",
+        ])
         .arg(f)
         .output()
         .unwrap();
@@ -215,7 +257,12 @@ fn seeks(f: &Path, at: f64) {
     let mut parts = first.split(',');
     let key = parts.next().unwrap_or_default();
     let pts: f64 = parts.next().and_then(|p| p.parse().ok()).unwrap_or(-1.0);
-    assert_eq!(key, "1", "{}: seek to {at} s lands on a keyframe: {text}", f.display());
+    assert_eq!(
+        key,
+        "1",
+        "{}: seek to {at} s lands on a keyframe: {text}",
+        f.display()
+    );
     assert!(
         (at - 2.1..=at + 0.1).contains(&pts),
         "{}: seek to {at} s lands at {pts} s",
@@ -263,7 +310,11 @@ fn mp4_session_is_a_seekable_isom_file() {
         "{:?}",
         files(dir.path())
     );
-    assert_eq!(files(dir.path()), vec![want.clone()], "no temporary file left");
+    assert_eq!(
+        files(dir.path()),
+        vec![want.clone()],
+        "no temporary file left"
+    );
     let bytes = std::fs::read(&want).unwrap();
     assert_eq!(&bytes[4..12], b"ftypisom");
     for b in [b"moov", b"stss", b"ctts", b"stco", b"avcC", b"esds"] {
@@ -274,7 +325,10 @@ fn mp4_session_is_a_seekable_isom_file() {
         );
     }
     let (duration, codecs, first_key) = probe(&want);
-    assert!(codecs.contains("h264") && codecs.contains("aac"), "{codecs}");
+    assert!(
+        codecs.contains("h264") && codecs.contains("aac"),
+        "{codecs}"
+    );
     assert!(first_key, "starts at a keyframe");
     assert!((6.0 * 0.85..6.0 * 1.15).contains(&duration), "{duration}");
     // Every frame is there and decodes.
@@ -284,7 +338,10 @@ fn mp4_session_is_a_seekable_isom_file() {
         .arg(&want)
         .output()
         .unwrap();
-    let frames: u32 = String::from_utf8_lossy(&out.stdout).trim().parse().unwrap_or(0);
+    let frames: u32 = String::from_utf8_lossy(&out.stdout)
+        .trim()
+        .parse()
+        .unwrap_or(0);
     assert!((130..=155).contains(&frames), "{frames} frames of 150");
     seeks(&want, 3.0);
 }
@@ -351,12 +408,18 @@ fn reload_turns_dvr_on_and_off_for_a_live_stream() {
     );
     let f = files(dir.path()).remove(0);
     let (duration, codecs, first_key) = probe(&f);
-    assert!(codecs.contains("h264") && codecs.contains("aac"), "{codecs}");
+    assert!(
+        codecs.contains("h264") && codecs.contains("aac"),
+        "{codecs}"
+    );
     assert!(first_key, "starts at a keyframe");
     assert!((2.5..8.0).contains(&duration), "{duration}");
     let (meta_duration, meta_size) = flv_meta(&f);
     assert_eq!(meta_size, std::fs::metadata(&f).unwrap().len() as f64);
-    assert!((meta_duration - duration).abs() < 0.15, "{meta_duration} vs {duration}");
+    assert!(
+        (meta_duration - duration).abs() < 0.15,
+        "{meta_duration} vs {duration}"
+    );
     // The publish goes on, and no new file starts.
     std::thread::sleep(Duration::from_secs(2));
     assert_eq!(files(dir.path()), vec![f]);

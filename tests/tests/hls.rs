@@ -223,7 +223,10 @@ fn date_placeholders_entry_prefix_and_no_audio() {
     for s in &pl.segments {
         let want = format!("http://cdn.example.net/live/{year}/dated-");
         assert!(s.uri.starts_with(&want), "{} (want {want}...)", s.uri);
-        let file = html.path().join("live").join(s.uri.trim_start_matches("http://cdn.example.net/live/"));
+        let file = html
+            .path()
+            .join("live")
+            .join(s.uri.trim_start_matches("http://cdn.example.net/live/"));
         let data = std::fs::read(&file).unwrap_or_else(|e| panic!("{}: {e}", file.display()));
         let sum = validate_muxed(&data, true).unwrap_or_else(|e| panic!("{}: {e}", s.uri));
         assert!(sum.video_keyframes >= 1, "{sum:?}");
@@ -245,7 +248,11 @@ fn hls_on_error_disconnect_and_ignore() {
     wait_publishing(&server, 2);
     let status = kicked.wait(T).expect("the publisher was disconnected");
     assert!(!status.success(), "{status:?}");
-    assert!(server.log().contains("the publisher is disconnected"), "{}", server.log());
+    assert!(
+        server.log().contains("the publisher is disconnected"),
+        "{}",
+        server.log()
+    );
     assert!(
         wait_until(T, || server.log().contains("HLS stops for this publish")),
         "{}",
@@ -254,20 +261,32 @@ fn hls_on_error_disconnect_and_ignore() {
     ffprobe(&server.url("live/kept?vhost=quiet.example"), 2.0, T)
         .unwrap()
         .assert_h264_aac(10);
-    assert_eq!(server.count_log("HLS stops for this publish"), 1, "{}", server.log());
+    assert_eq!(
+        server.count_log("HLS stops for this publish"),
+        1,
+        "{}",
+        server.log()
+    );
 }
 
 /// The segments after a playlist's last discontinuity: (first video DTS in 90 kHz, duration
 /// in ms).
 fn segment_starts(m3u8: &Path) -> Vec<(u64, u64)> {
     let pl = playlist(m3u8).unwrap();
-    let last = pl.segments.iter().rposition(|s| s.discontinuity).unwrap_or(0);
+    let last = pl
+        .segments
+        .iter()
+        .rposition(|s| s.discontinuity)
+        .unwrap_or(0);
     pl.segments[last..]
         .iter()
         .map(|s| {
             let data = std::fs::read(segment_path(m3u8, &s.uri)).unwrap();
             let sum = validate_muxed(&data, true).unwrap_or_else(|e| panic!("{}: {e}", s.uri));
-            let start = *sum.video_dts.first().unwrap_or_else(|| panic!("{}: no video", s.uri));
+            let start = *sum
+                .video_dts
+                .first()
+                .unwrap_or_else(|| panic!("{}: no video", s.uri));
             (start, s.duration_ms)
         })
         .collect()
@@ -302,21 +321,53 @@ fn atc_lines_up_two_origins() {
     let mut enc = Proc::spawn(
         "ffmpeg",
         &[
-            "-hide_banner", "-nostats", "-loglevel", "error", "-re",
-            "-f", "lavfi", "-i", "testsrc=size=320x240:rate=25",
-            "-f", "lavfi", "-i", "sine=frequency=440:sample_rate=44100",
-            "-t", "9", "-map", "0:v", "-map", "1:a",
-            "-c:v", "libx264", "-preset", "ultrafast", "-tune", "zerolatency", "-g", "50",
+            "-hide_banner",
+            "-nostats",
+            "-loglevel",
+            "error",
+            "-re",
+            "-f",
+            "lavfi",
+            "-i",
+            "testsrc=size=320x240:rate=25",
+            "-f",
+            "lavfi",
+            "-i",
+            "sine=frequency=440:sample_rate=44100",
+            "-t",
+            "9",
+            "-map",
+            "0:v",
+            "-map",
+            "1:a",
+            "-c:v",
+            "libx264",
+            "-preset",
+            "ultrafast",
+            "-tune",
+            "zerolatency",
+            "-g",
+            "50",
             // The tee muxer does not ask for global headers: without them FLV gets an
             // empty AVC sequence header.
-            "-flags", "+global_header",
-            "-c:a", "aac", "-f", "tee", &tee,
+            "-flags",
+            "+global_header",
+            "-c:a",
+            "aac",
+            "-f",
+            "tee",
+            &tee,
         ],
     );
     assert!(enc.wait(T).unwrap().success(), "{}", enc.stderr());
-    let m3u8: Vec<PathBuf> = dirs.iter().map(|d| d.path().join("live/atc.m3u8")).collect();
+    let m3u8: Vec<PathBuf> = dirs
+        .iter()
+        .map(|d| d.path().join("live/atc.m3u8"))
+        .collect();
     assert!(
-        wait_until(T, || m3u8.iter().all(|p| playlist(p).is_some_and(|pl| pl.segments.len() >= 3))),
+        wait_until(T, || m3u8
+            .iter()
+            .all(|p| playlist(p).is_some_and(|pl| pl.segments.len() >= 3))),
         "no playlists"
     );
     let a = segment_starts(&m3u8[0]);

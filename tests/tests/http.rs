@@ -590,7 +590,10 @@ fn read_live(addr: SocketAddr, path: &str, n: usize) -> Vec<u8> {
         raw.extend_from_slice(&buf[..got]);
         if let Some(p) = raw.windows(4).position(|w| w == b"\r\n\r\n") {
             let head = String::from_utf8_lossy(&raw[..p]).to_lowercase();
-            assert!(head.lines().next().is_some_and(|l| l.contains(" 200")), "{head}");
+            assert!(
+                head.lines().next().is_some_and(|l| l.contains(" 200")),
+                "{head}"
+            );
             assert!(!head.contains("chunked"), "{head}");
             if raw.len() >= p + 4 + n {
                 return raw[p + 4..p + 4 + n].to_vec();
@@ -626,12 +629,24 @@ fn http_ts_and_mount_templates() {
     let ts = ffprobe(&format!("http://{http}/live/ts.ts"), 3.0, T).unwrap();
     ts.assert_h264_aac(20);
     let head = read_live(http, "/live/ts.ts", 188 * 20);
-    assert!(head.chunks(188).all(|p| p[0] == 0x47), "188-byte TS packets");
+    assert!(
+        head.chunks(188).all(|p| p[0] == 0x47),
+        "188-byte TS packets"
+    );
     // The other vhost's template, the vhost named by ?vhost= (or the Host header).
-    let hd = ffprobe(&format!("http://{http}/tv/live/show-hd.flv?vhost=tv.example"), 3.0, T).unwrap();
+    let hd = ffprobe(
+        &format!("http://{http}/tv/live/show-hd.flv?vhost=tv.example"),
+        3.0,
+        T,
+    )
+    .unwrap();
     hd.assert_h264_aac(20);
     // Paths the templates do not make are not streams.
-    for p in ["/live/ts.flv", "/tv/live/show.flv?vhost=tv.example", "/live/show-hd.flv"] {
+    for p in [
+        "/live/ts.flv",
+        "/tv/live/show.flv?vhost=tv.example",
+        "/live/show-hd.flv",
+    ] {
         assert_eq!(request(http, "GET", p, "").status, 404, "{p}");
     }
 }
@@ -648,10 +663,29 @@ fn flv_header_flags_follow_has_audio_has_video_and_the_guess() {
     let _v = Proc::spawn(
         "ffmpeg",
         &[
-            "-hide_banner", "-nostats", "-loglevel", "error", "-re",
-            "-f", "lavfi", "-i", "testsrc=size=320x240:rate=25", "-t", "60",
-            "-c:v", "libx264", "-preset", "ultrafast", "-tune", "zerolatency", "-g", "25",
-            "-an", "-f", "flv", &server.url("live/video"),
+            "-hide_banner",
+            "-nostats",
+            "-loglevel",
+            "error",
+            "-re",
+            "-f",
+            "lavfi",
+            "-i",
+            "testsrc=size=320x240:rate=25",
+            "-t",
+            "60",
+            "-c:v",
+            "libx264",
+            "-preset",
+            "ultrafast",
+            "-tune",
+            "zerolatency",
+            "-g",
+            "25",
+            "-an",
+            "-f",
+            "flv",
+            &server.url("live/video"),
         ],
     );
     // Audio and video on a vhost that says "no audio": the header says so, and no audio

@@ -63,7 +63,10 @@ fn transcode_makes_the_engines_output_and_stops_with_the_publisher() {
     let t0 = std::time::Instant::now();
     srs_tests::wait_publishing(&s, 2);
     // Reported, not asserted (a timed test flakes on a busy machine): the 5 s.
-    eprintln!("transcode: output published {} ms after the input", t0.elapsed().as_millis());
+    eprintln!(
+        "transcode: output published {} ms after the input",
+        t0.elapsed().as_millis()
+    );
     let p = ffprobe(&s.url("live/tc_sd"), 2.0, Duration::from_secs(40))
         .unwrap_or_else(|e| panic!("no transcoded output: {e}\n{}", s.log()));
     p.assert_h264_aac(5);
@@ -260,9 +263,17 @@ fn a_bad_engine_or_ffmpeg_backs_off_and_the_stream_plays_on() {
     std::thread::sleep(Duration::from_secs(8));
     // Tries at about 0, 3 and 9 s: no busy loop.
     let exits = s.count_log("job exited, restarting");
-    assert!((1..=3).contains(&exits), "{exits} exits in ~10 s:\n{}", s.log());
+    assert!(
+        (1..=3).contains(&exits),
+        "{exits} exits in ~10 s:\n{}",
+        s.log()
+    );
     assert_eq!(s.count_log("/no/such/ffmpeg"), 1, "{}", s.log());
-    assert!(s.log().contains("transcode: ffmpeg not found"), "{}", s.log());
+    assert!(
+        s.log().contains("transcode: ffmpeg not found"),
+        "{}",
+        s.log()
+    );
 }
 
 /// An RTSP camera, through ffmpeg: GStreamer's RTSP server (tests/rtsp/serve.py) plays
@@ -280,7 +291,11 @@ fn ingest_an_rtsp_source() {
         &[script.to_str().unwrap(), &port.to_string()],
     );
     assert!(
-        wait_until(Duration::from_secs(15), || std::net::TcpStream::connect(("127.0.0.1", port)).is_ok()),
+        wait_until(Duration::from_secs(15), || std::net::TcpStream::connect((
+            "127.0.0.1",
+            port
+        ))
+        .is_ok()),
         "the test RTSP server did not start: {}",
         camera.stderr()
     );

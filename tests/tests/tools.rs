@@ -50,7 +50,11 @@ fn round_trip(url: &str, dir: &Path, input: &Path, tail: usize) {
     );
     std::thread::sleep(Duration::from_millis(800));
     tools(&["ingest-flv", "-i", input.to_str().unwrap(), "-y", url]);
-    assert!(dump.wait(Duration::from_secs(40)).unwrap().success(), "{}", dump.stderr());
+    assert!(
+        dump.wait(Duration::from_secs(40)).unwrap().success(),
+        "{}",
+        dump.stderr()
+    );
     let (sent, got) = (frames(input), frames(&out));
     assert!(sent.len() > 100, "{}", sent.len());
     let missing: Vec<_> = sent.iter().filter(|f| !got.contains(f)).collect();
@@ -85,25 +89,42 @@ fn detect_names_the_server_and_relay_reaches_srs6() {
     let _enc = srs_tests::ffmpeg_publish(&ours.url("live/src"), 60);
     srs_tests::wait_publishing(&ours, 1);
     let report: serde_json::Value =
-        serde_json::from_str(tools(&["detect", "-i", &ours.url("live/src"), "-d", "2"]).trim()).unwrap();
+        serde_json::from_str(tools(&["detect", "-i", &ours.url("live/src"), "-d", "2"]).trim())
+            .unwrap();
     assert_eq!(report["server"]["srs_server"], "srs-rs/0.1.0", "{report}");
-    assert!(report["server"]["srs_pid"].as_u64().unwrap_or(0) > 0, "{report}");
+    assert!(
+        report["server"]["srs_pid"].as_u64().unwrap_or(0) > 0,
+        "{report}"
+    );
     assert_eq!(report["video"]["codec"], "H264", "{report}");
     assert_eq!(report["audio"]["codec"], "AAC", "{report}");
-    assert!(report["packets"]["video"].as_u64().unwrap_or(0) > 10, "{report}");
+    assert!(
+        report["packets"]["video"].as_u64().unwrap_or(0) > 10,
+        "{report}"
+    );
     assert!(report["first_packet_ms"].as_u64().is_some(), "{report}");
     // SRS 6 names itself too (it answers the same way).
     let _relay = Proc::spawn(
         bin("srs-tools").to_str().unwrap(),
-        &["ingest-rtmp", "-i", &ours.url("live/src"), "-y", &srs6.url("live/relayed")],
+        &[
+            "ingest-rtmp",
+            "-i",
+            &ours.url("live/src"),
+            "-y",
+            &srs6.url("live/relayed"),
+        ],
     );
     srs_tests::ffprobe(&srs6.url("live/relayed"), 2.0, Duration::from_secs(30))
         .unwrap_or_else(|e| panic!("relay to SRS 6: {e}\n{}", srs6.log()))
         .assert_h264_aac(10);
     let report: serde_json::Value =
-        serde_json::from_str(tools(&["detect", "-i", &srs6.url("live/relayed"), "-d", "1"]).trim()).unwrap();
+        serde_json::from_str(tools(&["detect", "-i", &srs6.url("live/relayed"), "-d", "1"]).trim())
+            .unwrap();
     assert!(
-        report["server"]["srs_server"].as_str().unwrap_or("").starts_with("SRS/6"),
+        report["server"]["srs_server"]
+            .as_str()
+            .unwrap_or("")
+            .starts_with("SRS/6"),
         "{report}"
     );
 }
@@ -117,12 +138,18 @@ fn flv_parse_reads_a_file_tag_by_tag() {
     assert!(text.contains("FLV header: audio=true video=true"), "{text}");
     assert!(text.contains("onMetaData"), "{text}");
     assert!(text.contains("AVC sequence header: H264 High"), "{text}");
-    assert!(text.contains("AAC sequence header: AAC Some(44100)"), "{text}");
+    assert!(
+        text.contains("AAC sequence header: AAC Some(44100)"),
+        "{text}"
+    );
     let mut r = FlvReader::new(std::fs::File::open(&input).unwrap());
     let n = std::iter::from_fn(|| r.next_tag().unwrap()).count();
     assert!(text.contains(&format!("{n} tags")), "{n}: {text}");
     // Not FLV: a clear error, exit 1.
-    let o = Command::new(bin("srs-tools")).args(["flv-parse", "/etc/hostname"]).output().unwrap();
+    let o = Command::new(bin("srs-tools"))
+        .args(["flv-parse", "/etc/hostname"])
+        .output()
+        .unwrap();
     assert!(!o.status.success());
     assert!(String::from_utf8_lossy(&o.stderr).contains("flv"), "{o:?}");
 }
@@ -144,9 +171,17 @@ fn bandwidth_check_end_to_end() {
         .output()
         .unwrap();
     assert!(!o.status.success());
-    assert!(String::from_utf8_lossy(&o.stderr).contains("refused"), "{o:?}");
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("refused"),
+        "{o:?}"
+    );
     let report: serde_json::Value = serde_json::from_str(
-        tools(&["bandwidth-check", "-i", &tc("35c9b402c12a7246868752e2878f7e0e")]).trim(),
+        tools(&[
+            "bandwidth-check",
+            "-i",
+            &tc("35c9b402c12a7246868752e2878f7e0e"),
+        ])
+        .trim(),
     )
     .unwrap();
     eprintln!("{report}");
@@ -156,11 +191,19 @@ fn bandwidth_check_end_to_end() {
     assert!((2000..=4800).contains(&n("publish_kbps")), "{report}");
     assert!((2900..=4000).contains(&n("play_time")), "{report}");
     assert!((2900..=4500).contains(&n("publish_time")), "{report}");
-    assert_eq!(n("play_kbps"), n("play_bytes") * 8 / n("play_time"), "{report}");
+    assert_eq!(
+        n("play_kbps"),
+        n("play_bytes") * 8 / n("play_time"),
+        "{report}"
+    );
     assert!(n("end_time") - n("start_time") >= 6000, "{report}");
     // Again within the interval: NetConnection.Connect.Rejected.
     let o = Command::new(bin("srs-tools"))
-        .args(["bandwidth-check", "-i", &tc("35c9b402c12a7246868752e2878f7e0e")])
+        .args([
+            "bandwidth-check",
+            "-i",
+            &tc("35c9b402c12a7246868752e2878f7e0e"),
+        ])
         .output()
         .unwrap();
     assert!(!o.status.success());
@@ -188,8 +231,15 @@ fn client_examples_publish_and_record() {
     let out = dir.path().join("out.flv");
     let mut rec = Proc::spawn(record.to_str().unwrap(), &[&url, out.to_str().unwrap()]);
     std::thread::sleep(Duration::from_millis(800));
-    let o = Command::new(&publish).args([input.to_str().unwrap(), &url]).output().unwrap();
+    let o = Command::new(&publish)
+        .args([input.to_str().unwrap(), &url])
+        .output()
+        .unwrap();
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-    assert!(rec.wait(Duration::from_secs(30)).unwrap().success(), "{}", rec.stderr());
+    assert!(
+        rec.wait(Duration::from_secs(30)).unwrap().success(),
+        "{}",
+        rec.stderr()
+    );
     assert_eq!(frames(&out), frames(&input));
 }

@@ -14,7 +14,11 @@ use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
 #[derive(Parser, Debug)]
-#[command(name = "srs-tools", version, about = "srs-librtmp's tools: ingest, relay, dump, detect, parse")]
+#[command(
+    name = "srs-tools",
+    version,
+    about = "srs-librtmp's tools: ingest, relay, dump, detect, parse"
+)]
 struct Cli {
     #[command(subcommand)]
     cmd: Cmd,
@@ -85,7 +89,10 @@ type Result<T> = std::result::Result<T, String>;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let rt = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+    let rt = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("srs-tools: no runtime: {e}");
@@ -93,9 +100,18 @@ fn main() -> ExitCode {
         }
     };
     let done = match cli.cmd {
-        Cmd::IngestFlv { input, output, repeat } => rt.block_on(ingest_flv(&input, &output, repeat)),
+        Cmd::IngestFlv {
+            input,
+            output,
+            repeat,
+        } => rt.block_on(ingest_flv(&input, &output, repeat)),
         Cmd::IngestRtmp { input, output } => rt.block_on(ingest_rtmp(&input, &output)),
-        Cmd::Dump { input, output, duration, packets } => rt.block_on(dump(&input, &output, duration, packets)),
+        Cmd::Dump {
+            input,
+            output,
+            duration,
+            packets,
+        } => rt.block_on(dump(&input, &output, duration, packets)),
         Cmd::Detect { input, duration } => rt.block_on(detect(&input, duration)),
         Cmd::BandwidthCheck { input } => rt.block_on(bandwidth_check(&input)),
         Cmd::FlvParse { file } => flv_parse(&file),
@@ -119,13 +135,17 @@ async fn connect(url: &str) -> Result<(Client, RtmpUrl)> {
 
 async fn publisher(url: &str) -> Result<(Client, RtmpUrl)> {
     let (mut c, u) = connect(url).await?;
-    c.publish(&u.stream).await.map_err(|e| format!("publish {url}: {e}"))?;
+    c.publish(&u.stream)
+        .await
+        .map_err(|e| format!("publish {url}: {e}"))?;
     Ok((c, u))
 }
 
 async fn player(url: &str) -> Result<(Client, RtmpUrl)> {
     let (mut c, u) = connect(url).await?;
-    c.play(&u.stream).await.map_err(|e| format!("play {url}: {e}"))?;
+    c.play(&u.stream)
+        .await
+        .map_err(|e| format!("play {url}: {e}"))?;
     Ok((c, u))
 }
 
@@ -159,7 +179,10 @@ async fn ingest_flv(input: &str, output: &str, repeat: bool) -> Result<()> {
         base = last.wrapping_add(40);
     }
     c.close(&u.stream).await;
-    println!("{}", serde_json::json!({ "published": sent, "file": input, "url": output }));
+    println!(
+        "{}",
+        serde_json::json!({ "published": sent, "file": input, "url": output })
+    );
     Ok(())
 }
 
@@ -169,7 +192,11 @@ async fn ingest_rtmp(input: &str, output: &str) -> Result<()> {
     let mut n = 0u64;
     loop {
         match src.read().await.map_err(|e| format!("{input}: {e}"))? {
-            Packet::Media { type_id, timestamp, payload } => {
+            Packet::Media {
+                type_id,
+                timestamp,
+                payload,
+            } => {
                 dst.drain_input().map_err(|e| format!("{output}: {e}"))?;
                 dst.write(type_id, timestamp, &payload)
                     .await
@@ -181,14 +208,23 @@ async fn ingest_rtmp(input: &str, output: &str) -> Result<()> {
         }
     }
     dst.close(&du.stream).await;
-    println!("{}", serde_json::json!({ "relayed": n, "from": input, "to": output }));
+    println!(
+        "{}",
+        serde_json::json!({ "relayed": n, "from": input, "to": output })
+    );
     Ok(())
 }
 
-async fn dump(input: &str, output: &str, duration: Option<f64>, packets: Option<u64>) -> Result<()> {
+async fn dump(
+    input: &str,
+    output: &str,
+    duration: Option<f64>,
+    packets: Option<u64>,
+) -> Result<()> {
     let (mut c, _) = player(input).await?;
     let file = std::fs::File::create(output).map_err(|e| format!("{output}: {e}"))?;
-    let mut w = FlvWriter::new(std::io::BufWriter::new(file), true, true).map_err(|e| format!("{output}: {e}"))?;
+    let mut w = FlvWriter::new(std::io::BufWriter::new(file), true, true)
+        .map_err(|e| format!("{output}: {e}"))?;
     let end = duration.map(|d| tokio::time::Instant::now() + Duration::from_secs_f64(d.max(0.0)));
     let mut n = 0u64;
     while packets.map_or(true, |p| n < p) {
@@ -200,8 +236,13 @@ async fn dump(input: &str, output: &str, duration: Option<f64>, packets: Option<
             None => c.read().await,
         };
         match next.map_err(|e| format!("{input}: {e}"))? {
-            Packet::Media { type_id, timestamp, payload } => {
-                w.write_tag(type_id, timestamp, &payload).map_err(|e| format!("{output}: {e}"))?;
+            Packet::Media {
+                type_id,
+                timestamp,
+                payload,
+            } => {
+                w.write_tag(type_id, timestamp, &payload)
+                    .map_err(|e| format!("{output}: {e}"))?;
                 n += 1;
             }
             Packet::Status { code, .. } if code == "NetStream.Play.UnpublishNotify" => break,
@@ -209,7 +250,10 @@ async fn dump(input: &str, output: &str, duration: Option<f64>, packets: Option<
         }
     }
     w.into_inner().map_err(|e| format!("{output}: {e}"))?;
-    println!("{}", serde_json::json!({ "dumped": n, "url": input, "file": output }));
+    println!(
+        "{}",
+        serde_json::json!({ "dumped": n, "url": input, "file": output })
+    );
     Ok(())
 }
 
@@ -221,7 +265,9 @@ async fn detect(input: &str, duration: f64) -> Result<()> {
         .map_err(|e| format!("{input}: {e}"))?;
     let connect_ms = t0.elapsed().as_millis() as u64;
     let server = c.server_info();
-    c.play(&u.stream).await.map_err(|e| format!("play {input}: {e}"))?;
+    c.play(&u.stream)
+        .await
+        .map_err(|e| format!("play {input}: {e}"))?;
     let play_ms = t0.elapsed().as_millis() as u64;
     let mut first_packet_ms = None;
     let (mut video, mut audio, mut data) = (0u64, 0u64, 0u64);
@@ -234,7 +280,12 @@ async fn detect(input: &str, duration: f64) -> Result<()> {
             Ok(p) => p.map_err(|e| format!("{input}: {e}"))?,
             Err(_) => break,
         };
-        let Packet::Media { type_id, timestamp, payload } = p else {
+        let Packet::Media {
+            type_id,
+            timestamp,
+            payload,
+        } = p
+        else {
             continue;
         };
         first_packet_ms.get_or_insert(t0.elapsed().as_millis() as u64);
@@ -288,7 +339,10 @@ async fn detect(input: &str, duration: f64) -> Result<()> {
 async fn bandwidth_check(tc_url: &str) -> Result<()> {
     // A stream name, as SRS's srs_rtmp_create2 adds it: the check needs none.
     let (mut c, _) = connect(&format!("{}/livestream", tc_url.trim_end_matches('/'))).await?;
-    let r = c.bandwidth_check().await.map_err(|e| format!("{tc_url}: {e}"))?;
+    let r = c
+        .bandwidth_check()
+        .await
+        .map_err(|e| format!("{tc_url}: {e}"))?;
     println!(
         "{}",
         serde_json::json!({
@@ -310,14 +364,27 @@ fn flv_parse(file: &str) -> Result<()> {
     let mut n = 0u64;
     let mut offset = 13u64;
     while let Some(t) = r.next_tag().map_err(|e| format!("{file}: {e}"))? {
-        println!("#{n} offset={offset} {}", describe_tag(t.tag_type, t.timestamp, &t.body));
+        println!(
+            "#{n} offset={offset} {}",
+            describe_tag(t.tag_type, t.timestamp, &t.body)
+        );
         if t.tag_type == 9 {
             if let Ok(Some(info)) = srs_protocol::codec::video_info(&t.body) {
-                println!("    AVC sequence header: {} {} {} {:?}x{:?}", info.codec.name(), info.profile, info.level, info.width, info.height);
+                println!(
+                    "    AVC sequence header: {} {} {} {:?}x{:?}",
+                    info.codec.name(),
+                    info.profile,
+                    info.level,
+                    info.width,
+                    info.height
+                );
             }
         } else if t.tag_type == 8 {
             if let Ok(Some(info)) = srs_protocol::codec::audio_info(&t.body) {
-                println!("    AAC sequence header: {} {:?} Hz {:?} channels {:?}", info.codec, info.sample_rate, info.channels, info.profile);
+                println!(
+                    "    AAC sequence header: {} {:?} Hz {:?} channels {:?}",
+                    info.codec, info.sample_rate, info.channels, info.profile
+                );
             }
         } else if t.tag_type == 18 {
             if let Ok(v) = srs_protocol::amf0::decode_all(&t.body) {

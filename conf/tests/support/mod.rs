@@ -225,4 +225,3 @@ pub fn wrap(context: &str, body: &str) -> String {
 pub fn load(text: &str) -> Result<Config, ConfError> {
     Config::from_tree(&parse_str(text, "generated.conf")?)
 }
-

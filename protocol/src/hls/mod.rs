@@ -438,7 +438,12 @@ impl HlsSegmenter {
         };
         let path = expand(&dated, names, seq, timestamp);
         let mut uri = relative_uri(&self.m3u8_path, &path);
-        if let Some(prefix) = self.config.entry_prefix.as_deref().filter(|p| !p.is_empty()) {
+        if let Some(prefix) = self
+            .config
+            .entry_prefix
+            .as_deref()
+            .filter(|p| !p.is_empty())
+        {
             // As SRS writes it: a prefix ending in `/` is used as is; otherwise `/` and
             // the playlist's directory follow it.
             let mut full = prefix.to_string();

@@ -422,7 +422,10 @@ fn dates_floor_and_entry_prefix() {
         super::expand_date("[2006]-[01]-[02]_[15]-[04]-[05].[999]", 1_700_000_000_123),
         "2023-11-14_22-13-20.123"
     );
-    assert_eq!(super::expand_date("[2006][01][02]", 951_782_400_000), "20000229");
+    assert_eq!(
+        super::expand_date("[2006][01][02]", 951_782_400_000),
+        "20000229"
+    );
     let cfg = HlsConfig {
         ts_file: "[app]/[2006][01][02][15]/[stream]-[timestamp].ts".into(),
         ts_floor: true,
@@ -469,7 +472,10 @@ fn wait_keyframe_off_aof_ratio_and_codecs_left_out() {
     let mut disk = Disk::default();
     feed_av(&mut h, &mut disk, 0, 9000, 250);
     let d: Vec<u128> = disk.closed.iter().map(|(_, d)| d.as_millis()).collect();
-    assert!(d.len() >= 3 && d.iter().all(|&ms| (2000..2100).contains(&ms)), "{d:?}");
+    assert!(
+        d.len() >= 3 && d.iter().all(|&ms| (2000..2100).contains(&ms)),
+        "{d:?}"
+    );
     // hls_acodec an: no audio PID in the segments.
     let cfg = HlsConfig {
         audio: false,
@@ -480,4 +486,3 @@ fn wait_keyframe_off_aof_ratio_and_codecs_left_out() {
     feed_av(&mut h, &mut disk, 0, 5000, 25);
     assert!(!h.muxer().has_audio() && h.muxer().has_video());
 }
-

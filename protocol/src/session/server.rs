@@ -653,17 +653,29 @@ impl ServerSession {
                     let mut data = vec![
                         ("version".into(), Amf0Value::string("3,5,3,888")),
                         ("srs_sig".into(), Amf0Value::string("SRS")),
-                        ("srs_server".into(), Amf0Value::string(format!("srs-rs/{v}"))),
+                        (
+                            "srs_server".into(),
+                            Amf0Value::string(format!("srs-rs/{v}")),
+                        ),
                         ("srs_license".into(), Amf0Value::string("MIT")),
-                        ("srs_url".into(), Amf0Value::string("https://github.com/ossrs/srs")),
+                        (
+                            "srs_url".into(),
+                            Amf0Value::string("https://github.com/ossrs/srs"),
+                        ),
                         ("srs_version".into(), Amf0Value::string(v.as_str())),
                         ("srs_authors".into(), Amf0Value::string("srs-rs developers")),
                     ];
                     if self.config.server_pid != 0 {
-                        data.push(("srs_pid".into(), Amf0Value::Number(f64::from(self.config.server_pid))));
+                        data.push((
+                            "srs_pid".into(),
+                            Amf0Value::Number(f64::from(self.config.server_pid)),
+                        ));
                     }
                     if !self.config.connection_id.is_empty() {
-                        data.push(("srs_id".into(), Amf0Value::string(self.config.connection_id.as_str())));
+                        data.push((
+                            "srs_id".into(),
+                            Amf0Value::string(self.config.connection_id.as_str()),
+                        ));
                     }
                     data
                 }),
