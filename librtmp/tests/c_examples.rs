@@ -44,6 +44,19 @@ fn run(exe: &Path, args: &[&str]) -> std::process::Output {
         .expect("run the example")
 }
 
+/// Run an example that must succeed; its standard output.
+fn run_ok(exe: &Path, args: &[&str]) -> String {
+    let o = run(exe, args);
+    let out = String::from_utf8_lossy(&o.stdout).to_string();
+    assert!(
+        o.status.success(),
+        "{}: {out}{}",
+        exe.display(),
+        String::from_utf8_lossy(&o.stderr)
+    );
+    out
+}
+
 fn write_flv(path: &Path, seconds: u32) {
     srs_tests::write_test_flv(path, seconds, "320x240", true);
 }
@@ -145,26 +158,14 @@ fn c_programs_publish_dump_and_raw_h264() {
 fn c_amf0_round_trip() {
     let dir = tempfile::tempdir().unwrap();
     let exe = build("amf0", dir.path(), true);
-    let o = run(&exe, &[]);
-    assert!(
-        o.status.success(),
-        "{}{}",
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    );
+    run_ok(&exe, &[]);
 }
 
 #[test]
 fn c_bad_calls_are_error_codes() {
     let dir = tempfile::tempdir().unwrap();
     let bad = build("bad_input", dir.path(), false);
-    let o = run(&bad, &[]);
-    assert!(
-        o.status.success(),
-        "{}{}",
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    );
+    run_ok(&bad, &[]);
 }
 
 #[test]
@@ -176,13 +177,7 @@ fn c_bandwidth_check() {
          vhost bandcheck.srs.com { bandcheck { enabled on; key \"k1\"; interval 30; limit_kbps 2000; } }\n",
     );
     let url = format!("rtmp://{}/app?key=k1&vhost=bandcheck.srs.com", s.rtmp[0]);
-    let o = run(&exe, &[&url]);
-    let text = String::from_utf8_lossy(&o.stdout).to_string();
-    assert!(
-        o.status.success(),
-        "{text}{}",
-        String::from_utf8_lossy(&o.stderr)
-    );
+    let text = run_ok(&exe, &[&url]);
     let kbps: i64 = text
         .split_whitespace()
         .find_map(|w| w.strip_prefix("play_kbps="))
