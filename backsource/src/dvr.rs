@@ -394,8 +394,8 @@ impl Segment {
                 };
                 match sample {
                     Ok(Some((s, data))) => {
-                        let data = data.to_vec();
-                        self.put(&data)?;
+                        // `data` is the message's own bytes: no copy.
+                        self.put(data)?;
                         if let Format::Mp4 { mux, .. } = &mut self.format {
                             mux.add(s);
                         }

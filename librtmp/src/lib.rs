@@ -738,14 +738,14 @@ pub unsafe extern "C" fn srs_rtmp_write_packet(
     size: c_int,
 ) -> c_int {
     // SAFETY: the caller's malloc'd buffer of `size` bytes (checked), freed here as SRS does.
-    let body = unsafe { c_bytes(data, size) }.map(<[u8]>::to_vec);
+    let ret = match unsafe { c_bytes(data, size) } {
+        Some(body) => with_rtmp(rtmp, |r| send(r, type_ as u8, timestamp, body)),
+        None => error::INVALID,
+    };
     if !data.is_null() {
         unsafe { libc::free(data as *mut libc::c_void) };
     }
-    let Some(body) = body else {
-        return error::INVALID;
-    };
-    with_rtmp(rtmp, |r| send(r, type_ as u8, timestamp, &body))
+    ret
 }
 
 #[no_mangle]
@@ -784,7 +784,7 @@ pub unsafe extern "C" fn srs_audio_write_raw_frame(
     timestamp: u32,
 ) -> c_int {
     // SAFETY: the caller's buffer of `frame_size` bytes, checked; it stays the caller's.
-    let Some(frame) = (unsafe { c_bytes(frame, frame_size) }).map(<[u8]>::to_vec) else {
+    let Some(frame) = (unsafe { c_bytes(frame, frame_size) }) else {
         return error::INVALID;
     };
     with_rtmp(rtmp, |r| {
@@ -846,7 +846,7 @@ pub unsafe extern "C" fn srs_h264_write_raw_frames(
     pts: u32,
 ) -> c_int {
     // SAFETY: the caller's buffer of `frames_size` bytes, checked; it stays the caller's.
-    let Some(data) = (unsafe { c_bytes(frames, frames_size) }).map(<[u8]>::to_vec) else {
+    let Some(data) = (unsafe { c_bytes(frames, frames_size) }) else {
         return error::INVALID;
     };
     if data.is_empty() {
@@ -1087,7 +1087,7 @@ pub unsafe extern "C" fn srs_flv_write_tag(
     size: c_int,
 ) -> c_int {
     // SAFETY: the caller's buffer of `size` bytes, checked; it stays the caller's.
-    let Some(body) = (unsafe { c_bytes(data, size) }).map(<[u8]>::to_vec) else {
+    let Some(body) = (unsafe { c_bytes(data, size) }) else {
         return error::INVALID;
     };
     with_flv(flv, |f| {
