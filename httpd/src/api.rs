@@ -204,9 +204,9 @@ impl Rates {
     }
 }
 
-fn stream_json(d: &StreamDetail, snap: &Snapshot) -> Value {
+/// A stream's bytes sent to its clients, and its (recv, send) kbps over the last 30 s.
+fn stream_rates(d: &StreamDetail, snap: &Snapshot) -> (u64, (u64, u64)) {
     let key = format!("{}/{}/{}", d.vhost, d.app, d.stream);
-    let clients = snap.players.get(&key).copied().unwrap_or(0) + 1;
     let send_bytes: u64 = snap
         .clients
         .iter()
@@ -219,7 +219,17 @@ fn stream_json(d: &StreamDetail, snap: &Snapshot) -> Value {
         (now_ms().saturating_sub(d.live_ms) / 1000).max(1)
     };
     let id = stream_id(&d.vhost, &d.app, &d.stream);
-    let kbps = snap.rates.kbps(&id, d.recv_bytes, send_bytes, alive_s);
+    (
+        send_bytes,
+        snap.rates.kbps(&id, d.recv_bytes, send_bytes, alive_s),
+    )
+}
+
+fn stream_json(d: &StreamDetail, snap: &Snapshot) -> Value {
+    let key = format!("{}/{}/{}", d.vhost, d.app, d.stream);
+    let clients = snap.players.get(&key).copied().unwrap_or(0) + 1;
+    let (send_bytes, kbps) = stream_rates(d, snap);
+    let id = stream_id(&d.vhost, &d.app, &d.stream);
     json!({
         "id": id,
         "name": d.stream,
@@ -435,13 +445,7 @@ async fn vhosts(State(ctx): Ctx) -> Response {
             let streams: Vec<&StreamDetail> = snap.details.iter().filter(|d| d.vhost == v.name).collect();
             let kbps: Vec<(u64, u64)> = streams
                 .iter()
-                .map(|d| {
-                    let k = &stream_json(d, &snap)["kbps"];
-                    (
-                        k["recv_30s"].as_u64().unwrap_or(0),
-                        k["send_30s"].as_u64().unwrap_or(0),
-                    )
-                })
+                .map(|d| stream_rates(d, &snap).1)
                 .collect();
             let clients = snap
                 .clients
