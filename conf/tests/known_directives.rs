@@ -43,8 +43,6 @@ fn warned(c: &Config) -> Vec<String> {
         .filter(|w| {
             !w.message.starts_with("mode remote without an origin")
                 && !w.message.contains("not started")
-                && !w.message.contains("only FLV recordings")
-                && !w.message.contains("not applied yet")
                 && !w
                     .message
                     .starts_with("forward enabled without a destination")
