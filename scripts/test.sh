@@ -7,8 +7,9 @@ cd "$(dirname "$0")/.."
 scripts/install-test-deps.sh
 # The scripts' own tests (scripts/bench.py): Python standard library only.
 python3 -m unittest discover -s scripts/tests
-# The end-to-end tests run the release binaries, so build them first.
-cargo build --release --workspace --bins
+# The end-to-end tests run the release binaries, and the C examples link the C library
+# (libsrs_librtmp.a/.so, which `cargo test` does not build), so build them first.
+cargo build --release --workspace --bins --lib
 # Each end-to-end test runs its own server and encoders; on a 2-core machine more than a
 # few at a time would only measure CPU starvation.
 cargo test --release --workspace -- --test-threads="${SRS_TEST_THREADS:-3}"

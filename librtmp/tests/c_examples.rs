@@ -24,7 +24,11 @@ fn build(name: &str, out: &Path, shared: bool) -> PathBuf {
         cc.arg("-L").arg(&lib_dir).arg("-lsrs_librtmp");
     } else {
         let a = lib_dir.join("libsrs_librtmp.a");
-        assert!(a.is_file(), "{} not built", a.display());
+        assert!(
+            a.is_file(),
+            "{} not built: `cargo build --release --workspace --bins --lib` builds it (scripts/test.sh does)",
+            a.display()
+        );
         cc.arg(a).args(["-lpthread", "-ldl", "-lm"]);
     }
     let o = cc.arg("-o").arg(&exe).output().expect("run cc");

@@ -394,7 +394,15 @@ fn an_edge_of_itself_is_refused_by_the_relay_mark() {
             other => panic!("{other:?}"),
         }
     });
-    assert!(e.log().contains("came back to it"), "{}", e.log());
+    // The log is read from the server's output by a thread: the line may land a moment
+    // after the player's status.
+    assert!(
+        wait_until(Duration::from_secs(10), || e
+            .log()
+            .contains("came back to it")),
+        "{}",
+        e.log()
+    );
 }
 
 /// A server that does the RTMP handshake and then says nothing.
