@@ -287,6 +287,12 @@ mod tests {
         for t in tasks {
             t.await.unwrap();
         }
+        // Backsource confirms on receipt, before its task goes on: the last receiver may
+        // count a moment after the last sender returns.
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+        while received.load(Ordering::SeqCst) < 20 && tokio::time::Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
         assert_eq!(received.load(Ordering::SeqCst), 20);
         for (i, mut c) in clients.into_iter().enumerate() {
             let mut got = [0u8; 3];
