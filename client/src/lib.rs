@@ -136,6 +136,10 @@ pub struct Options {
     pub page_url: String,
     /// More properties of the `connect` command object.
     pub extra: Vec<(String, Amf0Value)>,
+    /// `swfUrl` sent in `connect` (empty: none).
+    pub swf_url: String,
+    /// The `connect` command's optional user arguments, after the command object.
+    pub connect_args: Option<Amf0Value>,
     /// Chunk size to send with.
     pub chunk_size: u32,
 }
@@ -162,6 +166,8 @@ impl Default for Options {
             command_timeout: Duration::from_secs(10),
             page_url: String::new(),
             extra: Vec::new(),
+            swf_url: String::new(),
+            connect_args: None,
             chunk_size: 60_000,
         }
     }
@@ -295,6 +301,8 @@ impl Client {
         let mut config = ClientConfig::new(tc_url, app);
         config.page_url = opts.page_url.clone();
         config.extra = opts.extra.clone();
+        config.swf_url = opts.swf_url.clone();
+        config.args = opts.connect_args.clone();
         config.out_chunk_size = opts.chunk_size;
         let mut c = Client {
             socket,

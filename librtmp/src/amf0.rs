@@ -148,6 +148,15 @@ pub unsafe extern "C" fn srs_amf0_ecma_array_to_object(ecma: srs_amf0_t) -> srs_
     }
 }
 
+/// Take a caller's value out of its handle (freeing the handle): `None` for NULL or a
+/// handle already freed.
+///
+/// # Safety
+/// `amf0` is NULL or a handle this library gave out.
+pub(crate) unsafe fn take_value(amf0: srs_amf0_t) -> Option<Amf0Value> {
+    unsafe { take(amf0) }.map(|n| to_value(&n))
+}
+
 #[no_mangle]
 pub unsafe extern "C" fn srs_amf0_free(amf0: srs_amf0_t) {
     drop(unsafe { take(amf0) });

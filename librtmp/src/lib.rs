@@ -109,6 +109,9 @@ struct Rtmp {
     client: Option<Client>,
     tc_url: Option<String>,
     page_url: String,
+    swf_url: String,
+    /// `set_connect_args`'s arguments, sent after `connect`'s command object.
+    connect_args: Option<srs_protocol::amf0::Amf0Value>,
     recv_timeout: Duration,
     send_timeout: Duration,
     h264: H264Packer,
@@ -188,6 +191,8 @@ fn create(url: *const c_char, tc_url_only: bool) -> srs_rtmp_t {
             client: None,
             tc_url: None,
             page_url: String::new(),
+            swf_url: String::new(),
+            connect_args: None,
             recv_timeout: Duration::from_secs(30),
             send_timeout: Duration::from_secs(30),
             h264: H264Packer::new(),
@@ -343,16 +348,18 @@ pub extern "C" fn srs_rtmp_do_complex_handshake(rtmp: srs_rtmp_t) -> c_int {
 pub unsafe extern "C" fn srs_rtmp_set_connect_args(
     rtmp: srs_rtmp_t,
     tc_url: *const c_char,
-    _swf_url: *const c_char,
+    swf_url: *const c_char,
     page_url: *const c_char,
     args: srs_amf0_t,
 ) -> c_int {
-    // The arguments are the library's, as in SRS: freed here (not sent).
-    unsafe { amf0::srs_amf0_free(args) };
+    // The arguments become the library's, as in SRS: taken (and freed) here, sent after
+    // `connect`'s command object.
+    let args = unsafe { amf0::take_value(args) };
     // SAFETY: C strings the caller passes, each checked for NULL.
-    let (tc, page) = unsafe {
+    let (tc, swf, page) = unsafe {
         (
             c_str(tc_url).map(str::to_string),
+            c_str(swf_url).map(str::to_string),
             c_str(page_url).map(str::to_string),
         )
     };
@@ -360,8 +367,14 @@ pub unsafe extern "C" fn srs_rtmp_set_connect_args(
         if let Some(tc) = tc {
             r.tc_url = Some(tc);
         }
+        if let Some(s) = swf {
+            r.swf_url = s;
+        }
         if let Some(p) = page {
             r.page_url = p;
+        }
+        if args.is_some() {
+            r.connect_args = args;
         }
         0
     })
@@ -377,6 +390,8 @@ pub extern "C" fn srs_rtmp_connect_app(rtmp: srs_rtmp_t) -> c_int {
             connect_timeout: r.recv_timeout.max(r.send_timeout),
             command_timeout: r.recv_timeout,
             page_url: r.page_url.clone(),
+            swf_url: r.swf_url.clone(),
+            connect_args: r.connect_args.clone(),
             ..Options::default()
         };
         let tc_url = r.tc_url.clone().unwrap_or(url.tc_url.clone());

@@ -29,6 +29,11 @@ pub struct ClientConfig {
     pub limits: ChunkLimits,
     /// More properties of the `connect` command object (e.g. a relay's own marks).
     pub extra: Vec<(String, Amf0Value)>,
+    /// `swfUrl` we announce (empty: not sent).
+    pub swf_url: String,
+    /// The `connect` command's optional user arguments, sent after the command object
+    /// (RTMP 1.0 section 7.2.1.1, "Optional User Arguments"; srs-librtmp's `args`).
+    pub args: Option<Amf0Value>,
 }
 
 impl ClientConfig {
@@ -43,6 +48,8 @@ impl ClientConfig {
             out_chunk_size: 4096,
             limits: ChunkLimits::default(),
             extra: Vec::new(),
+            swf_url: String::new(),
+            args: None,
         }
     }
 }
@@ -214,6 +221,9 @@ impl ClientSession {
         if !self.config.page_url.is_empty() {
             props.push(("pageUrl", Amf0Value::string(self.config.page_url.clone())));
         }
+        if !self.config.swf_url.is_empty() {
+            props.push(("swfUrl", Amf0Value::string(self.config.swf_url.clone())));
+        }
         let mut props: Vec<(String, Amf0Value)> =
             props.into_iter().map(|(k, v)| (k.to_string(), v)).collect();
         props.extend(self.config.extra.iter().cloned());
@@ -221,7 +231,12 @@ impl ClientSession {
         self.t.send_command(
             csid::OVER_CONNECTION,
             0,
-            Command::new("connect", tid, Amf0Value::object(props), vec![]),
+            Command::new(
+                "connect",
+                tid,
+                Amf0Value::object(props),
+                self.config.args.iter().cloned().collect(),
+            ),
         );
     }
 
@@ -685,6 +700,25 @@ mod tests {
             }
         };
         assert!(err.to_string().contains("never created"), "{err}");
+    }
+
+    /// `swfUrl` and the optional user arguments reach the server as sent.
+    #[test]
+    fn swf_url_and_connect_args() {
+        let mut config = ClientConfig::new("rtmp://h/live", "live");
+        config.swf_url = "http://h/player.swf".into();
+        let args = Amf0Value::object([("token", Amf0Value::string("abc"))]);
+        config.args = Some(args.clone());
+        let mut c = ClientSession::new(config);
+        let mut s = ServerSession::new(ServerConfig::default());
+        pump(&mut c, &mut s);
+        match &server_events(&mut s)[..] {
+            [ServerEvent::Connect(r)] => {
+                assert_eq!(r.swf_url, "http://h/player.swf");
+                assert_eq!(r.args, Some(args));
+            }
+            other => panic!("{other:?}"),
+        }
     }
 
     #[test]

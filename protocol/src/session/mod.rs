@@ -125,34 +125,32 @@ impl Transport {
     /// Next whole message, after applying the protocol control messages that belong to
     /// this layer (chunk size, abort, window size, ping).
     pub fn next_message(&mut self) -> Result<Option<(RawMessage, Message)>, SessionError> {
-        loop {
-            let Some(raw) = self.decoder.decode(&mut self.input)? else {
-                if self.input.is_empty() {
-                    // Nothing left over (the usual case): free the buffer rather than keep
-                    // the largest read's capacity for the connection's lifetime.
-                    self.input = BytesMut::new();
-                }
-                self.maybe_ack();
-                return Ok(None);
-            };
-            let msg = Message::decode(&raw)?;
-            match &msg {
-                Message::SetChunkSize(n) => self.decoder.set_chunk_size(*n)?,
-                Message::Abort(cs) => self.decoder.abort(*cs),
-                Message::WindowAckSize(n) => self.peer_window = *n,
-                Message::UserControl(UserControl::PingRequest(t)) => {
-                    let t = *t;
-                    self.send(
-                        csid::PROTOCOL_CONTROL,
-                        0,
-                        0,
-                        &Message::UserControl(UserControl::PingResponse(t)),
-                    );
-                }
-                _ => {}
+        let Some(raw) = self.decoder.decode(&mut self.input)? else {
+            if self.input.is_empty() {
+                // Nothing left over (the usual case): free the buffer rather than keep
+                // the largest read's capacity for the connection's lifetime.
+                self.input = BytesMut::new();
             }
-            return Ok(Some((raw, msg)));
+            self.maybe_ack();
+            return Ok(None);
+        };
+        let msg = Message::decode(&raw)?;
+        match &msg {
+            Message::SetChunkSize(n) => self.decoder.set_chunk_size(*n)?,
+            Message::Abort(cs) => self.decoder.abort(*cs),
+            Message::WindowAckSize(n) => self.peer_window = *n,
+            Message::UserControl(UserControl::PingRequest(t)) => {
+                let t = *t;
+                self.send(
+                    csid::PROTOCOL_CONTROL,
+                    0,
+                    0,
+                    &Message::UserControl(UserControl::PingResponse(t)),
+                );
+            }
+            _ => {}
         }
+        Ok(Some((raw, msg)))
     }
 
     /// The bytes to send, leaving no buffer behind: after the handshake (3 KiB) and the

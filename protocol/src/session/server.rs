@@ -63,6 +63,10 @@ pub struct ConnectRequest {
     /// `srs_rs_id`: the server a relay (forward, edge) of ours comes from, so that a
     /// server can recognise its own relays and refuse a loop (empty: not a relay of ours).
     pub relay_id: String,
+    /// The optional user arguments after the command object (srs-librtmp's
+    /// `set_connect_args`); kept by the process that parsed them, not sent across.
+    #[serde(skip)]
+    pub args: Option<crate::amf0::Amf0Value>,
 }
 
 /// What happened on the connection.
@@ -431,6 +435,7 @@ impl ServerSession {
             flash_ver: o.get_str("flashVer").unwrap_or("").to_string(),
             object_encoding: o.get_f64("objectEncoding").unwrap_or(0.0),
             relay_id: o.get_str(super::RELAY_ID).unwrap_or("").to_string(),
+            args: cmd.args.first().cloned(),
         };
         self.phase = Phase::ConnectRequested {
             transaction_id: cmd.transaction_id,
