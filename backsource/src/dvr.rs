@@ -394,8 +394,9 @@ impl Segment {
                 };
                 match sample {
                     Ok(Some((s, data))) => {
-                        // `data` is the message's own bytes: no copy.
-                        self.put(data)?;
+                        // `data` is the message's own bytes (no copy), unless an in-band
+                        // stream's Annex B frame had to be length-prefixed.
+                        self.put(&data)?;
                         if let Format::Mp4 { mux, .. } = &mut self.format {
                             mux.add(s);
                         }

@@ -34,6 +34,9 @@ pub struct PublishInfo {
     pub video: Mutex<Option<VideoInfo>>,
     /// Audio codec details, from the last sequence header.
     pub audio: Mutex<Option<AudioInfo>>,
+    /// The last AVC sequence header was empty: the details come from the next keyframe's
+    /// in-band SPS.
+    video_in_band: std::sync::atomic::AtomicBool,
     /// The publish was accepted (`NetStream.Publish.Start` sent).
     pub accepted: std::sync::atomic::AtomicBool,
     /// Woken when it is.
@@ -47,10 +50,26 @@ impl PublishInfo {
     pub fn note(&self, ty: u8, payload: &[u8]) {
         match ty {
             type_id::VIDEO if flv::video_info(payload).sequence_header => {
+                let in_band =
+                    payload.len() == 5 && flv::video_codec(payload) == Some(flv::codec_id::AVC);
+                self.video_in_band.store(in_band, Ordering::Relaxed);
                 *self.video.lock().unwrap_or_else(|e| e.into_inner()) = Some(video_info(payload));
             }
             type_id::VIDEO => {
                 self.frames.fetch_add(1, Ordering::Relaxed);
+                // 0x17: an AVC keyframe (one load per frame otherwise).
+                if payload.first() == Some(&0x17) && self.video_in_band.load(Ordering::Relaxed) {
+                    let record = payload
+                        .get(5..)
+                        .and_then(srs_protocol::codec::avc::AvcDecoderConfig::record_in_band);
+                    if let Some(record) = record {
+                        let mut header = vec![0x17, 0, 0, 0, 0];
+                        header.extend_from_slice(&record);
+                        *self.video.lock().unwrap_or_else(|e| e.into_inner()) =
+                            Some(video_info(&header));
+                        self.video_in_band.store(false, Ordering::Relaxed);
+                    }
+                }
             }
             type_id::AUDIO if flv::audio_info(payload).sequence_header => {
                 *self.audio.lock().unwrap_or_else(|e| e.into_inner()) = Some(audio_info(payload));

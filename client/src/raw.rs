@@ -8,6 +8,7 @@
 
 use bytes::{BufMut, Bytes, BytesMut};
 use srs_protocol::codec::aac::parse_adts;
+use srs_protocol::codec::avc::AvcDecoderConfig;
 
 /// Why raw data could not be packed.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -25,35 +26,7 @@ pub enum RawError {
 
 /// Split Annex B data into NAL units (start codes removed, empty units skipped).
 pub fn annexb_nal_units(data: &[u8]) -> Result<Vec<&[u8]>, RawError> {
-    let starts_with_code = data.starts_with(&[0, 0, 1]) || data.starts_with(&[0, 0, 0, 1]);
-    if !starts_with_code {
-        return Err(RawError::NotAnnexB);
-    }
-    let mut out = Vec::new();
-    let mut i = 0;
-    let mut start = None;
-    while i + 2 < data.len() {
-        if data[i] == 0 && data[i + 1] == 0 && data[i + 2] == 1 {
-            if let Some(s) = start {
-                // A 4-byte code's leading zero belongs to the code, not the unit.
-                let mut end = i;
-                while end > s && data[end - 1] == 0 {
-                    end -= 1;
-                }
-                if end > s {
-                    out.push(&data[s..end]);
-                }
-            }
-            i += 3;
-            start = Some(i);
-        } else {
-            i += 1;
-        }
-    }
-    if let Some(s) = start.filter(|&s| s < data.len()) {
-        out.push(&data[s..]);
-    }
-    Ok(out)
+    srs_protocol::codec::annexb_nal_units(data).ok_or(RawError::NotAnnexB)
 }
 
 /// Packs H.264 Annex B into FLV video bodies (AVC, codec id 7).
@@ -114,22 +87,13 @@ impl H264Packer {
     }
 }
 
-/// The AVC sequence header (an FLV video body) for `sps` and `pps`.
+/// The AVC sequence header (an FLV video body) for `sps` and `pps`; empty when a set is
+/// too long for the record's 16-bit length or the SPS too short.
 pub fn avc_sequence_header(sps: &[u8], pps: &[u8]) -> Bytes {
-    let mut b = BytesMut::with_capacity(16 + sps.len() + pps.len());
+    let record = AvcDecoderConfig::record(sps, pps).unwrap_or_default();
+    let mut b = BytesMut::with_capacity(5 + record.len());
     b.put_slice(&[0x17, 0, 0, 0, 0]);
-    // AVCDecoderConfigurationRecord: version, profile, compatibility, level, 4-byte lengths.
-    b.put_u8(1);
-    b.put_u8(sps.get(1).copied().unwrap_or(0));
-    b.put_u8(sps.get(2).copied().unwrap_or(0));
-    b.put_u8(sps.get(3).copied().unwrap_or(0));
-    b.put_u8(0xff);
-    b.put_u8(0xe1);
-    b.put_u16(sps.len() as u16);
-    b.put_slice(sps);
-    b.put_u8(1);
-    b.put_u16(pps.len() as u16);
-    b.put_slice(pps);
+    b.put_slice(&record);
     b.freeze()
 }
 

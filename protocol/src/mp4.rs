@@ -11,10 +11,11 @@
 //! AudioSpecificConfig) and MP3 audio (`mp4a`, object type 0x6B).
 
 use crate::codec::{
-    aac::AudioSpecificConfig, avc::AvcDecoderConfig, AudioPacket, AudioTag, CodecError, VideoCodec,
-    VideoPacket, VideoTag,
+    aac::AudioSpecificConfig, annexb_nal_units, avc::AvcDecoderConfig, AudioPacket, AudioTag,
+    CodecError, VideoCodec, VideoPacket, VideoTag,
 };
 use crate::flv::sound_format;
+use std::borrow::Cow;
 
 /// Why a message cannot go into the file.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -133,8 +134,21 @@ pub const DATA_AT: u64 = FTYP_LEN + 16;
 pub struct Mp4Muxer {
     video: Option<Track>,
     audio: Option<Track>,
+    /// An empty AVC sequence header came: the track is configured from the first
+    /// keyframe's in-band SPS and PPS.
+    video_in_band: bool,
     /// Sample bytes in `mdat` so far.
     data: u64,
+}
+
+/// A video track for an AVCDecoderConfigurationRecord, with the SPS's picture size.
+fn avc_track(avcc: Vec<u8>) -> Result<Track, Mp4Error> {
+    let sps = AvcDecoderConfig::parse(&avcc)?.parse_sps()?;
+    Ok(Track::new(Codec::Avc {
+        avcc,
+        width: u16::try_from(sps.width).unwrap_or(u16::MAX),
+        height: u16::try_from(sps.height).unwrap_or(u16::MAX),
+    }))
 }
 
 impl Mp4Muxer {
@@ -178,7 +192,7 @@ impl Mp4Muxer {
         &mut self,
         dts: u32,
         body: &'a [u8],
-    ) -> Result<Option<(Sample, &'a [u8])>, Mp4Error> {
+    ) -> Result<Option<(Sample, Cow<'a, [u8]>)>, Mp4Error> {
         let tag = VideoTag::parse(body)?;
         if tag.codec != VideoCodec::Avc {
             return Err(Mp4Error::Unsupported(tag.codec.name().to_string()));
@@ -186,29 +200,51 @@ impl Mp4Muxer {
         match tag.packet {
             VideoPacket::SequenceHeader(record) => {
                 if self.video.is_none() {
-                    let c = AvcDecoderConfig::parse(record)?;
-                    let sps = c.parse_sps()?;
-                    self.video = Some(Track::new(Codec::Avc {
-                        avcc: record.to_vec(),
-                        width: u16::try_from(sps.width).unwrap_or(u16::MAX),
-                        height: u16::try_from(sps.height).unwrap_or(u16::MAX),
-                    }));
+                    if record.is_empty() {
+                        self.video_in_band = true;
+                    } else {
+                        self.video = Some(avc_track(record.to_vec())?);
+                    }
+                }
+                Ok(None)
+            }
+            VideoPacket::Frame { data, .. }
+                if self.video.is_none() && self.video_in_band && tag.keyframe =>
+            {
+                if let Some(record) = AvcDecoderConfig::record_in_band(data) {
+                    self.video = Some(avc_track(record)?);
+                    return self.video(dts, body);
                 }
                 Ok(None)
             }
             VideoPacket::Frame {
                 composition_time,
                 data,
-            } if self.video.is_some() && !data.is_empty() => Ok(Some((
-                Sample {
-                    track: TrackKind::Video,
-                    dts,
-                    cts: composition_time,
-                    size: u32::try_from(data.len()).unwrap_or(u32::MAX),
-                    sync: tag.keyframe,
-                },
-                data,
-            ))),
+            } if self.video.is_some() && !data.is_empty() => {
+                // Samples are length-prefixed: an in-band stream's Annex B frame is
+                // converted, any other goes as it came.
+                let data = match self.video_in_band.then(|| annexb_nal_units(data)).flatten() {
+                    Some(units) => {
+                        let mut v = Vec::with_capacity(data.len() + units.len());
+                        for u in units {
+                            v.extend_from_slice(&u32::try_from(u.len()).unwrap_or(0).to_be_bytes());
+                            v.extend_from_slice(u);
+                        }
+                        Cow::Owned(v)
+                    }
+                    None => Cow::Borrowed(data),
+                };
+                Ok(Some((
+                    Sample {
+                        track: TrackKind::Video,
+                        dts,
+                        cts: composition_time,
+                        size: u32::try_from(data.len()).unwrap_or(u32::MAX),
+                        sync: tag.keyframe,
+                    },
+                    data,
+                )))
+            }
             _ => Ok(None),
         }
     }
@@ -218,7 +254,7 @@ impl Mp4Muxer {
         &mut self,
         dts: u32,
         body: &'a [u8],
-    ) -> Result<Option<(Sample, &'a [u8])>, Mp4Error> {
+    ) -> Result<Option<(Sample, Cow<'a, [u8]>)>, Mp4Error> {
         let tag = AudioTag::parse(body)?;
         match (tag.sound_format, tag.packet) {
             (sound_format::AAC, AudioPacket::SequenceHeader(asc)) => {
@@ -261,7 +297,7 @@ impl Mp4Muxer {
                 size: u32::try_from(data.len()).unwrap_or(u32::MAX),
                 sync: true,
             },
-            data,
+            Cow::Borrowed(data),
         )))
     }
 
@@ -675,11 +711,11 @@ mod tests {
             ];
             let (s, data) = m.video(i * 40, &body).unwrap().unwrap();
             assert_eq!((s.sync, s.cts, s.size), (key, 40, 6));
-            file.extend_from_slice(data);
+            file.extend_from_slice(&data);
             m.add(s);
             let aac = [0xaf, 1, 0x21, i as u8];
             let (s, data) = m.audio(i * 23 + 5, &aac).unwrap().unwrap();
-            file.extend_from_slice(data);
+            file.extend_from_slice(&data);
             m.add(s);
         }
         file[MDAT_SIZE_AT as usize..DATA_AT as usize].copy_from_slice(&m.mdat_size());
@@ -733,6 +769,72 @@ mod tests {
         // MP3: configured by its first frame.
         let (s, d) = m.audio(0, &[0x2f, 0xff, 0xfb]).unwrap().unwrap();
         assert_eq!((s.size, d.len()), (2, 2));
+    }
+
+    /// An empty sequence header (ffmpeg's tee muxer without `global_header`): the track is
+    /// configured from the first keyframe's SPS and PPS, which stay in its sample.
+    #[test]
+    fn parameter_sets_in_band() {
+        let header = avc_header();
+        let sps = &header[13..13 + 26];
+        let pps = &header[13 + 26 + 3..];
+        let mut m = Mp4Muxer::new();
+        assert_eq!(m.video(0, &[0x17, 0, 0, 0, 0]).unwrap(), None);
+        // A frame before any keyframe has nothing to configure the track with.
+        assert_eq!(
+            m.video(0, &[0x27, 1, 0, 0, 0, 0, 0, 0, 2, 0x41, 0])
+                .unwrap(),
+            None
+        );
+        let mut key = vec![0x17, 1, 0, 0, 0];
+        for n in [sps, pps, &[0x65, 7][..]] {
+            key.extend_from_slice(&(n.len() as u32).to_be_bytes());
+            key.extend_from_slice(n);
+        }
+        let (s, d) = m.video(40, &key).unwrap().unwrap();
+        assert_eq!(
+            (s.sync, s.size as usize, d.len()),
+            (true, key.len() - 5, key.len() - 5)
+        );
+        m.add(s);
+        let moov = m.moov();
+        let avcc = find(&moov, b"avcC").unwrap();
+        assert_eq!(
+            &avcc[8..8 + header.len() - 5],
+            &header[5..],
+            "the record ffmpeg would send"
+        );
+        let avc1 = find(&moov, b"avc1").unwrap();
+        // width and height at 32 bytes into the sample entry's body.
+        assert_eq!(&avc1[8 + 24..8 + 28], &[2, 0x80, 1, 0x68], "640x360");
+
+        // ffmpeg's FLV muxer without a decoder configuration writes the encoder's Annex B
+        // as it is: the same record, and samples length-prefixed.
+        let mut m = Mp4Muxer::new();
+        assert_eq!(m.video(0, &[0x17, 0, 0, 0, 0]).unwrap(), None);
+        let mut key = vec![0x17, 1, 0, 0, 0];
+        for (code, n) in [
+            (&[0, 0, 0, 1][..], sps),
+            (&[0, 0, 1], pps),
+            (&[0, 0, 1], &[0x65, 7]),
+        ] {
+            key.extend_from_slice(code);
+            key.extend_from_slice(n);
+        }
+        let (s, d) = m.video(0, &key).unwrap().unwrap();
+        let mut want = Vec::new();
+        for n in [sps, pps, &[0x65, 7][..]] {
+            want.extend_from_slice(&(n.len() as u32).to_be_bytes());
+            want.extend_from_slice(n);
+        }
+        assert_eq!((&d[..], s.size as usize), (&want[..], want.len()));
+        m.add(s);
+        let p = [0x27, 1, 0, 0, 0, 0, 0, 1, 0x41, 9];
+        let (s, d) = m.video(40, &p).unwrap().unwrap();
+        assert_eq!((&d[..], s.sync), (&[0, 0, 0, 2, 0x41, 9][..], false));
+        m.add(s);
+        let avcc = find(&m.moov(), b"avcC").unwrap().to_vec();
+        assert_eq!(&avcc[8..8 + header.len() - 5], &header[5..]);
     }
 
     #[test]

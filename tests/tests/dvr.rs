@@ -445,3 +445,122 @@ fn an_unwritable_dvr_path_backs_off_and_the_stream_plays_on() {
     assert!((1..=5).contains(&tries), "{tries} tries:\n{}", s.log());
     assert!(s.log().contains("Not a directory"), "{}", s.log());
 }
+
+/// An encoder that sends its SPS and PPS in band, after an empty AVC sequence header
+/// (ffmpeg's tee muxer without `global_header` does): HLS and an MP4 recording still carry
+/// decodable video, the MP4's `avcC` built from the first keyframe, and the API reports
+/// the picture size from the in-band SPS.
+#[test]
+fn in_band_parameter_sets_reach_hls_and_mp4() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path().display();
+    let s = Server::start(&format!(
+        "http_api {{ enabled on; listen 127.0.0.1:0; }}\n\
+         vhost __defaultVhost__ {{ dvr {{ enabled on; dvr_path {d}/[app]/[stream].mp4; }} \
+           hls {{ enabled on; hls_fragment 2; hls_window 20; hls_path {d}/hls; }} }}\n"
+    ));
+    let tee = format!("[f=flv]{}", s.url("live/inband"));
+    let mut enc = srs_tests::Proc::spawn(
+        "ffmpeg",
+        &[
+            "-hide_banner",
+            "-nostats",
+            "-loglevel",
+            "error",
+            "-re",
+            "-f",
+            "lavfi",
+            "-i",
+            "testsrc=size=320x240:rate=25",
+            "-f",
+            "lavfi",
+            "-i",
+            "sine=frequency=440:sample_rate=44100",
+            "-t",
+            "6",
+            "-map",
+            "0:v",
+            "-map",
+            "1:a",
+            "-c:v",
+            "libx264",
+            "-preset",
+            "veryfast",
+            "-g",
+            "50",
+            "-keyint_min",
+            "50",
+            "-sc_threshold",
+            "0",
+            "-c:a",
+            "aac",
+            "-f",
+            "tee",
+            &tee,
+        ],
+    );
+    srs_tests::wait_publishing(&s, 1);
+    let api = s.http_addr("api").expect("API listener");
+    let video = || -> serde_json::Value {
+        use std::io::{Read, Write};
+        let mut c = std::net::TcpStream::connect(api).unwrap();
+        c.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        let _ = write!(
+            c,
+            "GET /api/v1/streams HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+        );
+        let mut raw = String::new();
+        let _ = c.read_to_string(&mut raw);
+        let body = raw.split("\r\n\r\n").nth(1).unwrap_or("");
+        serde_json::from_str::<serde_json::Value>(body).unwrap_or_default()["streams"][0]["video"]
+            .clone()
+    };
+    assert!(
+        srs_tests::wait_until(Duration::from_secs(10), || video()["width"] == 320),
+        "API video: {}",
+        video()
+    );
+    assert_eq!(video()["height"], 240);
+    let _ = enc.wait(Duration::from_secs(30));
+    let mp4 = dir.path().join("live/inband.mp4");
+    assert!(
+        srs_tests::wait_until(Duration::from_secs(20), || mp4.exists()),
+        "{:?}\n{}",
+        files(dir.path()),
+        s.log()
+    );
+    let count = |f: &Path| -> u32 {
+        let out = Command::new("ffprobe")
+            .args(["-v", "error", "-count_frames", "-select_streams", "v"])
+            .args(["-show_entries", "stream=nb_read_frames", "-of", "csv=p=0"])
+            .arg(f)
+            .output()
+            .unwrap();
+        // A TS file lists its stream under its program too: the first line is the count.
+        String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .next()
+            .and_then(|l| l.trim().parse().ok())
+            .unwrap_or(0)
+    };
+    let frames = count(&mp4);
+    assert!(
+        (130..=155).contains(&frames),
+        "{frames} frames of 150 in the MP4"
+    );
+    let (_, codecs, first_key) = probe(&mp4);
+    assert!(codecs.contains("h264") && first_key, "{codecs}");
+    seeks(&mp4, 3.0);
+    let segments: Vec<PathBuf> = files(&dir.path().join("hls"))
+        .into_iter()
+        .filter(|p| p.extension().is_some_and(|e| e == "ts"))
+        .collect();
+    assert!(segments.len() >= 2, "{segments:?}");
+    for seg in &segments {
+        let data = std::fs::read(seg).unwrap();
+        let sum = srs_protocol::ts::validate_muxed(&data, true)
+            .unwrap_or_else(|e| panic!("{}: {e}", seg.display()));
+        assert!(sum.video_keyframes >= 1, "{}: {sum:?}", seg.display());
+        assert!(count(seg) >= 25, "{}: video decodes", seg.display());
+    }
+}

@@ -95,6 +95,59 @@ impl AvcDecoderConfig {
     pub fn parse_sps(&self) -> Result<Sps, CodecError> {
         Sps::parse(self.sps.first().ok_or(CodecError::NoSps)?)
     }
+
+    /// The record for one SPS and one PPS, with 4-byte NAL lengths; `None` when a set does
+    /// not fit its 16-bit length or the SPS is too short to carry profile and level.
+    pub fn record(sps: &[u8], pps: &[u8]) -> Option<Vec<u8>> {
+        let sps_len = u16::try_from(sps.len()).ok()?;
+        let pps_len = u16::try_from(pps.len()).ok()?;
+        let &[_, profile, compatibility, level, ..] = sps else {
+            return None;
+        };
+        let mut r = Vec::with_capacity(11 + sps.len() + pps.len());
+        // version, profile, compatibility, level, 4-byte lengths, one SPS.
+        r.extend_from_slice(&[1, profile, compatibility, level, 0xff, 0xe1]);
+        r.extend_from_slice(&sps_len.to_be_bytes());
+        r.extend_from_slice(sps);
+        r.push(1);
+        r.extend_from_slice(&pps_len.to_be_bytes());
+        r.extend_from_slice(pps);
+        Some(r)
+    }
+
+    /// The record an encoder that sends its parameter sets in band (an empty sequence
+    /// header, as ffmpeg's tee muxer without `global_header` does) would have sent: built
+    /// from the first SPS and PPS of `frame` (see [`in_band_nal_units`]).
+    pub fn record_in_band(frame: &[u8]) -> Option<Vec<u8>> {
+        let mut sps = None;
+        let mut pps = None;
+        for n in in_band_nal_units(frame).ok()? {
+            match nal_unit_type(n) {
+                Some(nal_type::SPS) if sps.is_none() => sps = Some(n),
+                Some(nal_type::PPS) if pps.is_none() => pps = Some(n),
+                _ => {}
+            }
+        }
+        Self::record(sps?, pps?)
+    }
+}
+
+/// NAL length size of frames that follow an empty sequence header, when they are
+/// length-prefixed at all: the 4 bytes of encoders that convert Annex B.
+pub const IN_BAND_NAL_LENGTH_SIZE: u8 = 4;
+
+/// The NAL units of a frame that follows an empty sequence header. ffmpeg's FLV muxer
+/// writes the encoder's Annex B as it is when it has no decoder configuration (its tee
+/// muxer without `global_header`), so a frame that starts with a start code is split as
+/// Annex B (a length-prefixed frame would start with a 1-byte unit, which no encoder
+/// makes); any other as 4-byte lengths.
+pub fn in_band_nal_units(frame: &[u8]) -> Result<Vec<&[u8]>, CodecError> {
+    match super::annexb_nal_units(frame) {
+        Some(units) => Ok(units),
+        None => super::nal_units(frame, IN_BAND_NAL_LENGTH_SIZE)
+            .filter(|n| !matches!(n, Ok(n) if n.is_empty()))
+            .collect(),
+    }
 }
 
 /// Profiles whose SPS carries chroma format, bit depths and scaling matrices (H.264 7.3.2.1.1).

@@ -202,6 +202,44 @@ impl<'a> VideoTag<'a> {
     }
 }
 
+/// Whether `data` starts with an Annex B start code (`00 00 01` or `00 00 00 01`).
+pub fn is_annexb(data: &[u8]) -> bool {
+    data.starts_with(&[0, 0, 1]) || data.starts_with(&[0, 0, 0, 1])
+}
+
+/// Split Annex B data into NAL units (start codes removed, empty units skipped); `None`
+/// when it does not start with a start code.
+pub fn annexb_nal_units(data: &[u8]) -> Option<Vec<&[u8]>> {
+    if !is_annexb(data) {
+        return None;
+    }
+    let mut out = Vec::new();
+    let mut i = 0;
+    let mut start = None;
+    while i + 2 < data.len() {
+        if data[i] == 0 && data[i + 1] == 0 && data[i + 2] == 1 {
+            if let Some(s) = start {
+                // A 4-byte code's leading zero belongs to the code, not the unit.
+                let mut end = i;
+                while end > s && data[end - 1] == 0 {
+                    end -= 1;
+                }
+                if end > s {
+                    out.push(&data[s..end]);
+                }
+            }
+            i += 3;
+            start = Some(i);
+        } else {
+            i += 1;
+        }
+    }
+    if let Some(s) = start.filter(|&s| s < data.len()) {
+        out.push(&data[s..]);
+    }
+    Some(out)
+}
+
 /// Splits length-prefixed NAL units (the AVCC/HVCC framing of RTMP frames).
 pub fn nal_units(data: &[u8], length_size: u8) -> NalUnits<'_> {
     NalUnits {

@@ -98,6 +98,9 @@ struct VideoConfig {
     nal_length_size: u8,
     /// Parameter sets in the order they go before a keyframe (VPS, SPS, PPS).
     parameter_sets: Vec<Bytes>,
+    /// The sequence header was empty: frames carry their parameter sets, and may be
+    /// Annex B ([`avc::in_band_nal_units`]).
+    in_band: bool,
 }
 
 const START_CODE: [u8; 4] = [0, 0, 0, 1];
@@ -266,12 +269,20 @@ impl TsMuxer {
         let (composition_time, data) = match tag.packet {
             VideoPacket::SequenceHeader(record) => {
                 let config = match tag.codec {
+                    // An empty record: the parameter sets come in band, before keyframes.
+                    VideoCodec::Avc if record.is_empty() => VideoConfig {
+                        codec: tag.codec,
+                        nal_length_size: avc::IN_BAND_NAL_LENGTH_SIZE,
+                        parameter_sets: Vec::new(),
+                        in_band: true,
+                    },
                     VideoCodec::Avc => {
                         let c = AvcDecoderConfig::parse(record)?;
                         VideoConfig {
                             codec: tag.codec,
                             nal_length_size: c.nal_length_size,
                             parameter_sets: c.sps.into_iter().chain(c.pps).collect(),
+                            in_band: false,
                         }
                     }
                     VideoCodec::Hevc => {
@@ -291,6 +302,7 @@ impl TsMuxer {
                             codec: tag.codec,
                             nal_length_size: c.nal_length_size,
                             parameter_sets: sets,
+                            in_band: false,
                         }
                     }
                 };
@@ -310,9 +322,13 @@ impl TsMuxer {
             return Ok(Prepared::Skipped(Skipped::NoSequenceHeader));
         };
         let hevc = config.codec == VideoCodec::Hevc;
-        let nals = nal_units(data, config.nal_length_size)
-            .filter(|n| !matches!(n, Ok(n) if n.is_empty()))
-            .collect::<Result<Vec<&[u8]>, _>>()?;
+        let nals = if config.in_band {
+            avc::in_band_nal_units(data)?
+        } else {
+            nal_units(data, config.nal_length_size)
+                .filter(|n| !matches!(n, Ok(n) if n.is_empty()))
+                .collect::<Result<Vec<&[u8]>, _>>()?
+        };
         let nal_type = |n: &[u8]| {
             if hevc {
                 hevc::nal_unit_type(n)
@@ -349,6 +365,17 @@ impl TsMuxer {
             return Ok(Prepared::Skipped(Skipped::Empty));
         }
         let keyframe = tag.keyframe || random_access;
+        // Parameter sets that only came in band are kept for keyframes that lack them.
+        let learned = (in_band_parameter_sets && config.parameter_sets.is_empty() && !hevc)
+            .then(|| {
+                let sets: Vec<Bytes> = [avc::nal_type::SPS, avc::nal_type::PPS]
+                    .iter()
+                    .filter_map(|&t| nals.iter().find(|n| nal_type(n) == Some(t)))
+                    .map(|n| Bytes::copy_from_slice(n))
+                    .collect();
+                sets
+            })
+            .filter(|sets| sets.len() == 2);
         let sets: &[Bytes] = if keyframe && !in_band_parameter_sets {
             &config.parameter_sets
         } else {
@@ -370,6 +397,9 @@ impl TsMuxer {
             }
             es.extend_from_slice(&START_CODE);
             es.extend_from_slice(n);
+        }
+        if let (Some(sets), Some(config)) = (learned, self.video.as_mut()) {
+            config.parameter_sets = sets;
         }
         let dts_ms = self.timeline.unwrap(timestamp);
         Ok(Prepared::Frame(EsFrame {
@@ -716,6 +746,60 @@ mod tests {
             (pmt.version, pmt.pcr_pid, pmt.streams.len()),
             (2, VIDEO_PID, 2)
         );
+    }
+
+    /// An empty sequence header (ffmpeg's tee muxer without `global_header`): frames use
+    /// 4-byte lengths, the in-band SPS and PPS go out as they came, and a later keyframe
+    /// without them gets the ones learned.
+    #[test]
+    fn parameter_sets_in_band() {
+        let sps = &AVC_SEQUENCE_HEADER[13..38];
+        let pps = &AVC_SEQUENCE_HEADER[41..];
+        let mut m = TsMuxer::new();
+        assert_eq!(
+            m.prepare(MediaKind::Video, 0, &[0x17, 0, 0, 0, 0]).unwrap(),
+            Prepared::SequenceHeader
+        );
+        let frame = |m: &mut TsMuxer, body: &[u8]| match m.prepare(MediaKind::Video, 0, body) {
+            Ok(Prepared::Frame(f)) => f.data,
+            other => panic!("{other:?}"),
+        };
+        let annexb = |nals: &[&[u8]]| {
+            let mut b = AVC_AUD.to_vec();
+            for n in nals {
+                b.extend_from_slice(&START_CODE);
+                b.extend_from_slice(n);
+            }
+            b
+        };
+        let first = frame(&mut m, &video(true, 0, &[sps, pps, &[0x65, 1]]));
+        assert_eq!(
+            first,
+            annexb(&[sps, pps, &[0x65, 1]]),
+            "the sets once, as they came"
+        );
+        let p = frame(&mut m, &video(false, 0, &[&[0x41, 2]]));
+        assert_eq!(p, annexb(&[&[0x41, 2]]));
+        let second = frame(&mut m, &video(true, 0, &[&[0x65, 3]]));
+        assert_eq!(
+            second,
+            annexb(&[sps, pps, &[0x65, 3]]),
+            "learned sets before it"
+        );
+
+        // ffmpeg's FLV muxer without a decoder configuration writes Annex B as it is (this
+        // PPS's trailing zero byte would read as part of the next start code).
+        let pps = &pps[..pps.len() - 1];
+        let mut m = TsMuxer::new();
+        m.prepare(MediaKind::Video, 0, &[0x17, 0, 0, 0, 0]).unwrap();
+        let mut key = vec![0x17, 1, 0, 0, 0, 0, 0, 0, 1];
+        key.extend_from_slice(sps);
+        key.extend_from_slice(&[0, 0, 1]);
+        key.extend_from_slice(pps);
+        key.extend_from_slice(&[0, 0, 1, 0x65, 4]);
+        assert_eq!(frame(&mut m, &key), annexb(&[sps, pps, &[0x65, 4]]));
+        let p = [0x27, 1, 0, 0, 0, 0, 0, 1, 0x41, 5];
+        assert_eq!(frame(&mut m, &p), annexb(&[&[0x41, 5]]));
     }
 
     #[test]
