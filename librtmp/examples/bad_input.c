@@ -53,6 +53,28 @@ int main(int argc, char** argv)
     if (srs_aac_adts_frame_size(NULL, 10) != -1 || srs_utils_flv_audio_sound_format(NULL, 3) != -1) {
         failed++;
     }
+    /* MP4: a missing file, NULL handles and structs, a sample read before the demuxer,
+     * a file that is not an MP4 (this program), a closed handle. */
+    if (srs_mp4_open_read("/nonexistent/file.mp4") != NULL || srs_mp4_open_read(NULL) != NULL) {
+        failed++;
+    }
+    srs_mp4_sample_t sample;
+    EXPECT_ERR(srs_mp4_init_demuxer(NULL));
+    EXPECT_ERR(srs_mp4_read_sample(NULL, &sample));
+    srs_mp4_t mp4 = srs_mp4_open_read(argv[0]);
+    if (mp4 == NULL) {
+        failed++;
+    }
+    EXPECT_ERR(srs_mp4_read_sample(mp4, &sample));
+    EXPECT_ERR(srs_mp4_read_sample(mp4, NULL));
+    EXPECT_ERR(srs_mp4_init_demuxer(mp4));
+    EXPECT_ERR(srs_mp4_to_flv_tag(mp4, NULL, &type, &ts, header, 9));
+    srs_mp4_close(mp4);
+    EXPECT_ERR(srs_mp4_init_demuxer(mp4));
+    srs_mp4_free_sample(NULL);
+    if (srs_mp4_sizeof(NULL, NULL) != 0 || srs_mp4_is_eof(0)) {
+        failed++;
+    }
     printf("%d failures\n", failed);
     return failed == 0 ? 0 : 1;
 }

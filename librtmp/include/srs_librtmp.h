@@ -184,6 +184,40 @@ extern srs_bool srs_flv_is_eof(int error_code);
 extern srs_bool srs_flv_is_sequence_header(char* data, int32_t size);
 extern srs_bool srs_flv_is_keyframe(char* data, int32_t size);
 
+/* MP4 files (SRS 3): read the samples of an MP4 (moov before or after mdat) and turn
+ * them into FLV tags, the sequence headers first. */
+typedef void* srs_mp4_t;
+typedef struct {
+    /* The track's handler, a four-character code: 0x76696465 'vide' or 0x736f756e 'soun'. */
+    uint32_t handler_type;
+    /* Decoding time, ms. */
+    uint32_t dts;
+    /* FLV codec id: video 7 (AVC); audio 10 (AAC) or 2 (MP3). */
+    uint16_t codec;
+    /* 0: a sequence header; 1: a frame (AVC NALU or AAC raw). */
+    uint16_t frame_trait;
+    /* Presentation time, ms (video; equal to dts for audio). */
+    uint32_t pts;
+    /* Video: 1 a keyframe, 2 an inter frame. */
+    uint16_t frame_type;
+    /* Audio, as in the FLV audio tag: rate 0..3 (5.5/11/22/44 kHz), bits 0/1 (8/16),
+     * channels 0/1 (mono/stereo). */
+    uint8_t sample_rate;
+    uint8_t sound_bits;
+    uint8_t channels;
+    /* The sample's bytes, malloc'd: free with srs_mp4_free_sample. */
+    uint32_t nb_sample;
+    uint8_t* sample;
+} srs_mp4_sample_t;
+extern srs_mp4_t srs_mp4_open_read(const char* file);
+extern void srs_mp4_close(srs_mp4_t mp4);
+extern int srs_mp4_init_demuxer(srs_mp4_t mp4);
+extern int srs_mp4_read_sample(srs_mp4_t mp4, srs_mp4_sample_t* sample);
+extern void srs_mp4_free_sample(srs_mp4_sample_t* sample);
+extern int32_t srs_mp4_sizeof(srs_mp4_t mp4, srs_mp4_sample_t* sample);
+extern int srs_mp4_to_flv_tag(srs_mp4_t mp4, srs_mp4_sample_t* sample, char* type, uint32_t* time, char* data, int32_t size);
+extern srs_bool srs_mp4_is_eof(int error_code);
+
 /* Utilities. */
 extern int64_t srs_utils_time_ms();
 extern int64_t srs_utils_send_bytes(srs_rtmp_t rtmp);

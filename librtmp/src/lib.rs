@@ -27,6 +27,7 @@ use std::time::Duration;
 
 pub mod amf0;
 pub mod human;
+pub mod mp4;
 pub mod utils;
 
 /// SRS's error codes (`srs_kernel_error.hpp`) this library returns.

@@ -158,6 +158,133 @@ fn c_programs_publish_dump_and_raw_h264() {
     );
 }
 
+/// An MP4 made by ffmpeg (B-frames, AAC; `moov` after `mdat`, and before it with
+/// `+faststart`) read with `srs_mp4_*`: to an FLV file with every frame, and published to the
+/// server, whose DVR records every frame too.
+#[test]
+fn c_mp4_reader_to_flv_and_to_the_server() {
+    require_tool("ffmpeg");
+    let dir = tempfile::tempdir().unwrap();
+    let exe = build("ingest_mp4", dir.path(), false);
+    let frames = |f: &Path, stream: &str| -> u32 {
+        let o = Command::new("ffprobe")
+            .args(["-v", "error", "-count_frames", "-select_streams", stream])
+            .args(["-show_entries", "stream=nb_read_frames", "-of", "csv=p=0"])
+            .arg(f)
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&o.stdout)
+            .lines()
+            .next()
+            .and_then(|l| l.trim().parse().ok())
+            .unwrap_or(0)
+    };
+    for faststart in [false, true] {
+        let mp4 = dir.path().join(format!("in-{faststart}.mp4"));
+        let mut ff = Command::new("ffmpeg");
+        ff.args([
+            "-hide_banner",
+            "-loglevel",
+            "error",
+            "-y",
+            "-f",
+            "lavfi",
+            "-i",
+        ])
+        .arg("testsrc=size=320x240:rate=25")
+        .args(["-f", "lavfi", "-i", "sine=frequency=440:sample_rate=44100"])
+        .args([
+            "-t", "4", "-c:v", "libx264", "-preset", "veryfast", "-bf", "2",
+        ])
+        .args(["-g", "50", "-c:a", "aac", "-b:a", "64k"]);
+        if faststart {
+            ff.args(["-movflags", "+faststart"]);
+        }
+        let o = ff.arg(&mp4).output().unwrap();
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        let (v, a) = (frames(&mp4, "v"), frames(&mp4, "a"));
+        assert!(v >= 95, "{v} video frames in the MP4");
+        let flv = dir.path().join(format!("out-{faststart}.flv"));
+        let text = run_ok(&exe, &[mp4.to_str().unwrap(), flv.to_str().unwrap()]);
+        let count = |k: &str| -> u32 {
+            text.split_whitespace()
+                .find_map(|w| w.strip_prefix(k))
+                .and_then(|n| n.parse().ok())
+                .unwrap_or(0)
+        };
+        // ffmpeg's AAC starts with a priming frame that the MP4's edit list hides from
+        // ffprobe's count; the reader gives every sample, as SRS's does.
+        assert!(
+            count("headers=") == 2
+                && count("video=") == v
+                && (a..=a + 1).contains(&count("audio=")),
+            "{text} (ffprobe: video={v} audio={a})"
+        );
+        assert_eq!(
+            frames(&flv, "v"),
+            v,
+            "every video frame decodes from the FLV"
+        );
+        assert_eq!(
+            frames(&flv, "a"),
+            count("audio="),
+            "every audio frame decodes from the FLV"
+        );
+        let p = srs_tests::ffprobe(flv.to_str().unwrap(), 10.0, Duration::from_secs(30)).unwrap();
+        p.assert_h264_aac(50);
+        // B-frames: composition offsets survive the conversion (some packet's PTS is not
+        // its DTS).
+        let o = Command::new("ffprobe")
+            .args([
+                "-v",
+                "error",
+                "-select_streams",
+                "v",
+                "-show_entries",
+                "packet=pts,dts",
+            ])
+            .args(["-of", "csv=p=0"])
+            .arg(&flv)
+            .output()
+            .unwrap();
+        let packets = String::from_utf8_lossy(&o.stdout).to_string();
+        assert!(
+            packets.lines().any(|l| {
+                let mut it = l.split(',');
+                it.next() != it.next()
+            }),
+            "no composition offsets: {packets}"
+        );
+    }
+
+    // Published to the server and recorded by its DVR: every frame.
+    let rec = tempfile::tempdir().unwrap();
+    let s = Server::start(&format!(
+        "vhost __defaultVhost__ {{ dvr {{ enabled on; dvr_path {}/[stream].flv; }} }}\n",
+        rec.path().display()
+    ));
+    let mp4 = dir.path().join("in-true.mp4");
+    run_ok(&exe, &[mp4.to_str().unwrap(), &s.url("live/mp4")]);
+    let want = rec.path().join("mp4.flv");
+    assert!(
+        srs_tests::wait_until(Duration::from_secs(20), || want.exists()),
+        "{}",
+        s.log()
+    );
+    assert_eq!(frames(&want, "v"), frames(&mp4, "v"));
+
+    // Not an MP4: a clear error, no crash.
+    let o = run(
+        &exe,
+        &[
+            exe.to_str().unwrap(),
+            dir.path().join("x.flv").to_str().unwrap(),
+        ],
+    );
+    assert_eq!(o.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("not an MP4"));
+}
+
 #[test]
 fn c_amf0_round_trip() {
     let dir = tempfile::tempdir().unwrap();

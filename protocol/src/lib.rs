@@ -11,6 +11,7 @@ pub mod handshake;
 pub mod hls;
 pub mod message;
 pub mod mp4;
+pub mod mp4read;
 pub mod request;
 pub mod session;
 pub mod ts;
