@@ -63,8 +63,7 @@ impl PublishInfo {
                         .get(5..)
                         .and_then(srs_protocol::codec::avc::AvcDecoderConfig::record_in_band);
                     if let Some(record) = record {
-                        let mut header = vec![0x17, 0, 0, 0, 0];
-                        header.extend_from_slice(&record);
+                        let header = srs_protocol::codec::avc::sequence_header_of(&record);
                         *self.video.lock().unwrap_or_else(|e| e.into_inner()) =
                             Some(video_info(&header));
                         self.video_in_band.store(false, Ordering::Relaxed);

@@ -8,7 +8,6 @@
 
 use bytes::{BufMut, Bytes, BytesMut};
 use srs_protocol::codec::aac::parse_adts;
-use srs_protocol::codec::avc::AvcDecoderConfig;
 
 /// Why raw data could not be packed.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -87,14 +86,10 @@ impl H264Packer {
     }
 }
 
-/// The AVC sequence header (an FLV video body) for `sps` and `pps`; empty when a set is
-/// too long for the record's 16-bit length or the SPS too short.
+/// The AVC sequence header (an FLV video body) for `sps` and `pps`; with an empty record
+/// when a set is too long for the record's 16-bit length or the SPS too short.
 pub fn avc_sequence_header(sps: &[u8], pps: &[u8]) -> Bytes {
-    let record = AvcDecoderConfig::record(sps, pps).unwrap_or_default();
-    let mut b = BytesMut::with_capacity(5 + record.len());
-    b.put_slice(&[0x17, 0, 0, 0, 0]);
-    b.put_slice(&record);
-    b.freeze()
+    Bytes::from(srs_protocol::codec::avc::sequence_header(sps, pps))
 }
 
 /// Packs AAC ADTS frames into FLV audio bodies (sound format 10).

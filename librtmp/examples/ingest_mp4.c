@@ -57,20 +57,26 @@ int main(int argc, char** argv)
         }
         int32_t size = srs_mp4_sizeof(mp4, &sample);
         char* data = (char*)malloc(size);
+        if (data == NULL) {
+            srs_mp4_free_sample(&sample);
+            ret = 1;
+            break;
+        }
         char type;
         uint32_t time;
         ret = srs_mp4_to_flv_tag(mp4, &sample, &type, &time, data, size);
-        if (sample.frame_trait == 0) {
+        int header = sample.frame_trait == 0;
+        srs_mp4_free_sample(&sample);
+        if (ret != 0) {
+            free(data);
+            break;
+        }
+        if (header) {
             headers++;
         } else if (type == SRS_RTMP_TYPE_VIDEO) {
             video++;
         } else {
             audio++;
-        }
-        srs_mp4_free_sample(&sample);
-        if (ret != 0) {
-            free(data);
-            break;
         }
         if (rtmp != NULL) {
             /* write_packet takes the buffer and frees it. */

@@ -250,8 +250,14 @@ pub extern "C" fn srs_rtmp_create2(url: *const c_char) -> srs_rtmp_t {
 pub extern "C" fn srs_rtmp_destroy(rtmp: srs_rtmp_t) {
     guard((), || {
         if let Some(r) = rtmps().remove(rtmp) {
-            // The connection closes with its runtime, off any runtime context.
-            drop(r);
+            let mut r = r.lock().unwrap_or_else(|e| e.into_inner());
+            // A graceful close (unpublish, FIN, read until the server closes; bounded): a
+            // socket closed with unread data sends a reset, which makes the server drop
+            // the last messages it had not read yet.
+            if let Some(client) = r.client.take() {
+                let name = r.stream.clone();
+                r.rt.block_on(client.close(&name));
+            }
         }
     })
 }

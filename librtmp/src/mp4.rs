@@ -314,7 +314,7 @@ pub unsafe extern "C" fn srs_mp4_sizeof(_mp4: srs_mp4_t, sample: *mut srs_mp4_sa
     let Some(s) = (unsafe { sample.as_ref() }) else {
         return 0;
     };
-    i32::try_from(s.nb_sample + tag_header_len(s)).unwrap_or(0)
+    i32::try_from(s.nb_sample.saturating_add(tag_header_len(s))).unwrap_or(0)
 }
 
 /// # Safety

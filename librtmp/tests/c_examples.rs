@@ -166,19 +166,7 @@ fn c_mp4_reader_to_flv_and_to_the_server() {
     require_tool("ffmpeg");
     let dir = tempfile::tempdir().unwrap();
     let exe = build("ingest_mp4", dir.path(), false);
-    let frames = |f: &Path, stream: &str| -> u32 {
-        let o = Command::new("ffprobe")
-            .args(["-v", "error", "-count_frames", "-select_streams", stream])
-            .args(["-show_entries", "stream=nb_read_frames", "-of", "csv=p=0"])
-            .arg(f)
-            .output()
-            .unwrap();
-        String::from_utf8_lossy(&o.stdout)
-            .lines()
-            .next()
-            .and_then(|l| l.trim().parse().ok())
-            .unwrap_or(0)
-    };
+    let frames = srs_tests::count_frames;
     for faststart in [false, true] {
         let mp4 = dir.path().join(format!("in-{faststart}.mp4"));
         let mut ff = Command::new("ffmpeg");

@@ -11,8 +11,8 @@
 //! AudioSpecificConfig) and MP3 audio (`mp4a`, object type 0x6B).
 
 use crate::codec::{
-    aac::AudioSpecificConfig, annexb_nal_units, avc::AvcDecoderConfig, AudioPacket, AudioTag,
-    CodecError, VideoCodec, VideoPacket, VideoTag,
+    aac::AudioSpecificConfig, avc, avc::AvcDecoderConfig, AudioPacket, AudioTag, CodecError,
+    VideoCodec, VideoPacket, VideoTag,
 };
 use crate::flv::sound_format;
 use std::borrow::Cow;
@@ -223,7 +223,13 @@ impl Mp4Muxer {
             } if self.video.is_some() && !data.is_empty() => {
                 // Samples are length-prefixed: an in-band stream's Annex B frame is
                 // converted, any other goes as it came.
-                let data = match self.video_in_band.then(|| annexb_nal_units(data)).flatten() {
+                let annexb = self
+                    .video_in_band
+                    .then(|| avc::in_band_nal_units(data).ok())
+                    .flatten()
+                    .filter(|u| u.annexb)
+                    .map(|u| u.units);
+                let data = match annexb {
                     Some(units) => {
                         let mut v = Vec::with_capacity(data.len() + units.len());
                         for u in units {
@@ -658,11 +664,11 @@ fn stbl(b: &mut Vec<u8>, t: &Track) {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
     /// An AVC sequence header body (FLV) for 640x360 High.
-    fn avc_header() -> Vec<u8> {
+    pub(crate) fn avc_header() -> Vec<u8> {
         let hex = "6764001eacd940a02ff97011000003000100000300320f162d96";
         let sps: Vec<u8> = (0..hex.len())
             .step_by(2)

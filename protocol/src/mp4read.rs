@@ -209,21 +209,23 @@ pub fn parse_moov(moov: &[u8]) -> Result<Movie, Mp4ReadError> {
         if &kind != b"trak" {
             continue;
         }
-        let Some((track, samples)) = parse_trak(trak, movie_timescale)? else {
+        // Only the first track of each kind is read; the others are not expanded.
+        let taken = match trak_kind(trak)? {
+            Some(TrackKind::Video) => movie.video.is_some(),
+            Some(TrackKind::Audio) => movie.audio.is_some(),
+            None => true,
+        };
+        if taken {
+            continue;
+        }
+        let budget = MAX_SAMPLES - movie.samples.len() as u64;
+        let Some((track, samples)) = parse_trak(trak, movie_timescale, budget)? else {
             continue;
         };
         let slot = match track.kind {
             TrackKind::Video => &mut movie.video,
             TrackKind::Audio => &mut movie.audio,
         };
-        if slot.is_some() {
-            continue;
-        }
-        if (movie.samples.len() + samples.len()) as u64 > MAX_SAMPLES {
-            return Err(Mp4ReadError::TooManySamples(
-                (movie.samples.len() + samples.len()) as u64,
-            ));
-        }
         *slot = Some(track);
         movie.samples.extend(samples);
     }
@@ -246,19 +248,28 @@ fn timescale(b: &[u8], what: &'static str) -> Result<u32, Mp4ReadError> {
     }
 }
 
-/// A track we can read and its samples; `None` for any other track.
+/// A track's kind by its handler: `None` for neither video nor audio.
+fn trak_kind(trak: &[u8]) -> Result<Option<TrackKind>, Mp4ReadError> {
+    let mdia = child(trak, b"mdia")?.ok_or(Mp4ReadError::Bad("trak without mdia"))?;
+    let hdlr = child(mdia, b"hdlr")?.ok_or(Mp4ReadError::Bad("mdia without hdlr"))?;
+    Ok(match &Rd::new(hdlr, "hdlr").bytes(12)?[8..12] {
+        b"vide" => Some(TrackKind::Video),
+        b"soun" => Some(TrackKind::Audio),
+        _ => None,
+    })
+}
+
+/// A track we can read and its samples (at most `budget` of them); `None` for any other
+/// track.
 fn parse_trak(
     trak: &[u8],
     movie_timescale: u32,
+    budget: u64,
 ) -> Result<Option<(Track, Vec<Sample>)>, Mp4ReadError> {
-    let mdia = child(trak, b"mdia")?.ok_or(Mp4ReadError::Bad("trak without mdia"))?;
-    let hdlr = child(mdia, b"hdlr")?.ok_or(Mp4ReadError::Bad("mdia without hdlr"))?;
-    let handler = Rd::new(hdlr, "hdlr").bytes(12)?[8..12].to_vec();
-    let kind = match &handler[..] {
-        b"vide" => TrackKind::Video,
-        b"soun" => TrackKind::Audio,
-        _ => return Ok(None),
+    let Some(kind) = trak_kind(trak)? else {
+        return Ok(None);
     };
+    let mdia = child(trak, b"mdia")?.ok_or(Mp4ReadError::Bad("trak without mdia"))?;
     let mdhd = child(mdia, b"mdhd")?.ok_or(Mp4ReadError::Bad("mdia without mdhd"))?;
     let ts = u64::from(timescale(mdhd, "mdhd")?);
     let stbl = child(mdia, b"minf")?
@@ -275,10 +286,10 @@ fn parse_trak(
         .map(|e| child(e, b"elst"))
         .transpose()?
     {
-        Some(Some(elst)) => empty_edit(elst)? * 1000 / u64::from(movie_timescale),
+        Some(Some(elst)) => empty_edit(elst)?.saturating_mul(1000) / u64::from(movie_timescale),
         _ => 0,
     };
-    let samples = sample_table(stbl, kind, ts, delay_ms)?;
+    let samples = sample_table(stbl, kind, ts, delay_ms, budget)?;
     Ok(Some((Track { kind, codec }, samples)))
 }
 
@@ -412,6 +423,7 @@ fn sample_table(
     track: TrackKind,
     timescale: u64,
     delay_ms: u64,
+    budget: u64,
 ) -> Result<Vec<Sample>, Mp4ReadError> {
     let need = |k: &[u8; 4], what: &'static str| {
         child(stbl, k).and_then(|b| b.ok_or(Mp4ReadError::Bad(what)))
@@ -425,7 +437,7 @@ fn sample_table(
     } else {
         r.u32()? as usize
     };
-    if n as u64 > MAX_SAMPLES {
+    if n as u64 > budget.min(MAX_SAMPLES) {
         return Err(Mp4ReadError::TooManySamples(n as u64));
     }
     let mut sizes = Vec::with_capacity(n);
@@ -513,12 +525,18 @@ fn sample_table(
         let first = r.u32()? as usize;
         let per_chunk = r.u32()? as usize;
         r.u32()?;
-        if first == 0 || runs.last().is_some_and(|&(f, _)| first <= f) {
+        if first == 0 || runs.last().is_some_and(|&(f, _)| first - 1 <= f) {
             return Err(Mp4ReadError::Bad("stsc"));
         }
         runs.push((first - 1, per_chunk));
     }
     let ms = |t: u64| t.saturating_mul(1000) / timescale;
+    // Composition offset in ms, clamped (i128: no overflow whatever the table says).
+    let cts_ms = |d: u64, c: i64| {
+        let pts = (i128::from(d) + i128::from(c)).max(0) * 1000 / i128::from(timescale);
+        let dts = i128::from(d) * 1000 / i128::from(timescale);
+        i32::try_from(pts - dts).unwrap_or(if pts > dts { i32::MAX } else { i32::MIN })
+    };
     let mut out = Vec::with_capacity(n);
     let mut i = 0;
     for (k, &(first, per_chunk)) in runs.iter().enumerate() {
@@ -536,11 +554,8 @@ fn sample_table(
                     track,
                     offset,
                     size: sizes[i],
-                    dts_ms: ms(d) + delay_ms,
-                    cts_ms: i32::try_from(
-                        ms((d as i64 + cts[i]).max(0) as u64) as i64 - ms(d) as i64,
-                    )
-                    .unwrap_or(0),
+                    dts_ms: ms(d).saturating_add(delay_ms),
+                    cts_ms: cts_ms(d, cts[i]),
                     sync: sync.as_ref().is_none_or(|s| s[i]),
                 });
                 offset = offset.saturating_add(u64::from(sizes[i]));
@@ -573,19 +588,8 @@ pub fn fuzz_moov(data: &[u8]) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::mp4::tests::avc_header;
     use crate::mp4::Mp4Muxer;
-
-    /// An AVC sequence header body (FLV) for 640x360 High.
-    fn avc_header() -> Vec<u8> {
-        let hex = "0164001effe1001a6764001eacd940a02ff97011000003000100000300320f162d9601000668ebe3cb22c0";
-        let record: Vec<u8> = (0..hex.len())
-            .step_by(2)
-            .map(|i| u8::from_str_radix(&hex[i..i + 2], 16).unwrap())
-            .collect();
-        let mut b = vec![0x17, 0, 0, 0, 0];
-        b.extend_from_slice(&record);
-        b
-    }
 
     /// What our muxer writes, read back: the same configurations, and every sample at its
     /// offset, time, composition offset and sync flag, by decoding time.
@@ -682,7 +686,7 @@ mod tests {
             &[0, 0, 0, 0, 0, 0, 0, 0, 0x40, 0, 0, 0, 1, 2, 3, 4],
         );
         assert_eq!(
-            sample_table(&stbl, TrackKind::Video, 1000, 0),
+            sample_table(&stbl, TrackKind::Video, 1000, 0, MAX_SAMPLES),
             Err(Mp4ReadError::Truncated("stsz"))
         );
         // A fixed size for a billion samples is refused before any allocation.
@@ -691,7 +695,7 @@ mod tests {
         stbl2.extend_from_slice(b"stsz");
         stbl2.extend_from_slice(&[0, 0, 0, 0, 0, 0, 0, 9, 0x40, 0, 0, 0]);
         assert_eq!(
-            sample_table(&stbl2, TrackKind::Video, 1000, 0),
+            sample_table(&stbl2, TrackKind::Video, 1000, 0, MAX_SAMPLES),
             Err(Mp4ReadError::TooManySamples(0x4000_0000))
         );
         assert_eq!(parse_moov(&[]), Err(Mp4ReadError::Bad("moov without mvhd")));

@@ -501,6 +501,25 @@ pub struct ProbedFrame {
     pub key_frame: bool,
 }
 
+/// Frames of the `stream` selector (`v` or `a`) that ffprobe decodes from `file` (0 when
+/// it cannot read it).
+pub fn count_frames(file: &Path, stream: &str) -> u32 {
+    let out = Command::new("ffprobe")
+        .args(["-v", "error", "-count_frames", "-select_streams", stream])
+        .args(["-show_entries", "stream=nb_read_frames", "-of", "csv=p=0"])
+        .arg(file)
+        .output();
+    // A TS file lists its stream under its program too: the first line is the count.
+    out.ok()
+        .and_then(|o| {
+            String::from_utf8_lossy(&o.stdout)
+                .lines()
+                .next()
+                .and_then(|l| l.trim().parse().ok())
+        })
+        .unwrap_or(0)
+}
+
 /// Result of decoding a stream with ffprobe.
 #[derive(Debug, Clone, Default)]
 pub struct Probe {

@@ -332,16 +332,7 @@ fn mp4_session_is_a_seekable_isom_file() {
     assert!(first_key, "starts at a keyframe");
     assert!((6.0 * 0.85..6.0 * 1.15).contains(&duration), "{duration}");
     // Every frame is there and decodes.
-    let out = Command::new("ffprobe")
-        .args(["-v", "error", "-count_frames", "-select_streams", "v"])
-        .args(["-show_entries", "stream=nb_read_frames", "-of", "csv=p=0"])
-        .arg(&want)
-        .output()
-        .unwrap();
-    let frames: u32 = String::from_utf8_lossy(&out.stdout)
-        .trim()
-        .parse()
-        .unwrap_or(0);
+    let frames = srs_tests::count_frames(&want, "v");
     assert!((130..=155).contains(&frames), "{frames} frames of 150");
     seeks(&want, 3.0);
 }
@@ -529,20 +520,7 @@ fn in_band_parameter_sets_reach_hls_and_mp4() {
         files(dir.path()),
         s.log()
     );
-    let count = |f: &Path| -> u32 {
-        let out = Command::new("ffprobe")
-            .args(["-v", "error", "-count_frames", "-select_streams", "v"])
-            .args(["-show_entries", "stream=nb_read_frames", "-of", "csv=p=0"])
-            .arg(f)
-            .output()
-            .unwrap();
-        // A TS file lists its stream under its program too: the first line is the count.
-        String::from_utf8_lossy(&out.stdout)
-            .lines()
-            .next()
-            .and_then(|l| l.trim().parse().ok())
-            .unwrap_or(0)
-    };
+    let count = |f: &Path| srs_tests::count_frames(f, "v");
     let frames = count(&mp4);
     assert!(
         (130..=155).contains(&frames),

@@ -121,7 +121,7 @@ impl AvcDecoderConfig {
     pub fn record_in_band(frame: &[u8]) -> Option<Vec<u8>> {
         let mut sps = None;
         let mut pps = None;
-        for n in in_band_nal_units(frame).ok()? {
+        for n in in_band_nal_units(frame).ok()?.units {
             match nal_unit_type(n) {
                 Some(nal_type::SPS) if sps.is_none() => sps = Some(n),
                 Some(nal_type::PPS) if pps.is_none() => pps = Some(n),
@@ -136,18 +136,51 @@ impl AvcDecoderConfig {
 /// length-prefixed at all: the 4 bytes of encoders that convert Annex B.
 pub const IN_BAND_NAL_LENGTH_SIZE: u8 = 4;
 
+/// How the NAL units of a frame that follows an empty sequence header are framed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InBandUnits<'a> {
+    /// The units, without their framing.
+    pub units: Vec<&'a [u8]>,
+    /// They came as Annex B (start codes), not length-prefixed.
+    pub annexb: bool,
+}
+
 /// The NAL units of a frame that follows an empty sequence header. ffmpeg's FLV muxer
 /// writes the encoder's Annex B as it is when it has no decoder configuration (its tee
-/// muxer without `global_header`), so a frame that starts with a start code is split as
-/// Annex B (a length-prefixed frame would start with a 1-byte unit, which no encoder
-/// makes); any other as 4-byte lengths.
-pub fn in_band_nal_units(frame: &[u8]) -> Result<Vec<&[u8]>, CodecError> {
-    match super::annexb_nal_units(frame) {
-        Some(units) => Ok(units),
-        None => super::nal_units(frame, IN_BAND_NAL_LENGTH_SIZE)
-            .filter(|n| !matches!(n, Ok(n) if n.is_empty()))
-            .collect(),
+/// muxer without `global_header`); others convert to 4-byte lengths. A length-prefixed
+/// frame can start with `00 00 01` too (a unit of 256 to 511 bytes), so the frame is read
+/// as 4-byte lengths when they account for it exactly and its first unit is longer than
+/// one byte (Annex B's `00 00 00 01` would read as a 1-byte unit); as Annex B otherwise.
+pub fn in_band_nal_units(frame: &[u8]) -> Result<InBandUnits<'_>, CodecError> {
+    let prefixed: Result<Vec<&[u8]>, CodecError> =
+        super::nal_units(frame, IN_BAND_NAL_LENGTH_SIZE).collect();
+    match prefixed {
+        Ok(units) if units.first().is_some_and(|u| u.len() > 1) || !super::is_annexb(frame) => {
+            Ok(InBandUnits {
+                units: units.into_iter().filter(|u| !u.is_empty()).collect(),
+                annexb: false,
+            })
+        }
+        Err(e) if !super::is_annexb(frame) => Err(e),
+        _ => Ok(InBandUnits {
+            units: super::annexb_nal_units(frame).unwrap_or_default(),
+            annexb: true,
+        }),
     }
+}
+
+/// The AVC sequence header (an FLV video body) for `sps` and `pps`; with an empty record
+/// when a set is too long for the record's 16-bit length or the SPS too short.
+pub fn sequence_header(sps: &[u8], pps: &[u8]) -> Vec<u8> {
+    sequence_header_of(&AvcDecoderConfig::record(sps, pps).unwrap_or_default())
+}
+
+/// The AVC sequence header (an FLV video body) carrying `record`.
+pub fn sequence_header_of(record: &[u8]) -> Vec<u8> {
+    let mut b = Vec::with_capacity(5 + record.len());
+    b.extend_from_slice(&[0x17, 0, 0, 0, 0]);
+    b.extend_from_slice(record);
+    b
 }
 
 /// Profiles whose SPS carries chroma format, bit depths and scaling matrices (H.264 7.3.2.1.1).
@@ -419,6 +452,38 @@ impl<'a> ByteReader<'a> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Frames after an empty sequence header: Annex B or 4-byte lengths, told apart even
+    /// when a length starts with `00 00 01` (a unit of 256 to 511 bytes).
+    #[test]
+    fn in_band_framing() {
+        let mut unit = vec![0x41u8; 300];
+        unit[0] = 0x41;
+        let mut prefixed = (unit.len() as u32).to_be_bytes().to_vec();
+        prefixed.extend_from_slice(&unit);
+        assert!(crate::codec::is_annexb(&prefixed), "it looks like Annex B");
+        let got = in_band_nal_units(&prefixed).unwrap();
+        assert_eq!((got.annexb, got.units), (false, vec![&unit[..]]));
+        let annexb = [
+            0, 0, 0, 1, 0x67, 0x64, 0, 0x1e, 0, 0, 0, 1, 0x68, 0xeb, 0, 0, 1, 0x65, 9,
+        ];
+        let got = in_band_nal_units(&annexb).unwrap();
+        assert_eq!(
+            (got.annexb, got.units),
+            (
+                true,
+                vec![&[0x67, 0x64, 0, 0x1e][..], &[0x68, 0xeb], &[0x65, 9]]
+            )
+        );
+        assert!(
+            in_band_nal_units(&[0, 0, 0, 9, 1]).is_err(),
+            "neither framing"
+        );
+        assert_eq!(
+            AvcDecoderConfig::record_in_band(&annexb).map(|r| r.len()),
+            Some(6 + 2 + 4 + 1 + 2 + 2)
+        );
+    }
 
     fn hex(s: &str) -> Vec<u8> {
         (0..s.len())

@@ -323,7 +323,7 @@ impl TsMuxer {
         };
         let hevc = config.codec == VideoCodec::Hevc;
         let nals = if config.in_band {
-            avc::in_band_nal_units(data)?
+            avc::in_band_nal_units(data)?.units
         } else {
             nal_units(data, config.nal_length_size)
                 .filter(|n| !matches!(n, Ok(n) if n.is_empty()))
