@@ -443,6 +443,59 @@ pub fn ffmpeg_publish(url: &str, seconds: u32) -> Proc {
     ffmpeg_publish_sized(url, seconds, "320x240")
 }
 
+/// ffmpeg publishing `seconds` of 320x240 H.264 (a keyframe every 2 s) and AAC, through
+/// its tee muxer, to every URL of `urls` at once. Without `global_header` (the tee muxer's
+/// default) the AVC sequence header is empty and the parameter sets come in band, as
+/// Annex B.
+pub fn ffmpeg_tee_publish(urls: &[String], seconds: u32, global_header: bool) -> Proc {
+    let t = seconds.to_string();
+    let tee = urls
+        .iter()
+        .map(|u| format!("[f=flv]{u}"))
+        .collect::<Vec<_>>()
+        .join("|");
+    let mut args = vec![
+        "-hide_banner",
+        "-nostats",
+        "-loglevel",
+        "error",
+        "-re",
+        "-f",
+        "lavfi",
+        "-i",
+        "testsrc=size=320x240:rate=25",
+        "-f",
+        "lavfi",
+        "-i",
+        "sine=frequency=440:sample_rate=44100",
+        "-t",
+        &t,
+        "-map",
+        "0:v",
+        "-map",
+        "1:a",
+        "-c:v",
+        "libx264",
+        "-preset",
+        "ultrafast",
+        "-tune",
+        "zerolatency",
+        "-g",
+        "50",
+        "-keyint_min",
+        "50",
+        "-sc_threshold",
+        "0",
+        "-c:a",
+        "aac",
+    ];
+    if global_header {
+        args.extend(["-flags", "+global_header"]);
+    }
+    args.extend(["-f", "tee", &tee]);
+    Proc::spawn("ffmpeg", &args)
+}
+
 /// Same as [`ffmpeg_publish`] with a chosen picture size (tells streams apart).
 pub fn ffmpeg_publish_sized(url: &str, seconds: u32, size: &str) -> Proc {
     let t = seconds.to_string();

@@ -450,46 +450,7 @@ fn in_band_parameter_sets_reach_hls_and_mp4() {
          vhost __defaultVhost__ {{ dvr {{ enabled on; dvr_path {d}/[app]/[stream].mp4; }} \
            hls {{ enabled on; hls_fragment 2; hls_window 20; hls_path {d}/hls; }} }}\n"
     ));
-    let tee = format!("[f=flv]{}", s.url("live/inband"));
-    let mut enc = srs_tests::Proc::spawn(
-        "ffmpeg",
-        &[
-            "-hide_banner",
-            "-nostats",
-            "-loglevel",
-            "error",
-            "-re",
-            "-f",
-            "lavfi",
-            "-i",
-            "testsrc=size=320x240:rate=25",
-            "-f",
-            "lavfi",
-            "-i",
-            "sine=frequency=440:sample_rate=44100",
-            "-t",
-            "6",
-            "-map",
-            "0:v",
-            "-map",
-            "1:a",
-            "-c:v",
-            "libx264",
-            "-preset",
-            "veryfast",
-            "-g",
-            "50",
-            "-keyint_min",
-            "50",
-            "-sc_threshold",
-            "0",
-            "-c:a",
-            "aac",
-            "-f",
-            "tee",
-            &tee,
-        ],
-    );
+    let mut enc = srs_tests::ffmpeg_tee_publish(&[s.url("live/inband")], 6, false);
     srs_tests::wait_publishing(&s, 1);
     let api = s.http_addr("api").expect("API listener");
     let video = || -> serde_json::Value {

@@ -312,52 +312,12 @@ fn atc_lines_up_two_origins() {
     let mut early = ffmpeg_publish(&servers[1].url("live/atc"), 3);
     let _ = early.wait(T);
     std::thread::sleep(Duration::from_secs(1));
-    // One encoder, both origins.
-    let tee = format!(
-        "[f=flv]{}|[f=flv]{}",
-        servers[0].url("live/atc"),
-        servers[1].url("live/atc")
-    );
-    let mut enc = Proc::spawn(
-        "ffmpeg",
-        &[
-            "-hide_banner",
-            "-nostats",
-            "-loglevel",
-            "error",
-            "-re",
-            "-f",
-            "lavfi",
-            "-i",
-            "testsrc=size=320x240:rate=25",
-            "-f",
-            "lavfi",
-            "-i",
-            "sine=frequency=440:sample_rate=44100",
-            "-t",
-            "9",
-            "-map",
-            "0:v",
-            "-map",
-            "1:a",
-            "-c:v",
-            "libx264",
-            "-preset",
-            "ultrafast",
-            "-tune",
-            "zerolatency",
-            "-g",
-            "50",
-            // The tee muxer does not ask for global headers: without them FLV gets an
-            // empty AVC sequence header.
-            "-flags",
-            "+global_header",
-            "-c:a",
-            "aac",
-            "-f",
-            "tee",
-            &tee,
-        ],
+    // One encoder, both origins. The tee muxer does not ask for global headers: without
+    // them FLV gets an empty AVC sequence header.
+    let mut enc = srs_tests::ffmpeg_tee_publish(
+        &[servers[0].url("live/atc"), servers[1].url("live/atc")],
+        9,
+        true,
     );
     assert!(enc.wait(T).unwrap().success(), "{}", enc.stderr());
     let m3u8: Vec<PathBuf> = dirs
