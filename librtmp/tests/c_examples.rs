@@ -218,6 +218,31 @@ fn c_mp4_reader_to_flv_and_to_the_server() {
             count("audio="),
             "every audio frame decodes from the FLV"
         );
+        // The edit lists (the video's B-frame delay, the AAC priming) keep audio and video
+        // in step: both start within a frame of each other.
+        let o = Command::new("ffprobe")
+            .args([
+                "-v",
+                "error",
+                "-show_entries",
+                "stream=codec_type,start_time",
+            ])
+            .args(["-of", "csv=p=0"])
+            .arg(&flv)
+            .output()
+            .unwrap();
+        let starts = String::from_utf8_lossy(&o.stdout).to_string();
+        let start = |kind: &str| -> f64 {
+            starts
+                .lines()
+                .find_map(|l| l.strip_prefix(&format!("{kind},")))
+                .and_then(|t| t.trim().parse().ok())
+                .unwrap_or(f64::NAN)
+        };
+        assert!(
+            (start("video") - start("audio")).abs() <= 0.03,
+            "A/V start times differ: {starts}"
+        );
         let p = srs_tests::ffprobe(flv.to_str().unwrap(), 10.0, Duration::from_secs(30)).unwrap();
         p.assert_h264_aac(50);
         // B-frames: composition offsets survive the conversion (some packet's PTS is not

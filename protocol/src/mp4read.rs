@@ -4,10 +4,10 @@
 //! place in the file. What srs-librtmp's `srs_mp4_*` reader gives C programs.
 //!
 //! Handled: H.264 (`avc1`/`avc3` with `avcC`), AAC and MP3 (`mp4a` with `esds`), the sample
-//! tables (`stts`, `ctts` v0/v1, `stss`, `stsc`, `stsz`, `stco`/`co64`) and an empty
-//! first edit (a track that starts late). Other tracks are skipped. Every count is checked
-//! against the bytes that carry it, so a hostile file cannot make us allocate more than
-//! [`MAX_SAMPLES`] samples.
+//! tables (`stts`, `ctts` v0/v1, `stss`, `stsc`, `stsz`, `stco`/`co64`) and the start of
+//! the edit list (a track that starts late, or skips its first media). Other tracks are
+//! skipped. Every count is checked against the bytes that carry it, so a hostile file
+//! cannot make us allocate more than [`MAX_SAMPLES`] samples.
 
 use crate::codec::aac::AudioSpecificConfig;
 use crate::mp4::TrackKind;
@@ -204,6 +204,8 @@ pub fn parse_moov(moov: &[u8]) -> Result<Movie, Mp4ReadError> {
     let mvhd = child(moov, b"mvhd")?.ok_or(Mp4ReadError::Bad("moov without mvhd"))?;
     let movie_timescale = timescale(mvhd, "mvhd")?;
     let mut movie = Movie::default();
+    // The tracks read: each with its samples and its edit offset (ms).
+    let mut read: Vec<(Track, Vec<Sample>, i64)> = Vec::new();
     for c in children(moov) {
         let (kind, trak) = c?;
         if &kind != b"trak" {
@@ -218,19 +220,26 @@ pub fn parse_moov(moov: &[u8]) -> Result<Movie, Mp4ReadError> {
         if taken {
             continue;
         }
-        let budget = MAX_SAMPLES - movie.samples.len() as u64;
-        let Some((track, samples)) = parse_trak(trak, movie_timescale, budget)? else {
-            continue;
-        };
-        let slot = match track.kind {
-            TrackKind::Video => &mut movie.video,
-            TrackKind::Audio => &mut movie.audio,
-        };
-        *slot = Some(track);
-        movie.samples.extend(samples);
+        let budget = MAX_SAMPLES - read.iter().map(|(_, s, _)| s.len() as u64).sum::<u64>();
+        if let Some(t) = parse_trak(trak, movie_timescale, budget)? {
+            match t.0.kind {
+                TrackKind::Video => movie.video = Some(t.0.clone()),
+                TrackKind::Audio => movie.audio = Some(t.0.clone()),
+            }
+            read.push(t);
+        }
     }
     if movie.video.is_none() && movie.audio.is_none() {
         return Err(Mp4ReadError::NoTrack);
+    }
+    // Each track's edit moves it on the movie's timeline; the earliest start is time 0.
+    let shift = read.iter().map(|(_, _, o)| *o).min().unwrap_or(0).min(0);
+    for (_, samples, offset) in read {
+        let by = offset - shift;
+        movie.samples.extend(samples.into_iter().map(|mut s| {
+            s.dts_ms = s.dts_ms.saturating_add_signed(by);
+            s
+        }));
     }
     movie.samples.sort_by_key(|s| (s.dts_ms, s.offset));
     Ok(movie)
@@ -259,13 +268,14 @@ fn trak_kind(trak: &[u8]) -> Result<Option<TrackKind>, Mp4ReadError> {
     })
 }
 
-/// A track we can read and its samples (at most `budget` of them); `None` for any other
-/// track.
+/// A track we can read, its samples (at most `budget` of them) and where its edit list
+/// puts it on the movie's timeline (ms, negative when it skips media); `None` for any
+/// other track.
 fn parse_trak(
     trak: &[u8],
     movie_timescale: u32,
     budget: u64,
-) -> Result<Option<(Track, Vec<Sample>)>, Mp4ReadError> {
+) -> Result<Option<(Track, Vec<Sample>, i64)>, Mp4ReadError> {
     let Some(kind) = trak_kind(trak)? else {
         return Ok(None);
     };
@@ -281,32 +291,48 @@ fn parse_trak(
     let Some(codec) = sample_entry(stsd)? else {
         return Ok(None);
     };
-    // An empty first edit delays the track (movie timescale).
-    let delay_ms = match child(trak, b"edts")?
+    let offset_ms = match child(trak, b"edts")?
         .map(|e| child(e, b"elst"))
         .transpose()?
     {
-        Some(Some(elst)) => empty_edit(elst)?.saturating_mul(1000) / u64::from(movie_timescale),
+        Some(Some(elst)) => edit_offset(elst, movie_timescale, ts)?,
         _ => 0,
     };
-    let samples = sample_table(stbl, kind, ts, delay_ms, budget)?;
-    Ok(Some((Track { kind, codec }, samples)))
+    let samples = sample_table(stbl, kind, ts, budget)?;
+    Ok(Some((Track { kind, codec }, samples, offset_ms)))
 }
 
-/// The duration of an empty first edit (media time -1), in the movie's timescale.
-fn empty_edit(elst: &[u8]) -> Result<u64, Mp4ReadError> {
+/// Where an edit list puts a track, in ms: empty edits first delay it (movie timescale),
+/// then the first edit with media starts at its media time (media timescale), which
+/// skips what comes before it (ffmpeg's B-frame delay, AAC priming). Later edits are not
+/// followed.
+fn edit_offset(
+    elst: &[u8],
+    movie_timescale: u32,
+    media_timescale: u64,
+) -> Result<i64, Mp4ReadError> {
     let mut r = Rd::new(elst, "elst");
     let version = r.u8()?;
     r.bytes(3)?;
-    if r.u32()? == 0 {
-        return Ok(0);
+    let entries = r.count(if version == 1 { 20 } else { 12 })?;
+    let mut delay = 0i128;
+    let mut skip = 0i128;
+    for _ in 0..entries {
+        let (duration, media_time) = if version == 1 {
+            (i128::from(r.u64()?), i128::from(r.u64()? as i64))
+        } else {
+            (i128::from(r.u32()?), i128::from(r.u32()? as i32))
+        };
+        r.bytes(4)?; // media rate
+        if media_time == -1 {
+            delay += duration;
+        } else {
+            skip = media_time.max(0);
+            break;
+        }
     }
-    let (duration, media_time) = if version == 1 {
-        (r.u64()?, r.u64()? as i64)
-    } else {
-        (u64::from(r.u32()?), i64::from(r.u32()? as i32))
-    };
-    Ok(if media_time == -1 { duration } else { 0 })
+    let ms = delay * 1000 / i128::from(movie_timescale) - skip * 1000 / i128::from(media_timescale);
+    Ok(i64::try_from(ms.clamp(-(1 << 40), 1 << 40)).unwrap_or(0))
 }
 
 /// The first sample entry of an `stsd`, if it is a codec we read.
@@ -422,7 +448,6 @@ fn sample_table(
     stbl: &[u8],
     track: TrackKind,
     timescale: u64,
-    delay_ms: u64,
     budget: u64,
 ) -> Result<Vec<Sample>, Mp4ReadError> {
     let need = |k: &[u8; 4], what: &'static str| {
@@ -554,7 +579,7 @@ fn sample_table(
                     track,
                     offset,
                     size: sizes[i],
-                    dts_ms: ms(d).saturating_add(delay_ms),
+                    dts_ms: ms(d),
                     cts_ms: cts_ms(d, cts[i]),
                     sync: sync.as_ref().is_none_or(|s| s[i]),
                 });
@@ -686,7 +711,7 @@ mod tests {
             &[0, 0, 0, 0, 0, 0, 0, 0, 0x40, 0, 0, 0, 1, 2, 3, 4],
         );
         assert_eq!(
-            sample_table(&stbl, TrackKind::Video, 1000, 0, MAX_SAMPLES),
+            sample_table(&stbl, TrackKind::Video, 1000, MAX_SAMPLES),
             Err(Mp4ReadError::Truncated("stsz"))
         );
         // A fixed size for a billion samples is refused before any allocation.
@@ -695,7 +720,7 @@ mod tests {
         stbl2.extend_from_slice(b"stsz");
         stbl2.extend_from_slice(&[0, 0, 0, 0, 0, 0, 0, 9, 0x40, 0, 0, 0]);
         assert_eq!(
-            sample_table(&stbl2, TrackKind::Video, 1000, 0, MAX_SAMPLES),
+            sample_table(&stbl2, TrackKind::Video, 1000, MAX_SAMPLES),
             Err(Mp4ReadError::TooManySamples(0x4000_0000))
         );
         assert_eq!(parse_moov(&[]), Err(Mp4ReadError::Bad("moov without mvhd")));
