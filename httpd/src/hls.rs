@@ -259,6 +259,7 @@ impl HlsWriters {
         // Counted from now too: a publish that is gone before its ring could be read must
         // not leave this writer waiting forever.
         let mut unpublished_since = Some(tokio::time::Instant::now());
+        let mut offset_at = std::time::Instant::now();
         loop {
             // After the publisher left: wait for a republish, up to hls_dispose.
             let woke = match (unpublished_since, dispose) {
@@ -314,6 +315,12 @@ impl HlsWriters {
                         unpublished_since = Some(tokio::time::Instant::now());
                     }
                     PlayEvent::Media(msgs) => {
+                        // Daylight saving changes the local offset the date placeholders
+                        // use: looked up again once a minute.
+                        if offset_at.elapsed() >= std::time::Duration::from_secs(60) {
+                            offset_at = std::time::Instant::now();
+                            seg.set_utc_offset(utc_offset_s());
+                        }
                         for m in msgs {
                             let kind = match m.type_id {
                                 type_id::AUDIO => MediaKind::Audio,

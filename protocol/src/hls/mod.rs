@@ -339,6 +339,12 @@ impl HlsSegmenter {
         })
     }
 
+    /// The machine's offset from UTC changed (daylight saving): segments opened from now
+    /// on are named in the new local time.
+    pub fn set_utc_offset(&mut self, utc_offset_s: i64) {
+        self.config.utc_offset_s = utc_offset_s;
+    }
+
     /// The playlist path (`hls_m3u8_file` expanded).
     pub fn m3u8_path(&self) -> &str {
         &self.m3u8_path

@@ -454,6 +454,24 @@ fn dates_floor_and_entry_prefix() {
     assert!(text.contains("\nhttp://cdn/hls/s-0.ts"), "{text}");
 }
 
+/// A change of the local offset (daylight saving) during a publish names the segments
+/// opened after it in the new local time.
+#[test]
+fn utc_offset_change_names_later_segments() {
+    let cfg = HlsConfig {
+        ts_file: "[app]/[15]/[stream]-[seq].ts".into(),
+        ..config(2000, 60_000)
+    };
+    let mut h = HlsSegmenter::new(cfg, "v", "live", "s").unwrap();
+    let mut disk = Disk::default();
+    keyframes(&mut h, &mut disk, 2, 2000);
+    h.set_utc_offset(3600);
+    push(&mut h, &mut disk, MediaKind::Video, 4000, &video_body(true));
+    for f in ["live/22/s-0.ts", "live/22/s-1.ts", "live/23/s-2.ts"] {
+        assert!(disk.files.contains_key(f), "{f}: {:?}", disk.files.keys());
+    }
+}
+
 #[test]
 fn wait_keyframe_off_aof_ratio_and_codecs_left_out() {
     // GOP 10 s, fragment 2 s.
