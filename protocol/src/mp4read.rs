@@ -295,7 +295,7 @@ fn parse_trak(
         .map(|e| child(e, b"elst"))
         .transpose()?
     {
-        Some(Some(elst)) => edit_offset(elst, movie_timescale, ts)?,
+        Some(Some(elst)) => edit_offset(elst, movie_timescale, ts),
         _ => 0,
     };
     let samples = sample_table(stbl, kind, ts, budget)?;
@@ -306,33 +306,34 @@ fn parse_trak(
 /// then the first edit with media starts at its media time (media timescale), which
 /// skips what comes before it (ffmpeg's B-frame delay, AAC priming). Later edits are not
 /// followed.
-fn edit_offset(
-    elst: &[u8],
-    movie_timescale: u32,
-    media_timescale: u64,
-) -> Result<i64, Mp4ReadError> {
-    let mut r = Rd::new(elst, "elst");
-    let version = r.u8()?;
-    r.bytes(3)?;
-    let entries = r.count(if version == 1 { 20 } else { 12 })?;
+fn edit_offset(elst: &[u8], movie_timescale: u32, media_timescale: u64) -> i64 {
+    // A list cut short counts for what it has: a slightly wrong edit list is no reason to
+    // refuse the file.
     let mut delay = 0i128;
     let mut skip = 0i128;
-    for _ in 0..entries {
-        let (duration, media_time) = if version == 1 {
-            (i128::from(r.u64()?), i128::from(r.u64()? as i64))
-        } else {
-            (i128::from(r.u32()?), i128::from(r.u32()? as i32))
-        };
-        r.bytes(4)?; // media rate
-        if media_time == -1 {
-            delay += duration;
-        } else {
-            skip = media_time.max(0);
-            break;
+    let _ = (|| -> Result<(), Mp4ReadError> {
+        let mut r = Rd::new(elst, "elst");
+        let version = r.u8()?;
+        r.bytes(3)?;
+        let entries = r.u32()?;
+        for _ in 0..entries {
+            let (duration, media_time) = if version == 1 {
+                (i128::from(r.u64()?), i128::from(r.u64()? as i64))
+            } else {
+                (i128::from(r.u32()?), i128::from(r.u32()? as i32))
+            };
+            r.bytes(4)?; // media rate
+            if media_time == -1 {
+                delay += duration;
+            } else {
+                skip = media_time.max(0);
+                break;
+            }
         }
-    }
+        Ok(())
+    })();
     let ms = delay * 1000 / i128::from(movie_timescale) - skip * 1000 / i128::from(media_timescale);
-    Ok(i64::try_from(ms.clamp(-(1 << 40), 1 << 40)).unwrap_or(0))
+    i64::try_from(ms.clamp(-(1 << 40), 1 << 40)).unwrap_or(0)
 }
 
 /// The first sample entry of an `stsd`, if it is a codec we read.
@@ -690,6 +691,41 @@ mod tests {
             .map(|s| (s.track, s.offset, s.size, s.dts_ms, s.cts_ms, s.sync))
             .collect();
         assert_eq!(got, want);
+    }
+
+    /// `elst` (version 0 and 1): empty edits delay, the first media time skips; a list cut
+    /// short counts for what it has.
+    #[test]
+    fn edit_list_offsets() {
+        let v0 = |entries: &[(u32, i32)]| {
+            let mut b = vec![0, 0, 0, 0];
+            b.extend_from_slice(&(entries.len() as u32).to_be_bytes());
+            for &(d, t) in entries {
+                b.extend_from_slice(&d.to_be_bytes());
+                b.extend_from_slice(&t.to_be_bytes());
+                b.extend_from_slice(&[0, 1, 0, 0]);
+            }
+            b
+        };
+        // ffmpeg's B-frame delay: 1024 at 12800 Hz skips 80 ms.
+        assert_eq!(edit_offset(&v0(&[(4000, 1024)]), 1000, 12800), -80);
+        // Late by 500 ms, then skipping AAC priming (1024 at 44100 Hz, 23 ms).
+        assert_eq!(
+            edit_offset(&v0(&[(500, -1), (4000, 1024)]), 1000, 44100),
+            477
+        );
+        // Only what the first media edit says counts.
+        assert_eq!(edit_offset(&v0(&[(10, 0), (500, -1)]), 1000, 1000), 0);
+        let mut v1 = vec![1, 0, 0, 0, 0, 0, 0, 1];
+        v1.extend_from_slice(&300u64.to_be_bytes());
+        v1.extend_from_slice(&(-1i64).to_be_bytes());
+        v1.extend_from_slice(&[0, 1, 0, 0]);
+        assert_eq!(edit_offset(&v1, 600, 90000), 500);
+        // A count larger than the list: what is there counts.
+        let mut cut = v0(&[(250, -1)]);
+        cut[7] = 9;
+        assert_eq!(edit_offset(&cut, 1000, 1000), 250);
+        assert_eq!(edit_offset(&[], 1000, 1000), 0);
     }
 
     #[test]

@@ -443,11 +443,12 @@ pub fn ffmpeg_publish(url: &str, seconds: u32) -> Proc {
     ffmpeg_publish_sized(url, seconds, "320x240")
 }
 
-/// ffmpeg publishing `seconds` of 320x240 H.264 (a keyframe every 2 s) and AAC, through
-/// its tee muxer, to every URL of `urls` at once. Without `global_header` (the tee muxer's
+/// ffmpeg publishing `seconds` of 320x240 H.264 (x264 veryfast, with B-frames, a keyframe
+/// every 2 s) and AAC, through its tee muxer, to every URL of `urls` at once; `extra`
+/// output options go before the muxer. Without `-flags +global_header` (the tee muxer's
 /// default) the AVC sequence header is empty and the parameter sets come in band, as
 /// Annex B.
-pub fn ffmpeg_tee_publish(urls: &[String], seconds: u32, global_header: bool) -> Proc {
+pub fn ffmpeg_tee_publish(urls: &[String], seconds: u32, extra: &[&str]) -> Proc {
     let t = seconds.to_string();
     let tee = urls
         .iter()
@@ -477,9 +478,7 @@ pub fn ffmpeg_tee_publish(urls: &[String], seconds: u32, global_header: bool) ->
         "-c:v",
         "libx264",
         "-preset",
-        "ultrafast",
-        "-tune",
-        "zerolatency",
+        "veryfast",
         "-g",
         "50",
         "-keyint_min",
@@ -489,9 +488,7 @@ pub fn ffmpeg_tee_publish(urls: &[String], seconds: u32, global_header: bool) ->
         "-c:a",
         "aac",
     ];
-    if global_header {
-        args.extend(["-flags", "+global_header"]);
-    }
+    args.extend_from_slice(extra);
     args.extend(["-f", "tee", &tee]);
     Proc::spawn("ffmpeg", &args)
 }

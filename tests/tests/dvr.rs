@@ -450,7 +450,7 @@ fn in_band_parameter_sets_reach_hls_and_mp4() {
          vhost __defaultVhost__ {{ dvr {{ enabled on; dvr_path {d}/[app]/[stream].mp4; }} \
            hls {{ enabled on; hls_fragment 2; hls_window 20; hls_path {d}/hls; }} }}\n"
     ));
-    let mut enc = srs_tests::ffmpeg_tee_publish(&[s.url("live/inband")], 6, false);
+    let mut enc = srs_tests::ffmpeg_tee_publish(&[s.url("live/inband")], 6, &["-bf", "2"]);
     srs_tests::wait_publishing(&s, 1);
     let api = s.http_addr("api").expect("API listener");
     let video = || -> serde_json::Value {

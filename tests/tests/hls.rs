@@ -317,7 +317,7 @@ fn atc_lines_up_two_origins() {
     let mut enc = srs_tests::ffmpeg_tee_publish(
         &[servers[0].url("live/atc"), servers[1].url("live/atc")],
         9,
-        true,
+        &["-tune", "zerolatency", "-flags", "+global_header"],
     );
     assert!(enc.wait(T).unwrap().success(), "{}", enc.stderr());
     let m3u8: Vec<PathBuf> = dirs
