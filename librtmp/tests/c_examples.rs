@@ -113,35 +113,14 @@ fn c_programs_publish_dump_and_raw_h264() {
 
     // Raw H.264 (Annex B), with the sequence header built by the library.
     let raw = dir.path().join("in.h264");
-    let o = Command::new("ffmpeg")
-        .args([
-            "-hide_banner",
-            "-loglevel",
-            "error",
-            "-y",
-            "-f",
-            "lavfi",
-            "-i",
-        ])
-        .arg("testsrc=size=176x144:rate=25")
-        .args([
-            "-t",
-            "4",
-            "-c:v",
-            "libx264",
-            "-preset",
-            "ultrafast",
-            "-g",
-            "25",
-            "-bsf:v",
-            "h264_mp4toannexb",
-            "-f",
-            "h264",
-        ])
-        .arg(&raw)
-        .output()
-        .unwrap();
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    srs_tests::ffmpeg_write(
+        &raw,
+        4,
+        "176x144",
+        false,
+        &["-preset", "ultrafast", "-g", "25"],
+        &["-bsf:v", "h264_mp4toannexb", "-f", "h264"],
+    );
     let mut pub_raw = Proc::spawn(
         h264.to_str().unwrap(),
         &[raw.to_str().unwrap(), &s.url("live/raw"), "25"],
@@ -169,27 +148,19 @@ fn c_mp4_reader_to_flv_and_to_the_server() {
     let frames = srs_tests::count_frames;
     for faststart in [false, true] {
         let mp4 = dir.path().join(format!("in-{faststart}.mp4"));
-        let mut ff = Command::new("ffmpeg");
-        ff.args([
-            "-hide_banner",
-            "-loglevel",
-            "error",
-            "-y",
-            "-f",
-            "lavfi",
-            "-i",
-        ])
-        .arg("testsrc=size=320x240:rate=25")
-        .args(["-f", "lavfi", "-i", "sine=frequency=440:sample_rate=44100"])
-        .args([
-            "-t", "4", "-c:v", "libx264", "-preset", "veryfast", "-bf", "2",
-        ])
-        .args(["-g", "50", "-c:a", "aac", "-b:a", "64k"]);
-        if faststart {
-            ff.args(["-movflags", "+faststart"]);
-        }
-        let o = ff.arg(&mp4).output().unwrap();
-        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        let out: &[&str] = if faststart {
+            &["-b:a", "64k", "-movflags", "+faststart"]
+        } else {
+            &["-b:a", "64k"]
+        };
+        srs_tests::ffmpeg_write(
+            &mp4,
+            4,
+            "320x240",
+            true,
+            &["-preset", "veryfast", "-bf", "2", "-g", "50"],
+            out,
+        );
         let (v, a) = (frames(&mp4, "v"), frames(&mp4, "a"));
         assert!(v >= 95, "{v} video frames in the MP4");
         let flv = dir.path().join(format!("out-{faststart}.flv"));

@@ -443,99 +443,92 @@ pub fn ffmpeg_publish(url: &str, seconds: u32) -> Proc {
     ffmpeg_publish_sized(url, seconds, "320x240")
 }
 
+/// x264 options for a keyframe every 2 s at 25 fps, and nowhere else.
+const GOP_2S: [&str; 6] = ["-g", "50", "-keyint_min", "50", "-sc_threshold", "0"];
+
+/// ffmpeg's arguments up to the output options: the synthetic test source (`seconds` of
+/// testsrc of `size` at 25 fps, and a 440 Hz sine at 44.1 kHz when `audio`), read in real
+/// time when `realtime`, encoded to H.264 with the x264 options `x264` and, with audio, to
+/// AAC.
+fn ffmpeg_source(
+    seconds: u32,
+    size: &str,
+    audio: bool,
+    realtime: bool,
+    x264: &[&str],
+) -> Vec<String> {
+    let mut a: Vec<String> = ["-hide_banner", "-nostats", "-loglevel", "error"]
+        .map(String::from)
+        .to_vec();
+    if realtime {
+        a.push("-re".into());
+    }
+    a.extend(["-f", "lavfi", "-i"].map(String::from));
+    a.push(format!("testsrc=size={size}:rate=25"));
+    if audio {
+        a.extend(["-f", "lavfi", "-i", "sine=frequency=440:sample_rate=44100"].map(String::from));
+    }
+    a.extend([
+        "-t".to_string(),
+        seconds.to_string(),
+        "-c:v".into(),
+        "libx264".into(),
+    ]);
+    a.extend(x264.iter().map(|o| o.to_string()));
+    if audio {
+        a.extend(["-c:a", "aac"].map(String::from));
+    }
+    a
+}
+
+fn spawn_ffmpeg(args: &[String]) -> Proc {
+    Proc::spawn(
+        "ffmpeg",
+        &args.iter().map(String::as_str).collect::<Vec<_>>(),
+    )
+}
+
 /// ffmpeg publishing `seconds` of 320x240 H.264 (x264 veryfast, with B-frames, a keyframe
 /// every 2 s) and AAC, through its tee muxer, to every URL of `urls` at once; `extra`
 /// output options go before the muxer. Without `-flags +global_header` (the tee muxer's
 /// default) the AVC sequence header is empty and the parameter sets come in band, as
 /// Annex B.
 pub fn ffmpeg_tee_publish(urls: &[String], seconds: u32, extra: &[&str]) -> Proc {
-    let t = seconds.to_string();
     let tee = urls
         .iter()
         .map(|u| format!("[f=flv]{u}"))
         .collect::<Vec<_>>()
         .join("|");
-    let mut args = vec![
-        "-hide_banner",
-        "-nostats",
-        "-loglevel",
-        "error",
-        "-re",
-        "-f",
-        "lavfi",
-        "-i",
-        "testsrc=size=320x240:rate=25",
-        "-f",
-        "lavfi",
-        "-i",
-        "sine=frequency=440:sample_rate=44100",
-        "-t",
-        &t,
-        "-map",
-        "0:v",
-        "-map",
-        "1:a",
-        "-c:v",
-        "libx264",
-        "-preset",
-        "veryfast",
-        "-g",
-        "50",
-        "-keyint_min",
-        "50",
-        "-sc_threshold",
-        "0",
-        "-c:a",
-        "aac",
-    ];
-    args.extend_from_slice(extra);
-    args.extend(["-f", "tee", &tee]);
-    Proc::spawn("ffmpeg", &args)
+    let x264 = [&["-preset", "veryfast"][..], &GOP_2S].concat();
+    let mut args = ffmpeg_source(seconds, "320x240", true, true, &x264);
+    args.extend(["-map", "0:v", "-map", "1:a"].map(String::from));
+    args.extend(extra.iter().map(|o| o.to_string()));
+    args.extend(["-f".to_string(), "tee".into(), tee]);
+    spawn_ffmpeg(&args)
+}
+
+/// ffmpeg publishing `seconds` of H.264 of `size` (x264 with the options `x264`, a keyframe
+/// every 2 s) and 64 kbps AAC to `url`, in real time.
+pub fn ffmpeg_publish_x264(url: &str, seconds: u32, size: &str, x264: &[&str]) -> Proc {
+    let x264 = [x264, &GOP_2S].concat();
+    let mut args = ffmpeg_source(seconds, size, true, true, &x264);
+    args.extend(["-b:a", "64k", "-f", "flv", url].map(String::from));
+    spawn_ffmpeg(&args)
 }
 
 /// Same as [`ffmpeg_publish`] with a chosen picture size (tells streams apart).
 pub fn ffmpeg_publish_sized(url: &str, seconds: u32, size: &str) -> Proc {
-    let t = seconds.to_string();
-    let video = format!("testsrc=size={size}:rate=25");
-    Proc::spawn(
-        "ffmpeg",
+    ffmpeg_publish_x264(
+        url,
+        seconds,
+        size,
         &[
-            "-hide_banner",
-            "-nostats",
-            "-loglevel",
-            "error",
-            "-re",
-            "-f",
-            "lavfi",
-            "-i",
-            &video,
-            "-f",
-            "lavfi",
-            "-i",
-            "sine=frequency=440:sample_rate=44100",
-            "-t",
-            &t,
-            "-c:v",
-            "libx264",
             "-preset",
             "ultrafast",
             "-tune",
             "zerolatency",
-            "-g",
-            "50",
-            "-keyint_min",
-            "50",
-            "-sc_threshold",
-            "0",
             "-pix_fmt",
             "yuv420p",
-            "-c:a",
-            "aac",
-            "-b:a",
-            "64k",
-            "-f",
-            "flv",
-            url,
         ],
     )
 }
@@ -778,40 +771,44 @@ impl Drop for Srs6 {
     }
 }
 
-/// Write an FLV test file with ffmpeg: `seconds` of H.264 test video of `size` (a GOP a
-/// second), and AAC when `audio`.
-pub fn write_test_flv(path: &Path, seconds: u32, size: &str, audio: bool) {
+/// Write a test file with ffmpeg: `seconds` of H.264 test video of `size` (x264 with the
+/// options `x264`), AAC when `audio`, with the output options `out` (the muxer among them
+/// when the extension does not choose it).
+pub fn ffmpeg_write(
+    path: &Path,
+    seconds: u32,
+    size: &str,
+    audio: bool,
+    x264: &[&str],
+    out: &[&str],
+) {
     require_tool("ffmpeg");
-    let video = format!("testsrc=size={size}:rate=25");
-    let mut cmd = Command::new("ffmpeg");
-    cmd.args([
-        "-hide_banner",
-        "-loglevel",
-        "error",
-        "-y",
-        "-f",
-        "lavfi",
-        "-i",
-        &video,
-    ]);
-    if audio {
-        cmd.args(["-f", "lavfi", "-i", "sine=frequency=440:sample_rate=44100"]);
-    }
-    cmd.args(["-t", &seconds.to_string()]);
-    cmd.args(["-c:v", "libx264", "-preset", "ultrafast", "-g", "25"]);
-    if audio {
-        cmd.args(["-c:a", "aac"]);
-    }
-    let out = cmd
-        .args(["-f", "flv"])
+    let mut args = ffmpeg_source(seconds, size, audio, false, x264);
+    args.push("-y".into());
+    args.extend(out.iter().map(|o| o.to_string()));
+    let o = Command::new("ffmpeg")
+        .args(&args)
         .arg(path)
         .output()
         .expect("run ffmpeg");
     assert!(
-        out.status.success(),
+        o.status.success(),
         "ffmpeg writing {}: {}",
         path.display(),
-        String::from_utf8_lossy(&out.stderr)
+        String::from_utf8_lossy(&o.stderr)
+    );
+}
+
+/// Write an FLV test file with ffmpeg: `seconds` of H.264 test video of `size` (a GOP a
+/// second), and AAC when `audio`.
+pub fn write_test_flv(path: &Path, seconds: u32, size: &str, audio: bool) {
+    ffmpeg_write(
+        path,
+        seconds,
+        size,
+        audio,
+        &["-preset", "ultrafast", "-g", "25"],
+        &["-f", "flv"],
     );
 }
 

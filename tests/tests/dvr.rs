@@ -194,45 +194,11 @@ fn a_stop_finishes_the_recording_under_its_final_name() {
 
 /// ffmpeg publishing `seconds` of H.264 with B-frames (composition offsets) and AAC.
 fn publish_with_b_frames(url: &str, seconds: u32) -> srs_tests::Proc {
-    let t = seconds.to_string();
-    srs_tests::Proc::spawn(
-        "ffmpeg",
-        &[
-            "-hide_banner",
-            "-nostats",
-            "-loglevel",
-            "error",
-            "-re",
-            "-f",
-            "lavfi",
-            "-i",
-            "testsrc=size=320x240:rate=25",
-            "-f",
-            "lavfi",
-            "-i",
-            "sine=frequency=440:sample_rate=44100",
-            "-t",
-            &t,
-            "-c:v",
-            "libx264",
-            "-preset",
-            "veryfast",
-            "-bf",
-            "2",
-            "-g",
-            "50",
-            "-keyint_min",
-            "50",
-            "-sc_threshold",
-            "0",
-            "-c:a",
-            "aac",
-            "-b:a",
-            "64k",
-            "-f",
-            "flv",
-            url,
-        ],
+    srs_tests::ffmpeg_publish_x264(
+        url,
+        seconds,
+        "320x240",
+        &["-preset", "veryfast", "-bf", "2"],
     )
 }
 
