@@ -156,16 +156,25 @@ fn rate_index(rate: u32) -> u8 {
     }
 }
 
-/// Copy `bytes` into a malloc'd buffer for C.
-fn give(bytes: &[u8]) -> Option<*mut u8> {
-    // SAFETY: a fresh allocation of at least one byte, filled below.
-    let p = unsafe { libc::malloc(bytes.len().max(1)) } as *mut u8;
+/// A malloc'd buffer of `len` bytes for C, filled by `fill` (freed again if that fails).
+fn give(len: usize, fill: impl FnOnce(&mut [u8]) -> Result<(), i32>) -> Result<*mut u8, i32> {
+    // SAFETY: a fresh allocation of at least one byte.
+    let p = unsafe { libc::malloc(len.max(1)) } as *mut u8;
     if p.is_null() {
-        return None;
+        return Err(error::SYSTEM_FILE_READ);
     }
-    // SAFETY: `p` holds `bytes.len()` bytes and does not overlap `bytes`.
-    unsafe { std::ptr::copy_nonoverlapping(bytes.as_ptr(), p, bytes.len()) };
-    Some(p)
+    // SAFETY: `p` holds `len` bytes, ours until handed to C.
+    let buf = unsafe { std::slice::from_raw_parts_mut(p, len) };
+    // Zeroed first: `fill` may read into it.
+    buf.fill(0);
+    match fill(buf) {
+        Ok(()) => Ok(p),
+        Err(e) => {
+            // SAFETY: allocated above, not handed out.
+            unsafe { libc::free(p as *mut c_void) };
+            Err(e)
+        }
+    }
 }
 
 /// The next sample, its bytes read from the file.
@@ -195,7 +204,7 @@ fn read(m: &mut Mp4, out: &mut srs_mp4_sample_t) -> i32 {
         }
     };
     // The sequence headers first: the video's, then the audio's.
-    let headers: Vec<(TrackKind, &[u8])> = [&movie.video, &movie.audio]
+    let header = [&movie.video, &movie.audio]
         .into_iter()
         .flatten()
         .filter_map(|t| match &t.codec {
@@ -203,11 +212,15 @@ fn read(m: &mut Mp4, out: &mut srs_mp4_sample_t) -> i32 {
             TrackCodec::Aac { asc, .. } => Some((t.kind, &asc[..])),
             TrackCodec::Mp3 { .. } => None,
         })
-        .collect();
+        .nth(m.headers);
     let first_dts = movie.samples.first().map_or(0, |s| s.dts_ms as u32);
-    if let Some(&(kind, config)) = headers.get(m.headers) {
-        let Some(p) = give(config) else {
-            return error::SYSTEM_FILE_READ;
+    if let Some((kind, config)) = header {
+        let p = match give(config.len(), |b| {
+            b.copy_from_slice(config);
+            Ok(())
+        }) {
+            Ok(p) => p,
+            Err(e) => return e,
         };
         *out = srs_mp4_sample_t {
             handler_type: VIDE,
@@ -234,17 +247,16 @@ fn read(m: &mut Mp4, out: &mut srs_mp4_sample_t) -> i32 {
     if s.size > MAX_SAMPLE {
         return MP4_INVALID;
     }
-    let mut data = vec![0u8; s.size as usize];
-    if m.file
-        .seek(SeekFrom::Start(s.offset))
-        .and_then(|_| m.file.read_exact(&mut data))
-        .is_err()
-    {
-        // A sample past the end of the file: a recording cut short.
-        return error::SYSTEM_FILE_EOF;
-    }
-    let Some(p) = give(&data) else {
-        return error::SYSTEM_FILE_READ;
+    // Read straight into the buffer C gets; a sample past the end of the file (a recording
+    // cut short) ends the reading.
+    let file = &mut m.file;
+    let p = match give(s.size as usize, |b| {
+        file.seek(SeekFrom::Start(s.offset))
+            .and_then(|_| file.read_exact(b))
+            .map_err(|_| error::SYSTEM_FILE_EOF)
+    }) {
+        Ok(p) => p,
+        Err(e) => return e,
     };
     let dts = s.dts_ms as u32;
     *out = srs_mp4_sample_t {
