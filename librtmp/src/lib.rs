@@ -93,6 +93,18 @@ impl<T> Table<T> {
             .cloned()
     }
 
+    /// Run `f` on the live handle `h`: an error code for an unknown (NULL, destroyed)
+    /// handle, and for a panic, which never unwinds into C.
+    fn with(&self, h: *mut std::ffi::c_void, f: impl FnOnce(&mut T) -> i32) -> c_int {
+        guard(error::INVALID, || {
+            let Some(v) = self.get(h) else {
+                return error::INVALID;
+            };
+            let mut v = v.lock().unwrap_or_else(|e| e.into_inner());
+            f(&mut v)
+        })
+    }
+
     fn remove(&self, h: *mut std::ffi::c_void) -> Option<Arc<Mutex<T>>> {
         self.items
             .lock()
@@ -207,13 +219,7 @@ fn create(url: *const c_char, tc_url_only: bool) -> srs_rtmp_t {
 
 /// Run `f` on the live handle `h`, or give `INVALID`.
 fn with_rtmp(h: srs_rtmp_t, f: impl FnOnce(&mut Rtmp) -> i32) -> c_int {
-    guard(error::INVALID, || {
-        let Some(r) = rtmps().get(h) else {
-            return error::INVALID;
-        };
-        let mut r = r.lock().unwrap_or_else(|e| e.into_inner());
-        f(&mut r)
-    })
+    rtmps().with(h, f)
 }
 
 pub type srs_rtmp_t = *mut std::ffi::c_void;
@@ -940,13 +946,7 @@ fn flvs() -> &'static Table<Flv> {
 }
 
 fn with_flv(h: srs_flv_t, f: impl FnOnce(&mut Flv) -> i32) -> c_int {
-    guard(error::INVALID, || {
-        let Some(v) = flvs().get(h) else {
-            return error::INVALID;
-        };
-        let mut v = v.lock().unwrap_or_else(|e| e.into_inner());
-        f(&mut v)
-    })
+    flvs().with(h, f)
 }
 
 #[no_mangle]

@@ -62,13 +62,7 @@ fn mp4s() -> &'static Table<Mp4> {
 }
 
 fn with_mp4(h: srs_mp4_t, f: impl FnOnce(&mut Mp4) -> i32) -> c_int {
-    guard(error::INVALID, || {
-        let Some(v) = mp4s().get(h) else {
-            return error::INVALID;
-        };
-        let mut v = v.lock().unwrap_or_else(|e| e.into_inner());
-        f(&mut v)
-    })
+    mp4s().with(h, f)
 }
 
 /// # Safety
